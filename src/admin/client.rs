@@ -1,0 +1,1 @@
+//! CLI client of the admin API.

@@ -1,0 +1,1 @@
+//! Wires config → store → directory → LDAP listener, sync worker and admin API.

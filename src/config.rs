@@ -1,0 +1,176 @@
+//! Configuration: the TOML file, its defaults, and where secrets come from.
+//!
+//! Why: an admin's typo must be caught at start-up with the key and the reason, not show up
+//! later as a mysterious runtime failure. Every struct denies unknown keys, and
+//! [`Config::load`] validates what serde cannot (URLs, ranges, secret sources).
+//! See docs/configuration.md for every key with its default.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// A secret value (client secret, admin token). Never printed: `Debug` shows `[redacted]`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The secret itself: call only where it is sent to its one legitimate consumer.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Where a secret comes from in the file: inline `key = "…"`, `key_file = "path"`, or
+/// `key_env = "VAR"`. Exactly one must be given where the secret is required.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSource {
+    pub value: Option<String>,
+    pub file: Option<PathBuf>,
+    pub env: Option<String>,
+}
+
+/// The whole configuration file.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    /// When `None`, derived from the tenant's default verified domain.
+    pub base_dn: Option<String>,
+    pub ldap: LdapConfig,
+    pub entra: EntraConfig,
+    pub admin: AdminConfig,
+    pub directory: DirectoryConfig,
+    pub auth: AuthConfig,
+}
+
+/// `[ldap]`: listeners, TLS and connection hygiene.
+#[derive(Clone, Debug)]
+pub struct LdapConfig {
+    /// Plain LDAP (StartTLS available). `None` disables it.
+    pub listen: Option<SocketAddr>,
+    /// LDAPS. `None` disables it.
+    pub ldaps_listen: Option<SocketAddr>,
+    /// PEM certificate chain and key. When both are absent a self-signed pair is generated
+    /// into `data_dir` on first start.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub max_connections: usize,
+    pub idle_timeout_secs: u64,
+    pub tls_handshake_timeout_secs: u64,
+    pub max_pdu_bytes: usize,
+    /// Server-side caps on searches (0 = none).
+    pub size_limit: usize,
+    pub time_limit_secs: u64,
+    /// Allow simple binds without TLS from non-loopback peers (default false).
+    pub allow_plaintext_bind: bool,
+    /// Which names a simple bind accepts besides a full DN.
+    pub bind_by_uid: bool,
+    pub bind_by_mail: bool,
+    pub bind_by_upn: bool,
+}
+
+/// `[entra]`: where and how to read the tenant.
+#[derive(Clone, Debug)]
+pub struct EntraConfig {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub authority_url: url::Url,
+    pub graph_url: url::Url,
+    pub sync_interval_secs: u64,
+    /// `$top` for Graph collections (1..=999).
+    pub page_size: u32,
+    pub request_timeout_secs: u64,
+}
+
+/// `[admin]`: the HTTP API.
+#[derive(Clone, Debug)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+    pub token: Secret,
+}
+
+/// Which Entra property becomes the login name (`uid`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginSource {
+    /// Local part of the userPrincipalName, lowercased (default).
+    Upn,
+    MailNickname,
+    OnPremisesSamAccountName,
+}
+
+/// `[directory]`: how Entra objects become POSIX entries.
+#[derive(Clone, Debug)]
+pub struct DirectoryConfig {
+    pub login_source: LoginSource,
+    pub uid_number_min: u32,
+    pub uid_number_max: u32,
+    pub gid_number_min: u32,
+    pub gid_number_max: u32,
+    /// `{uid}` is replaced by the login name.
+    pub home_directory: String,
+    pub login_shell: String,
+    /// Serve inactive users in searches (default false: hidden).
+    pub show_inactive_users: bool,
+}
+
+/// `[auth]`: password verifier cost and the verification pool.
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    /// At most this many verifications run at once on the blocking pool.
+    pub max_concurrent_hashes: usize,
+    /// How long a successful (identity, password) verification is remembered, so repeated
+    /// binds of the same identity skip the slow hash. 0 disables the cache.
+    pub verified_cache_secs: u64,
+}
+
+/// A configuration problem, naming the key and the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config key `{key}`: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+impl Config {
+    /// Reads, parses and validates a config file; secrets are resolved (files read,
+    /// environment variables looked up) here so a missing one fails at start-up.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses config text (`origin` is only used in error messages).
+    pub fn parse(_text: &str, _origin: &Path) -> Result<Config, ConfigError> {
+        todo!("config parsing")
+    }
+
+    /// The configuration `entra-ldap demo` runs with: everything on loopback, data in
+    /// `data_dir`, the simulated tenant at `tenant_url`.
+    pub fn demo(data_dir: PathBuf, tenant_url: url::Url) -> Config {
+        let _ = (data_dir, tenant_url);
+        todo!("demo config")
+    }
+}

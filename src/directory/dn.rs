@@ -1,0 +1,1 @@
+//! RFC 4514 distinguished names: parsing with escapes, normalisation, comparison.

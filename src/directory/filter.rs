@@ -1,0 +1,1 @@
+//! RFC 4511 filter evaluation against snapshot entries, and index planning.

@@ -1,0 +1,66 @@
+//! The directory as LDAP sees it: an immutable, indexed, in-memory snapshot.
+//!
+//! Why: searches and binds must never scan the whole directory nor wait on a writer. Each
+//! committed sync builds a new [`Snapshot`] (entries already in LDAP form, plus equality
+//! indexes, the DN tree and transitive memberships) and [`LiveDirectory`] swaps it in
+//! atomically; readers keep the `Arc` they started with. This module does no I/O.
+
+pub mod dn;
+pub mod filter;
+pub mod schema;
+pub mod snapshot;
+
+pub use snapshot::{
+    AttrSelection, BindTarget, EntryId, SearchError, SearchQuery, Snapshot, Viewer,
+};
+
+use crate::model::DirectoryData;
+use arc_swap::ArcSwap;
+use std::sync::Arc;
+
+/// Settings that shape the snapshot (from config, plus protocol facts from the ldap module).
+#[derive(Clone, Debug, Default)]
+pub struct DirectorySettings {
+    /// Explicit base DN; `None` derives `dc=…` from the default verified domain.
+    pub base_dn: Option<String>,
+    pub show_inactive_users: bool,
+    /// `{uid}` is replaced by the login name.
+    pub home_directory: String,
+    pub login_shell: String,
+    /// Served in the root DSE.
+    pub supported_controls: Vec<String>,
+    pub supported_extensions: Vec<String>,
+    pub vendor_version: String,
+    /// Which bare names resolve at bind besides a DN.
+    pub bind_by_uid: bool,
+    pub bind_by_mail: bool,
+    pub bind_by_upn: bool,
+}
+
+/// The currently served snapshot, swapped atomically after each commit.
+pub struct LiveDirectory {
+    current: ArcSwap<Snapshot>,
+    settings: DirectorySettings,
+}
+
+impl LiveDirectory {
+    /// Starts with `data` (possibly empty) already built.
+    pub fn new(data: &DirectoryData, settings: DirectorySettings) -> LiveDirectory {
+        let snapshot = Snapshot::build(data, &settings);
+        LiveDirectory {
+            current: ArcSwap::from_pointee(snapshot),
+            settings,
+        }
+    }
+
+    /// The snapshot to serve one operation from. Cheap; never blocks.
+    pub fn load(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Builds a snapshot from freshly committed data and makes it the served one.
+    pub fn publish(&self, data: &DirectoryData) {
+        let snapshot = Snapshot::build(data, &self.settings);
+        self.current.store(Arc::new(snapshot));
+    }
+}

@@ -1,0 +1,1 @@
+//! Attribute types, matching rules and object classes we serve (and `cn=Subschema`).

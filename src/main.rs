@@ -1,0 +1,2 @@
+//! The `entra-ldap` binary: a thin command-line layer over the library.
+fn main() {}

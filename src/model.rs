@@ -1,0 +1,199 @@
+//! Plain data types that every other module speaks.
+//!
+//! Why a module of its own: sync produces these, the store persists them, the directory
+//! renders them as LDAP entries and the admin API shows them. Keeping them free of any
+//! behaviour (and of any import of ours) lets each of those layers change on its own.
+
+use serde::{Deserialize, Serialize};
+
+/// An Entra object id (a GUID, lowercase). Stable for the life of the object in Entra,
+/// so it keys everything we persist and is served as `entryUUID`.
+pub type ObjectId = String;
+
+/// Seconds since the Unix epoch.
+pub type UnixTime = i64;
+
+/// A user as Microsoft Graph describes it (only the properties we `$select`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntraUser {
+    pub id: ObjectId,
+    pub user_principal_name: String,
+    pub display_name: Option<String>,
+    pub given_name: Option<String>,
+    pub surname: Option<String>,
+    pub mail: Option<String>,
+    pub mail_nickname: Option<String>,
+    pub on_premises_sam_account_name: Option<String>,
+    pub account_enabled: bool,
+    /// `Member` or `Guest`.
+    pub user_type: Option<String>,
+    pub created_date_time: Option<String>,
+    pub last_password_change_date_time: Option<String>,
+}
+
+/// A direct member of a group. Other member kinds (devices, contacts, service principals)
+/// have no place in a POSIX directory and are dropped by sync.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum MemberRef {
+    User(ObjectId),
+    Group(ObjectId),
+}
+
+/// A group as Microsoft Graph describes it, with its direct members.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntraGroup {
+    pub id: ObjectId,
+    pub display_name: String,
+    pub description: Option<String>,
+    pub mail: Option<String>,
+    pub mail_enabled: bool,
+    pub security_enabled: bool,
+    /// e.g. `["Unified"]` for Microsoft 365 groups, `[]` for security groups.
+    pub group_types: Vec<String>,
+    pub created_date_time: Option<String>,
+    pub members: Vec<MemberRef>,
+}
+
+/// A domain of the tenant (`GET /domains`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntraDomain {
+    pub id: String,
+    pub is_default: bool,
+    pub is_initial: bool,
+    pub is_verified: bool,
+}
+
+/// Why a user that Entra still (or once) knew cannot bind and is hidden from searches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InactiveReason {
+    DisabledInEntra,
+    NotInAllowedGroup,
+    InDeniedGroup,
+    Deleted,
+}
+
+/// Whether a user may bind and is served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "reason")]
+pub enum UserStatus {
+    Active,
+    Inactive(InactiveReason),
+}
+
+impl UserStatus {
+    /// True when the user may bind and is returned by searches.
+    pub fn is_active(self) -> bool {
+        matches!(self, UserStatus::Active)
+    }
+}
+
+/// The complete, scoped picture of a tenant that one sync run hands to the store.
+///
+/// Users absent from `users` that the store still holds become `Inactive(Deleted)`;
+/// groups absent from `groups` are removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantSnapshot {
+    pub users: Vec<(EntraUser, UserStatus)>,
+    pub groups: Vec<EntraGroup>,
+    pub domains: Vec<EntraDomain>,
+}
+
+/// A user as persisted: the Entra data plus what we allocated for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub entra: EntraUser,
+    /// Login name (`uid`), derived once and kept stable across syncs.
+    pub uid: String,
+    pub uid_number: u32,
+    pub gid_number: u32,
+    pub status: UserStatus,
+    pub ssh_public_keys: Vec<String>,
+    /// When we first stored this user, and when its data last changed.
+    pub created: UnixTime,
+    pub modified: UnixTime,
+}
+
+/// A group as persisted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRecord {
+    pub entra: EntraGroup,
+    /// The `cn` (RDN value), derived once and kept stable across syncs.
+    pub cn: String,
+    pub gid_number: u32,
+    pub created: UnixTime,
+    pub modified: UnixTime,
+}
+
+/// A service account that applications bind as (`cn=<name>,<base>`, as Foxpass places them).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BinderRecord {
+    pub name: String,
+    pub description: Option<String>,
+    /// DNs of subtrees this binder may read; empty means the whole directory.
+    pub scope: Vec<String>,
+    pub created: UnixTime,
+}
+
+/// Everything the directory snapshot is built from (never password verifiers).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DirectoryData {
+    pub users: Vec<UserRecord>,
+    pub groups: Vec<GroupRecord>,
+    pub domains: Vec<EntraDomain>,
+    pub binders: Vec<BinderRecord>,
+}
+
+/// What started a sync run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncTrigger {
+    Startup,
+    Schedule,
+    Manual,
+}
+
+/// Where a sync run stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncOutcome {
+    Running,
+    Succeeded,
+    Failed,
+}
+
+/// Counts of what one committed run changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeCounts {
+    pub users_added: u64,
+    pub users_changed: u64,
+    pub users_deactivated: u64,
+    pub users_removed: u64,
+    pub groups_added: u64,
+    pub groups_changed: u64,
+    pub groups_removed: u64,
+}
+
+/// One sync run, as shown in the run history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRun {
+    pub id: u64,
+    pub trigger: SyncTrigger,
+    pub started: UnixTime,
+    pub finished: Option<UnixTime>,
+    pub outcome: SyncOutcome,
+    /// Which credential fetched the data (e.g. "client_secret").
+    pub credential: Option<String>,
+    pub graph_requests: u64,
+    pub changes: ChangeCounts,
+    /// Why the run failed, in words an admin can act on. Never contains a secret.
+    pub error: Option<String>,
+}
+
+/// Current time as [`UnixTime`].
+pub fn now() -> UnixTime {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
