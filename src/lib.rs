@@ -10,6 +10,7 @@ pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod demo;
 pub mod directory;
 pub mod ldap;
 pub mod model;

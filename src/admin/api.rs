@@ -1,1 +1,426 @@
-//! Admin HTTP API routes.
+//! Admin HTTP API: sync control, run history, user passwords and binders.
+//!
+//! Why: operators (and the CLI, and later the web console) need one authenticated surface to
+//! trigger syncs and manage LDAP credentials. Handlers only validate input and call store,
+//! sync and auth; no business rule lives here. Every route but `/healthz` needs the bearer
+//! token from the config. Bodies are small JSON documents; unknown fields, wrong types and
+//! oversized bodies get a 4xx with a message and change nothing. See docs/api.md.
+
+use crate::app::Services;
+use crate::auth::{AuthError, Principal};
+use crate::model::{BinderRecord, SyncTrigger, now};
+use crate::store::StoreError;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Largest request body accepted (all our bodies are tiny).
+const MAX_BODY_BYTES: usize = 16 * 1024;
+
+type Shared = State<Arc<Services>>;
+
+/// An API error: status plus a message for the operator (never a secret).
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+    fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+    fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        match error {
+            StoreError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
+            StoreError::AlreadyExists(what) => {
+                ApiError::new(StatusCode::CONFLICT, format!("{what} already exists"))
+            }
+            other => {
+                tracing::error!(error = %other, "store error in admin API");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "storage error (see server log)",
+                )
+            }
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> ApiError {
+        match error {
+            AuthError::Policy(reason) => ApiError::bad_request(reason),
+            AuthError::Store(store) => store.into(),
+            AuthError::Hash(_) => {
+                tracing::error!(%error, "password hashing failed");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "password hashing failed")
+            }
+        }
+    }
+}
+
+/// `Json<T>` whose rejections (bad JSON, unknown field, wrong type, too large) become our
+/// JSON error shape with status 400/413/415 instead of axum's plain-text 422.
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(JsonBody(value)),
+            Err(rejection) => {
+                let status = match rejection.status() {
+                    StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+                    other => other,
+                };
+                Err(ApiError::new(status, rejection.body_text()))
+            }
+        }
+    }
+}
+
+/// Compares without an early exit, so response time does not reveal a prefix match.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for (i, x) in a.iter().enumerate() {
+        diff |= usize::from(x ^ b.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
+async fn require_token(
+    State(services): Shared,
+    headers: HeaderMap,
+    req: Request,
+    next: Next,
+) -> Response {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if presented.is_empty()
+        || !constant_time_eq(
+            presented.as_bytes(),
+            services.admin_token.expose().as_bytes(),
+        )
+    {
+        let mut response = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token (see [admin] token in the config)",
+        )
+        .into_response();
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+        return response;
+    }
+    next.run(req).await
+}
+
+/// The API routes (without the listener), for tests and for embedding.
+pub fn router(services: Arc<Services>) -> Router {
+    let protected = Router::new()
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/sync", post(trigger_sync))
+        .route("/api/v1/sync/runs", get(list_runs))
+        .route("/api/v1/sync/runs/{id}", get(get_run))
+        .route("/api/v1/users/{uid}/password", put(set_user_password))
+        .route("/api/v1/binders", get(list_binders).post(add_binder))
+        .route(
+            "/api/v1/binders/{name}",
+            axum::routing::delete(remove_binder),
+        )
+        .route("/api/v1/binders/{name}/reset", post(reset_binder))
+        .route_layer(middleware::from_fn_with_state(
+            services.clone(),
+            require_token,
+        ));
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { Json(json!({ "status": "ok" })) }),
+        )
+        .merge(protected)
+        .fallback(|| async { ApiError::not_found("no such endpoint (see docs/api.md)") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(services)
+}
+
+/// Serves the API on `listener` until `shutdown` is cancelled.
+pub async fn serve(
+    listener: TcpListener,
+    services: Arc<Services>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(services))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}
+
+async fn status(State(services): Shared) -> Result<Json<serde_json::Value>, ApiError> {
+    let snapshot = services.live.load();
+    let last_runs = services.store.list_runs(1)?;
+    Ok(Json(json!({
+        "base_dn": snapshot.base_dn(),
+        "entries": snapshot.len(),
+        "last_run": last_runs.first(),
+    })))
+}
+
+async fn trigger_sync(State(services): Shared) -> Response {
+    match services.sync.trigger(SyncTrigger::Manual) {
+        Ok(id) => (
+            StatusCode::ACCEPTED,
+            Json(json!({ "run_id": id, "message": "Sync initiated successfully" })),
+        )
+            .into_response(),
+        Err(busy) => (
+            StatusCode::CONFLICT,
+            Json(json!({ "run_id": busy.0, "error": busy.to_string() })),
+        )
+            .into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunsQuery {
+    limit: Option<usize>,
+}
+
+async fn list_runs(
+    State(services): Shared,
+    Query(query): Query<RunsQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let limit = query.limit.unwrap_or(20).clamp(1, 1000);
+    let runs = services.store.list_runs(limit)?;
+    Ok(Json(json!({ "runs": runs })))
+}
+
+async fn get_run(
+    State(services): Shared,
+    Path(id): Path<u64>,
+) -> Result<Json<crate::model::SyncRun>, ApiError> {
+    services
+        .store
+        .get_run(id)?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("sync run {id} not found")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordBody {
+    password: String,
+}
+
+async fn set_user_password(
+    State(services): Shared,
+    Path(uid): Path<String>,
+    JsonBody(body): JsonBody<PasswordBody>,
+) -> Result<StatusCode, ApiError> {
+    let data = services.store.load_directory()?;
+    let user = data
+        .users
+        .iter()
+        .find(|u| u.uid.eq_ignore_ascii_case(&uid))
+        .ok_or_else(|| ApiError::not_found(format!("user `{uid}` not found")))?;
+    if !user.status.is_active() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("user `{uid}` is inactive and cannot get an LDAP password"),
+        ));
+    }
+    services
+        .credentials
+        .set_password(&Principal::User(user.entra.id.clone()), &body.password)
+        .await?;
+    tracing::info!(uid = %user.uid, "admin set a user's LDAP password");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewBinder {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    scope: Vec<String>,
+}
+
+/// A binder as the API shows it; `secret` only when just created or reset.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct BinderView {
+    pub name: String,
+    pub dn: String,
+    pub description: Option<String>,
+    pub scope: Vec<String>,
+    pub created: i64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub secret: Option<String>,
+}
+
+fn binder_view(services: &Services, record: BinderRecord, secret: Option<String>) -> BinderView {
+    let base = services.live.load().base_dn().to_string();
+    BinderView {
+        dn: format!("cn={},{}", record.name, base),
+        name: record.name,
+        description: record.description,
+        scope: record.scope,
+        created: record.created,
+        secret,
+    }
+}
+
+/// Binder names become an RDN value and a CLI argument: keep them simple.
+fn validate_binder_name(name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "binder name must be 1-64 characters of a-z, A-Z, 0-9, '-', '_', '.', starting with a letter or digit",
+        ))
+    }
+}
+
+/// A fresh random secret for a binder: 32 bytes, URL-safe base64 (43 characters).
+fn generate_secret() -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+async fn list_binders(State(services): Shared) -> Result<Json<Vec<BinderView>>, ApiError> {
+    let binders = services.store.list_binders()?;
+    Ok(Json(
+        binders
+            .into_iter()
+            .map(|b| binder_view(&services, b, None))
+            .collect(),
+    ))
+}
+
+async fn add_binder(
+    State(services): Shared,
+    JsonBody(body): JsonBody<NewBinder>,
+) -> Result<(StatusCode, Json<BinderView>), ApiError> {
+    validate_binder_name(&body.name)?;
+    let record = BinderRecord {
+        name: body.name,
+        description: body.description,
+        scope: body.scope,
+        created: now(),
+    };
+    let secret = generate_secret();
+    let phc = services.credentials.hash(&secret).await?;
+    services.store.add_binder(&record, &phc)?;
+    services.republish()?;
+    tracing::info!(binder = %record.name, "admin created a binder");
+    Ok((
+        StatusCode::CREATED,
+        Json(binder_view(&services, record, Some(secret))),
+    ))
+}
+
+async fn reset_binder(
+    State(services): Shared,
+    Path(name): Path<String>,
+) -> Result<Json<BinderView>, ApiError> {
+    let record = services
+        .store
+        .list_binders()?
+        .into_iter()
+        .find(|b| b.name == name)
+        .ok_or_else(|| ApiError::not_found(format!("binder `{name}` not found")))?;
+    let secret = generate_secret();
+    services
+        .credentials
+        .set_password(&Principal::Binder(name.clone()), &secret)
+        .await?;
+    tracing::info!(binder = %name, "admin reset a binder's secret");
+    Ok(Json(binder_view(&services, record, Some(secret))))
+}
+
+async fn remove_binder(
+    State(services): Shared,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    services.store.remove_binder(&name)?;
+    services.republish()?;
+    tracing::info!(binder = %name, "admin removed a binder");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_matches_only_equal_inputs() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(!constant_time_eq(b"", b"a"));
+    }
+
+    #[test]
+    fn binder_names_are_validated() {
+        assert!(validate_binder_name("grafana").is_ok());
+        assert!(validate_binder_name("svc-reader.1").is_ok());
+        assert!(validate_binder_name("").is_err());
+        assert!(validate_binder_name("-x").is_err());
+        assert!(validate_binder_name("a,b").is_err());
+        assert!(validate_binder_name(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn generated_secrets_are_long_and_distinct() {
+        let a = generate_secret();
+        assert_eq!(a.len(), 43);
+        assert_ne!(a, generate_secret());
+    }
+}

@@ -1,1 +1,191 @@
 //! CLI client of the admin API.
+//!
+//! Why: `entra-ldap sync`, `user set-password` and `binder …` act on a *running* server, so
+//! they talk to its admin API (address and token from the same config file) rather than
+//! opening the store behind the server's back.
+
+use crate::admin::api::BinderView;
+use crate::config::Config;
+use crate::model::{SyncOutcome, SyncRun};
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+/// A failed admin call, phrased for the person at the terminal.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach the admin API at {url}: {source} (is `entra-ldap serve` running?)")]
+    Connect { url: String, source: reqwest::Error },
+    #[error("admin API answered {status}: {message}")]
+    Api { status: StatusCode, message: String },
+    #[error("unexpected answer from the admin API: {0}")]
+    Decode(String),
+}
+
+/// Talks to one server's admin API.
+pub struct AdminClient {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+/// A wildcard listen address is reached through loopback.
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, addr.port())
+}
+
+impl AdminClient {
+    /// A client for the server described by `config` (`[admin] listen` and token).
+    pub fn from_config(config: &Config) -> AdminClient {
+        AdminClient::new(config.admin.listen, config.admin.token.expose())
+    }
+
+    pub fn new(listen: SocketAddr, token: &str) -> AdminClient {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        AdminClient {
+            http,
+            base: format!("http://{}", reachable(listen)),
+            token: token.to_string(),
+        }
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(StatusCode, Option<T>), ClientError> {
+        let url = format!("{}{}", self.base, path);
+        let mut request = self.http.request(method, &url).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|source| ClientError::Connect { url, source })?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Decode(e.to_string()))?;
+        if !status.is_success() && status != StatusCode::CONFLICT {
+            let message = serde_json::from_slice::<Value>(&bytes)
+                .ok()
+                .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
+                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+            return Err(ClientError::Api { status, message });
+        }
+        if bytes.is_empty() {
+            return Ok((status, None));
+        }
+        let value =
+            serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))?;
+        Ok((status, Some(value)))
+    }
+
+    async fn expect<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<T, ClientError> {
+        match self.call(method, path, body).await? {
+            (_, Some(value)) => Ok(value),
+            (status, None) => Err(ClientError::Decode(format!("empty body with {status}"))),
+        }
+    }
+
+    /// Starts a sync; when one is already running, returns that run's id instead.
+    /// The bool says whether this call started it.
+    pub async fn trigger_sync(&self) -> Result<(u64, bool), ClientError> {
+        let (status, body): (StatusCode, Option<Value>) = self
+            .call(reqwest::Method::POST, "/api/v1/sync", None)
+            .await?;
+        let id = body
+            .as_ref()
+            .and_then(|b| b.get("run_id"))
+            .and_then(Value::as_u64)
+            .ok_or_else(|| ClientError::Decode("no run_id in answer".into()))?;
+        Ok((id, status != StatusCode::CONFLICT))
+    }
+
+    pub async fn run(&self, id: u64) -> Result<SyncRun, ClientError> {
+        self.expect(
+            reqwest::Method::GET,
+            &format!("/api/v1/sync/runs/{id}"),
+            None,
+        )
+        .await
+    }
+
+    /// Polls run `id` until it is no longer running (or `timeout` passes).
+    pub async fn wait_run(&self, id: u64, timeout: Duration) -> Result<SyncRun, ClientError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let run = self.run(id).await?;
+            if run.outcome != SyncOutcome::Running || tokio::time::Instant::now() >= deadline {
+                return Ok(run);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub async fn set_user_password(&self, uid: &str, password: &str) -> Result<(), ClientError> {
+        let path = format!("/api/v1/users/{}/password", urlencode(uid));
+        self.call::<Value>(
+            reqwest::Method::PUT,
+            &path,
+            Some(json!({ "password": password })),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn add_binder(
+        &self,
+        name: &str,
+        description: Option<&str>,
+    ) -> Result<BinderView, ClientError> {
+        self.expect(
+            reqwest::Method::POST,
+            "/api/v1/binders",
+            Some(json!({ "name": name, "description": description })),
+        )
+        .await
+    }
+
+    pub async fn list_binders(&self) -> Result<Vec<BinderView>, ClientError> {
+        self.expect(reqwest::Method::GET, "/api/v1/binders", None)
+            .await
+    }
+
+    pub async fn reset_binder(&self, name: &str) -> Result<BinderView, ClientError> {
+        let path = format!("/api/v1/binders/{}/reset", urlencode(name));
+        self.expect(reqwest::Method::POST, &path, None).await
+    }
+
+    pub async fn remove_binder(&self, name: &str) -> Result<(), ClientError> {
+        let path = format!("/api/v1/binders/{}", urlencode(name));
+        self.call::<Value>(reqwest::Method::DELETE, &path, None)
+            .await
+            .map(|_| ())
+    }
+}
+
+/// Percent-encodes a path segment.
+fn urlencode(segment: &str) -> String {
+    url::form_urlencoded::byte_serialize(segment.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
