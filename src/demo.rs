@@ -28,6 +28,8 @@ pub struct DemoOptions {
     pub ldaps: SocketAddr,
     pub admin: SocketAddr,
     pub data_dir: Option<PathBuf>,
+    /// Use a cheap argon2id cost (bulk demo data, tests). Production keeps the configured cost.
+    pub fast_hashing: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +84,7 @@ pub async fn start(options: &DemoOptions) -> Result<(App, PathBuf, bool), DemoEr
     config.ldap.listen = Some(options.ldap);
     config.ldap.ldaps_listen = Some(options.ldaps);
     config.admin.listen = options.admin;
-    if options.generated.is_some() {
+    if options.fast_hashing {
         // Thousands of verifiers are hashed at start-up: use a cheap argon2id setting so the
         // demo is ready in seconds. Production keeps the configured (expensive) cost.
         config.auth.argon2_memory_kib = 1024;

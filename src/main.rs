@@ -143,6 +143,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 ldaps,
                 admin,
                 data_dir,
+                fast_hashing: users.is_some(),
             };
             demo::run(options).await.map_err(|e| e.to_string())
         }

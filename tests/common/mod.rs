@@ -1,0 +1,151 @@
+//! Test harness: starts the real server (simulated tenant → real sync → store → listeners)
+//! on loopback with ephemeral ports, and runs the real OpenLDAP command-line clients against it.
+//!
+//! Each test gets its own server and temporary data directory, so tests run in parallel.
+
+#![allow(dead_code)]
+
+use entra_ldap::app::App;
+use entra_ldap::demo::{self, DemoOptions};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Output;
+
+/// Demo credentials, re-exported for readability in tests.
+pub use entra_ldap::demo::{DEMO_BINDER_SECRET, DEMO_USER_PASSWORD};
+
+/// A running server plus what clients need to reach it.
+pub struct TestServer {
+    pub app: App,
+    pub base: String,
+    pub ldap: SocketAddr,
+    pub ldaps: SocketAddr,
+    pub cert: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+impl TestServer {
+    /// The small demo tenant (alice, bob, carol-disabled, …).
+    pub async fn start() -> TestServer {
+        TestServer::start_with(None).await
+    }
+
+    /// A generated tenant shaped like the benchmark data.
+    pub async fn start_generated(users: usize, groups: usize) -> TestServer {
+        TestServer::start_with(Some((users, groups))).await
+    }
+
+    async fn start_with(generated: Option<(usize, usize)>) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let options = DemoOptions {
+            generated,
+            ldap: any_port(),
+            ldaps: any_port(),
+            admin: any_port(),
+            data_dir: Some(dir.path().to_path_buf()),
+            fast_hashing: true,
+        };
+        let (app, _, _) = demo::start(&options).await.expect("demo server starts");
+        let base = app.services.live.load().base_dn().to_string();
+        TestServer {
+            ldap: app.ldap_addr.expect("ldap listener"),
+            ldaps: app.ldaps_addr.expect("ldaps listener"),
+            cert: app.tls_cert_path.clone(),
+            app,
+            base,
+            _dir: dir,
+        }
+    }
+
+    pub fn ldap_url(&self) -> String {
+        format!("ldap://127.0.0.1:{}", self.ldap.port())
+    }
+
+    /// `localhost`, so the hostname check against the self-signed certificate passes.
+    pub fn ldap_tls_url(&self) -> String {
+        format!("ldap://localhost:{}", self.ldap.port())
+    }
+
+    pub fn ldaps_url(&self) -> String {
+        format!("ldaps://localhost:{}", self.ldaps.port())
+    }
+
+    pub fn binder_dn(&self) -> String {
+        format!("cn={},{}", demo::DEMO_BINDER, self.base)
+    }
+
+    pub fn user_dn(&self, uid: &str) -> String {
+        format!("uid={uid},ou=people,{}", self.base)
+    }
+
+    /// Runs an OpenLDAP client (`ldapsearch`, `ldapwhoami`, …) trusting our certificate.
+    pub async fn tool(&self, program: &str, args: &[&str]) -> Output {
+        tokio::process::Command::new(program)
+            .args(args)
+            .env("LDAPTLS_CACERT", &self.cert)
+            .env("LDAPTLS_REQCERT", "demand")
+            .env("LDAPCONF", "/dev/null")
+            .env("LDAPRC", "/dev/null")
+            .kill_on_drop(true)
+            .output()
+            .await
+            .unwrap_or_else(|e| {
+                panic!("cannot run {program} (scripts/install-test-deps installs it): {e}")
+            })
+    }
+
+    /// `ldapsearch` bound as the demo service account; returns (exit code, stdout, stderr).
+    pub async fn search_as_binder(&self, url: &str, extra: &[&str]) -> (i32, String, String) {
+        let binder = self.binder_dn();
+        let mut args = vec![
+            "-x",
+            "-LLL",
+            "-o",
+            "ldif-wrap=no",
+            "-H",
+            url,
+            "-D",
+            &binder,
+            "-w",
+            DEMO_BINDER_SECRET,
+            "-b",
+            &self.base,
+        ];
+        args.extend_from_slice(extra);
+        split(self.tool("ldapsearch", &args).await)
+    }
+
+    pub async fn stop(self) {
+        self.app.shutdown().await;
+    }
+}
+
+/// (exit code, stdout, stderr) of a finished client.
+pub fn split(output: Output) -> (i32, String, String) {
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The `dn:` lines of LDIF output, lowercased.
+pub fn dns(ldif: &str) -> Vec<String> {
+    ldif.lines()
+        .filter_map(|l| l.strip_prefix("dn: "))
+        .map(|dn| dn.to_ascii_lowercase())
+        .collect()
+}
+
+/// Values of `attr` in LDIF output (case-insensitive attribute name).
+pub fn values(ldif: &str, attr: &str) -> Vec<String> {
+    let prefix = format!("{}: ", attr.to_ascii_lowercase());
+    ldif.lines()
+        .filter(|l| l.to_ascii_lowercase().starts_with(&prefix))
+        .map(|l| l[prefix.len()..].to_string())
+        .collect()
+}
