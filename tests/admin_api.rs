@@ -216,19 +216,7 @@ async fn cli_manages_binders_and_passwords() {
         .to_string();
     let dn = format!("cn=grafana,{}", server.base);
     assert!(out.contains(&format!("dn: {dn}")), "{out}");
-    let whoami = |secret: String| {
-        let dn = dn.clone();
-        let url = server.ldap_url();
-        async move {
-            split(
-                server
-                    .tool("ldapwhoami", &["-x", "-H", &url, "-D", &dn, "-w", &secret])
-                    .await,
-            )
-            .0
-        }
-    };
-    assert_eq!(whoami(secret.clone()).await, 0);
+    assert_eq!(server.whoami(&dn, &secret).await, 0);
     let (code, out, _) = cli(vec!["binder".into(), "list".into()], None).await;
     assert_eq!(code, 0);
     assert!(out.contains("grafana"), "{out}");
@@ -243,15 +231,23 @@ async fn cli_manages_binders_and_passwords() {
         .find_map(|l| l.strip_prefix("secret: "))
         .unwrap()
         .to_string();
-    assert_eq!(whoami(secret).await, 49, "old secret stops working");
-    assert_eq!(whoami(new_secret.clone()).await, 0);
+    assert_eq!(
+        server.whoami(&dn, &secret).await,
+        49,
+        "old secret stops working"
+    );
+    assert_eq!(server.whoami(&dn, &new_secret).await, 0);
     let (code, _, err) = cli(
         vec!["binder".into(), "remove".into(), "grafana".into()],
         None,
     )
     .await;
     assert_eq!(code, 0, "{err}");
-    assert_eq!(whoami(new_secret).await, 49, "removed binder cannot bind");
+    assert_eq!(
+        server.whoami(&dn, &new_secret).await,
+        49,
+        "removed binder cannot bind"
+    );
 
     let (code, _, err) = cli(
         vec!["user".into(), "set-password".into(), "bob".into()],

@@ -119,6 +119,16 @@ impl TestServer {
         split(self.tool("ldapsearch", &args).await)
     }
 
+    /// Exit code of `ldapwhoami` bound as `dn` with `password` over plain LDAP (0 or 49…).
+    pub async fn whoami(&self, dn: &str, password: &str) -> i32 {
+        let url = self.ldap_url();
+        split(
+            self.tool("ldapwhoami", &["-x", "-H", &url, "-D", dn, "-w", password])
+                .await,
+        )
+        .0
+    }
+
     pub async fn stop(self) {
         self.app.shutdown().await;
     }
