@@ -9,6 +9,7 @@ use entra_ldap::app::App;
 use entra_ldap::config::Config;
 use entra_ldap::demo::{self, DemoOptions};
 use entra_ldap::model::SyncOutcome;
+use entra_ldap::simulator;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -52,6 +53,16 @@ enum Command {
         /// Keep state here (default: a fresh temporary directory removed on exit).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+    },
+    /// Run only the simulated Entra tenant (to point `serve` at it, or for benchmarks).
+    Simulate {
+        /// Generate a tenant of this many users instead of the small demo tenant.
+        #[arg(long)]
+        users: Option<usize>,
+        #[arg(long, default_value_t = 0)]
+        groups: usize,
+        #[arg(long, default_value = "127.0.0.1:8990")]
+        listen: SocketAddr,
     },
     /// Run the server with a configuration file.
     Serve(ConfigArg),
@@ -146,6 +157,26 @@ async fn run(cli: Cli) -> Result<(), String> {
                 fast_hashing: users.is_some(),
             };
             demo::run(options).await.map_err(|e| e.to_string())
+        }
+        Command::Simulate {
+            users,
+            groups,
+            listen,
+        } => {
+            let tenant = match users {
+                Some(users) => simulator::generated_tenant(users, groups),
+                None => simulator::demo_tenant(),
+            };
+            let sim = simulator::start(tenant, listen)
+                .await
+                .map_err(|e| format!("cannot start the simulated tenant on {listen}: {e}"))?;
+            println!("simulated tenant at {}", sim.url);
+            println!("  [entra] tenant_id = \"{}\"", sim.tenant_id);
+            println!("  [entra] client_id = \"{}\"", sim.client_id);
+            println!("  [entra] client_secret = \"{}\"", sim.client_secret);
+            println!("  [entra] authority_url = graph_url = \"{}\"", sim.url);
+            entra_ldap::app::shutdown_signal().await;
+            Ok(())
         }
         Command::Serve(arg) => {
             let config = load_config(&arg)?;
