@@ -421,3 +421,56 @@ where
     })
     .await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(peer: &str, tls: bool) -> SessionState {
+        SessionState {
+            conn: ConnInfo {
+                id: 1,
+                peer: peer.parse().unwrap(),
+            },
+            viewer: Viewer::User { id: "u".into() },
+            bind_dn: "uid=u".into(),
+            tls,
+            starttls_allowed: !tls,
+            paging: PagingState::default(),
+        }
+    }
+
+    #[test]
+    fn plaintext_only_matters_for_remote_peers_without_tls() {
+        assert!(!state("127.0.0.1:5000", false).is_plaintext_remote());
+        assert!(!state("[::1]:5000", false).is_plaintext_remote());
+        assert!(!state("[::ffff:127.0.0.1]:5000", false).is_plaintext_remote());
+        assert!(state("192.0.2.7:5000", false).is_plaintext_remote());
+        assert!(!state("192.0.2.7:5000", true).is_plaintext_remote());
+    }
+
+    #[test]
+    fn anonymous_reset_forgets_identity_and_starttls_resets_too() {
+        let mut s = state("127.0.0.1:1", false);
+        s.set_anonymous();
+        assert_eq!(s.viewer, Viewer::Anonymous);
+        assert!(s.bind_dn.is_empty());
+    }
+
+    #[test]
+    fn response_pdus_are_rejected_and_requests_classified() {
+        assert_eq!(request_kind(&LdapOp::UnbindRequest), Ok(None));
+        assert_eq!(
+            request_kind(&LdapOp::DelRequest("cn=x".into())),
+            Ok(Some(RequestKind::Delete))
+        );
+        assert_eq!(
+            request_kind(&LdapOp::SearchResultDone(reply::result(
+                LdapResultCode::Success,
+                "",
+                ""
+            ))),
+            Err("searchResDone")
+        );
+    }
+}
