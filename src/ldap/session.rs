@@ -450,7 +450,7 @@ mod tests {
     }
 
     #[test]
-    fn anonymous_reset_forgets_identity_and_starttls_resets_too() {
+    fn anonymous_reset_forgets_identity() {
         let mut s = state("127.0.0.1:1", false);
         s.set_anonymous();
         assert_eq!(s.viewer, Viewer::Anonymous);
