@@ -212,6 +212,11 @@ impl Harness {
     }
 
     async fn start_with(tweak: impl FnOnce(&mut LdapConfig)) -> Harness {
+        // Server logs show with `RUST_LOG=debug cargo test -- --nocapture`.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .try_init();
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("store")).unwrap();
         let mut run = SyncRun {
@@ -639,6 +644,32 @@ async fn paged_results_return_every_entry_once() {
     assert_eq!(uids.len(), 2 + FILLERS);
     assert_eq!(unique.len(), uids.len());
     assert!(unique.contains(&"alice".to_string()));
+
+    // The first page by hand: 7 entries and a cookie to continue with.
+    let (entries, res) = ldap
+        .with_controls(ctrl::PagedResults {
+            size: 7,
+            cookie: Vec::new(),
+        })
+        .search(
+            BASE,
+            Scope::Subtree,
+            "(objectClass=posixAccount)",
+            vec!["uid"],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    assert_eq!(entries.len(), 7);
+    let paged = res
+        .ctrls
+        .iter()
+        .find(|c| matches!(c.0, Some(ctrl::ControlType::PagedResults)))
+        .map(|c| c.1.parse::<ctrl::PagedResults>())
+        .expect("paged results response control");
+    assert!(!paged.cookie.is_empty());
+    assert_eq!(paged.size as usize, 2 + FILLERS);
 
     // A cookie this connection never issued is refused.
     let res = ldap

@@ -59,7 +59,7 @@ impl OpRecord {
 pub(crate) fn emit(conn: &ConnInfo, bind_dn: &str, record: &OpRecord, started: Instant) {
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     let code = result_number(&record.code);
-    let note = record.note.unwrap_or("");
+    let note = record.note;
     match &record.detail {
         Detail::Search {
             scope,

@@ -319,3 +319,103 @@ fn done(
         then: Then::Continue,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ldap3_proto::proto::{LdapDerefAliases, LdapFilter, LdapSearchScope};
+
+    fn config(size_limit: usize, time_limit_secs: u64) -> LdapConfig {
+        LdapConfig {
+            listen: None,
+            ldaps_listen: None,
+            tls_cert: None,
+            tls_key: None,
+            max_connections: 1,
+            idle_timeout_secs: 1,
+            tls_handshake_timeout_secs: 1,
+            max_pdu_bytes: 1024,
+            size_limit,
+            time_limit_secs,
+            allow_plaintext_bind: false,
+            bind_by_uid: true,
+            bind_by_mail: true,
+            bind_by_upn: true,
+        }
+    }
+
+    fn request(sizelimit: i32, timelimit: i32) -> LdapSearchRequest {
+        LdapSearchRequest {
+            base: String::new(),
+            scope: LdapSearchScope::Base,
+            aliases: LdapDerefAliases::Never,
+            sizelimit,
+            timelimit,
+            typesonly: false,
+            filter: LdapFilter::Present("objectClass".into()),
+            attrs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_smaller_size_limit_wins_and_zero_means_none() {
+        let now = Instant::now();
+        assert_eq!(
+            Limits::new(&request(0, 0), &config(0, 0), now).total(),
+            None
+        );
+        assert_eq!(
+            Limits::new(&request(4, 0), &config(0, 0), now).total(),
+            Some(4)
+        );
+        assert_eq!(
+            Limits::new(&request(4, 0), &config(3, 0), now).total(),
+            Some(3)
+        );
+        assert_eq!(
+            Limits::new(&request(-1, 0), &config(10, 0), now).total(),
+            Some(10)
+        );
+    }
+
+    #[test]
+    fn server_size_limit_caps_pages() {
+        let now = Instant::now();
+        let limits = Limits::new(&request(0, 0), &config(5, 0), now);
+        assert_eq!(limits.page(50), 5);
+        assert_eq!(limits.page(2), 2);
+        assert_eq!(limits.page(-3), 0);
+        assert_eq!(Limits::new(&request(0, 0), &config(0, 0), now).page(50), 50);
+    }
+
+    #[test]
+    fn the_earlier_deadline_wins() {
+        let now = Instant::now();
+        assert_eq!(
+            Limits::new(&request(0, 0), &config(0, 0), now).deadline,
+            None
+        );
+        let limits = Limits::new(&request(0, 10), &config(0, 3), now);
+        assert_eq!(limits.deadline, Some(now + Duration::from_secs(3)));
+        let limits = Limits::new(&request(0, 2), &config(0, 0), now);
+        assert_eq!(limits.deadline, Some(now + Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn snapshot_errors_map_to_rfc_codes() {
+        let (code, matched, _) = error_result(&SearchError::NoSuchObject {
+            matched: "dc=example,dc=com".into(),
+        });
+        assert_eq!(code, LdapResultCode::NoSuchObject);
+        assert_eq!(matched, "dc=example,dc=com");
+        let (code, _, text) = error_result(&SearchError::InsufficientAccess("no".into()));
+        assert_eq!(
+            (code, text.as_str()),
+            (LdapResultCode::InsufficentAccessRights, "no")
+        );
+        let (code, _, _) = error_result(&SearchError::InvalidDn("bad".into()));
+        assert_eq!(code, LdapResultCode::InvalidDNSyntax);
+        let (code, _, _) = error_result(&SearchError::Unwilling("deep".into()));
+        assert_eq!(code, LdapResultCode::UnwillingToPerform);
+    }
+}
