@@ -1069,3 +1069,15 @@ async fn abandon_and_unbind_get_no_reply() {
         .unwrap();
     assert!(raw.next().await.is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_ldaps_client_is_dropped_after_the_handshake_timeout() {
+    let h = Harness::start_with(|c| c.tls_handshake_timeout_secs = 1).await;
+    let mut silent = TcpStream::connect(h.ldaps).await.unwrap();
+    let started = std::time::Instant::now();
+    assert!(closed_by_server(&mut silent, Duration::from_secs(5)).await);
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    // Others are served meanwhile and afterwards.
+    let mut ldap = h.ldaps_client().await;
+    assert_eq!(whoami(&mut ldap).await, "");
+}

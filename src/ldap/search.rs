@@ -80,17 +80,19 @@ pub(crate) fn handle(
     snapshot: Arc<Snapshot>,
 ) -> Reply {
     let limits = Limits::new(&req, &ctx.config, Instant::now());
+    let scope = log::scope_name(&req.scope);
+    let filter = log::filter_for_log(&req.filter);
     let mut reply = match paged {
         Some(paged) if !paged.cookie.is_empty() => {
             continue_paged(state, msgid, &req, &paged, limits)
         }
-        Some(paged) => start_paged(state, msgid, req.clone(), &paged, limits, snapshot),
+        Some(paged) => start_paged(state, msgid, req, &paged, limits, snapshot),
         None => plain(&req, &state.viewer, limits, &snapshot),
     };
     let entries = reply.ops.len().saturating_sub(1);
     reply.record.detail = Detail::Search {
-        scope: log::scope_name(&req.scope),
-        filter: log::filter_for_log(&req.filter),
+        scope,
+        filter,
         entries,
     };
     reply
