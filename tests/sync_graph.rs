@@ -183,6 +183,17 @@ async fn a_truncated_body_fails_and_names_the_path_not_the_token() {
 }
 
 #[tokio::test]
+async fn a_next_link_to_another_host_is_not_followed() {
+    let sim = start_demo().await;
+    sim.inject_faults(Fault::ForeignNextLink, 1);
+    let (result, requests) = fetch(&sim, &sim.client_secret).await;
+    let err = result.unwrap_err();
+    assert!(matches!(err, SyncError::ForeignLink { .. }), "{err}");
+    assert!(err.to_string().contains("graph.attacker.invalid"), "{err}");
+    assert_eq!(requests, 1, "stopped before sending anything there");
+}
+
+#[tokio::test]
 async fn wrong_secret_fails_with_aadsts7000215_and_never_shows_the_secret() {
     let sim = start_demo().await;
     let (result, requests) = fetch(&sim, "my-wrong-secret-value").await;

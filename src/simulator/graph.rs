@@ -37,6 +37,8 @@ const USER_DEFAULT_PROPERTIES: &[&str] = &[
     "surname",
     "userPrincipalName",
 ];
+/// Where [`Fault::ForeignNextLink`] points nextLinks (a reserved, unresolvable name).
+const FOREIGN_ORIGIN: &str = "http://graph.attacker.invalid";
 const CONTENT_TYPE: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
 
 /// A Graph error response: status, `error.code`, `error.message`, optional Retry-After.
@@ -287,7 +289,7 @@ fn encode_value(v: &str) -> String {
 fn entity_page<T: Serialize + Default + Clone>(
     state: &SimState,
     query: &Query,
-    list: impl FnOnce(&Tenant) -> Vec<T>,
+    list: fn(&Tenant) -> &[T],
     name: (&str, &str),
     defaults: &[&str],
 ) -> Result<Value, GraphError> {
@@ -334,7 +336,7 @@ pub(crate) async fn users(
         entity_page::<SimUser>(
             &state,
             q,
-            |t| t.users.clone(),
+            |t| &t.users,
             ("users", "microsoft.graph.user"),
             USER_DEFAULT_PROPERTIES,
         )
@@ -351,7 +353,7 @@ pub(crate) async fn groups(
         entity_page::<SimGroup>(
             &state,
             q,
-            |t| t.groups.clone(),
+            |t| &t.groups,
             ("groups", "microsoft.graph.group"),
             &[],
         )
@@ -368,7 +370,7 @@ pub(crate) async fn domains(
         entity_page::<SimDomain>(
             &state,
             q,
-            |t| t.domains.clone(),
+            |t| &t.domains,
             ("domains", "microsoft.graph.domain"),
             &[],
         )
@@ -514,7 +516,12 @@ fn serve(
     };
     match result {
         Err(e) => e.into_response(client_request_id),
-        Ok(body) => {
+        Ok(mut body) => {
+            if fault == Some(Fault::ForeignNextLink)
+                && let Some(Value::String(link)) = body.get_mut("@odata.nextLink")
+            {
+                *link = link.replacen(&state.base, FOREIGN_ORIGIN, 1);
+            }
             let mut text = body.to_string();
             if fault == Some(Fault::TruncatedBody) {
                 let mut cut = text.len() / 2;

@@ -24,6 +24,8 @@ pub enum Fault {
     Unavailable { retry_after_secs: Option<u64> },
     /// HTTP 200 whose JSON body is cut in half.
     TruncatedBody,
+    /// HTTP 200 whose `@odata.nextLink` (if any) points to another host.
+    ForeignNextLink,
 }
 
 /// Everything the request handlers share.
