@@ -52,6 +52,17 @@ async fn fetch(sim: &SimulatorHandle, secret: &str) -> (Result<RawTenant, SyncEr
 
 /// A token straight from the simulator, for raw Graph requests.
 async fn raw_token(sim: &SimulatorHandle) -> String {
+    let (token, expires_in) = request_token(sim).await;
+    assert_eq!(expires_in, 3599);
+    token
+}
+
+/// A token from a tenant with a short token lifetime.
+async fn raw_token_expiring(sim: &SimulatorHandle) -> String {
+    request_token(sim).await.0
+}
+
+async fn request_token(sim: &SimulatorHandle) -> (String, u64) {
     let url = sim
         .url
         .join(&format!("{}/oauth2/v2.0/token", sim.tenant_id))
@@ -71,8 +82,11 @@ async fn raw_token(sim: &SimulatorHandle) -> String {
         .await
         .unwrap();
     assert_eq!(resp["token_type"], "Bearer");
-    assert_eq!(resp["expires_in"], 3599);
-    resp["access_token"].as_str().unwrap().to_string()
+    assert_eq!(resp["ext_expires_in"], resp["expires_in"]);
+    (
+        resp["access_token"].as_str().unwrap().to_string(),
+        resp["expires_in"].as_u64().unwrap(),
+    )
 }
 
 async fn graph_get(sim: &SimulatorHandle, token: &str, path_and_query: &str) -> (u16, Value) {
@@ -194,6 +208,38 @@ async fn a_next_link_to_another_host_is_not_followed() {
 }
 
 #[tokio::test]
+async fn a_generated_tenant_is_read_with_concurrent_member_requests() {
+    let sim = start_with(simulator::generated_tenant(2_000, 200)).await;
+    let graph = GraphClient::new(&entra_config(&sim, &sim.client_secret)).unwrap();
+    let requests = AtomicU64::new(0);
+    let raw = fetch_tenant(&graph, 999, &requests).await.unwrap();
+    assert_eq!(raw.users.len(), 2_000);
+    assert_eq!(raw.groups.len(), 200);
+    assert!(raw.groups.iter().all(|g| g.members.len() == 20));
+    // users: 3 pages of 999; groups: 1; domains: 1; one members page per group.
+    assert_eq!(requests.load(Ordering::Relaxed), 3 + 1 + 1 + 200);
+    let mut ids: Vec<_> = raw.users.iter().map(|u| u.id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 2_000, "every user exactly once across pages");
+}
+
+#[tokio::test]
+async fn expired_access_tokens_get_a_401() {
+    let mut tenant = simulator::demo_tenant();
+    tenant.token_lifetime_secs = 1;
+    let sim = start_with(tenant).await;
+    let token = raw_token_expiring(&sim).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let (status, body) = graph_get(&sim, &token, "/v1.0/users").await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        body["error"]["message"],
+        "Access token has expired or is not yet valid."
+    );
+}
+
+#[tokio::test]
 async fn wrong_secret_fails_with_aadsts7000215_and_never_shows_the_secret() {
     let sim = start_demo().await;
     let (result, requests) = fetch(&sim, "my-wrong-secret-value").await;
@@ -263,6 +309,12 @@ async fn top_above_999_is_a_400_with_graphs_message() {
     );
     let (status, _) = graph_get(&sim, &token, "/v1.0/users?$top=999").await;
     assert_eq!(status, 200);
+    let (_, body) = graph_get(&sim, &token, "/v1.0/users?$top=2").await;
+    assert_eq!(
+        body["value"].as_array().unwrap().len(),
+        2,
+        "$top below the cap"
+    );
     let (status, _) = graph_get(&sim, &token, "/v1.0/users?$skiptoken=garbage").await;
     assert_eq!(status, 400);
 }
