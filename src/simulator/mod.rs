@@ -4,41 +4,18 @@
 //! Why: the demo must run with no Entra account, and tests must exercise the real sync code
 //! over real HTTP against something that behaves like Microsoft Graph (paging at small page
 //! sizes, `$select`, throttling, AADSTS errors). Used by `entra-ldap demo` and tests only.
+//!
+//! Layout: [`tenant`] holds the data (Graph-shaped objects), [`demo`] builds the demo and
+//! benchmark tenants, `server` runs axum with the handle tests drive, `identity` is the
+//! token endpoint and `graph` the Graph collections.
 
-use std::net::SocketAddr;
+mod clock;
+pub mod demo;
+mod graph;
+mod identity;
+mod server;
+pub mod tenant;
 
-/// A tenant's contents and its app credentials.
-#[derive(Clone, Debug)]
-pub struct Tenant {
-    pub tenant_id: String,
-    pub client_id: String,
-    pub client_secret: String,
-    /// Largest page the simulator serves, whatever `$top` asks (to exercise paging).
-    pub max_page_size: usize,
-}
-
-/// The small hand-written demo tenant (domain example.com; active, disabled and guest users;
-/// M365 and security groups; a nested group).
-pub fn demo_tenant() -> Tenant {
-    todo!()
-}
-
-/// A deterministic tenant shaped like ../shared/bench/gen_ldif.py: users `user0000…`,
-/// groups `group0000…` with about 20 members each.
-pub fn generated_tenant(_users: usize, _groups: usize) -> Tenant {
-    todo!()
-}
-
-/// A running simulator.
-pub struct SimulatorHandle {
-    /// Base URL for both `authority_url` and `graph_url` (e.g. `http://127.0.0.1:PORT`).
-    pub url: url::Url,
-    pub tenant_id: String,
-    pub client_id: String,
-    pub client_secret: String,
-}
-
-/// Starts serving `tenant` on `addr` (port 0 for any) in the background.
-pub async fn start(_tenant: Tenant, _addr: SocketAddr) -> std::io::Result<SimulatorHandle> {
-    todo!()
-}
+pub use demo::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, demo_tenant, generated_tenant};
+pub use server::{Fault, SimulatorHandle, start};
+pub use tenant::{MemberKind, SimDomain, SimGroup, SimMember, SimOtherObject, SimUser, Tenant};
