@@ -185,6 +185,41 @@ async fn a_429_storm_with_retry_after_is_survived() {
 }
 
 #[tokio::test]
+async fn throttling_beyond_the_retry_budget_fails_and_other_5xx_fail_at_once() {
+    let sim = start_demo().await;
+    sim.inject_faults(
+        Fault::Throttle {
+            retry_after_secs: 0,
+        },
+        6,
+    );
+    let (result, requests) = fetch(&sim, &sim.client_secret).await;
+    let err = result.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SyncError::GaveUp {
+                status: 429,
+                retries: 5,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(requests, 6, "first attempt plus 5 retries");
+
+    sim.inject_faults(Fault::InternalError, 1);
+    let (result, requests) = fetch(&sim, &sim.client_secret).await;
+    let err = result.unwrap_err();
+    assert!(
+        matches!(err, SyncError::Status { status: 500, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("generalException"), "{err}");
+    assert_eq!(requests, 1, "no retry on 500");
+}
+
+#[tokio::test]
 async fn a_truncated_body_fails_and_names_the_path_not_the_token() {
     let sim = start_demo().await;
     sim.inject_faults(Fault::TruncatedBody, 1);

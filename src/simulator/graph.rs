@@ -510,6 +510,11 @@ fn serve(
                 "Service unavailable",
             )
         }),
+        Some(Fault::InternalError) => Err(GraphError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "generalException",
+            "An internal server error occurred.",
+        )),
         _ => authorize(state, headers)
             .and_then(|()| parse_query(raw_query, state.skiptoken_salt))
             .and_then(|q| build(&q)),
