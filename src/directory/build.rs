@@ -41,7 +41,10 @@ pub fn base_dn(data: &DirectoryData, settings: &DirectorySettings) -> String {
     if let Some(configured) = settings.base_dn.as_deref() {
         match dn::parse(configured) {
             Ok(parsed) if !parsed.is_root() => return parsed.normalized(),
-            _ => tracing::warn!(base_dn = configured, "configured base_dn is not a valid DN; deriving it"),
+            _ => tracing::warn!(
+                base_dn = configured,
+                "configured base_dn is not a valid DN; deriving it"
+            ),
         }
     }
     let d = &data.domains;
@@ -75,7 +78,10 @@ impl Attrs {
         }
         match schema().attribute_index(name) {
             Some(at) => self.0.push(Attr::new(at, vals)),
-            None => tracing::error!(attribute = name, "attribute missing from the schema; not served"),
+            None => tracing::error!(
+                attribute = name,
+                "attribute missing from the schema; not served"
+            ),
         }
     }
 
@@ -146,8 +152,16 @@ struct Memberships {
 }
 
 fn memberships(users: &[Placed<UserRecord>], groups: &[Placed<GroupRecord>]) -> Memberships {
-    let user_ix: HashMap<&str, usize> = users.iter().enumerate().map(|(i, u)| (u.rec.entra.id.as_str(), i)).collect();
-    let group_ix: HashMap<&str, usize> = groups.iter().enumerate().map(|(i, g)| (g.rec.entra.id.as_str(), i)).collect();
+    let user_ix: HashMap<&str, usize> = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.rec.entra.id.as_str(), i))
+        .collect();
+    let group_ix: HashMap<&str, usize> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.rec.entra.id.as_str(), i))
+        .collect();
     let mut direct_users = vec![Vec::new(); groups.len()];
     let mut direct_groups = vec![Vec::new(); groups.len()];
     for (gi, g) in groups.iter().enumerate() {
@@ -256,7 +270,9 @@ pub fn build(data: &DirectoryData, settings: &DirectorySettings) -> Snapshot {
 
     // Place users: all of them get a DN (bind needs it), visible ones get an entry.
     let mut all_users: Vec<&UserRecord> = data.users.iter().collect();
-    all_users.sort_by(|a, b| (a.uid.to_lowercase(), &a.entra.id).cmp(&(b.uid.to_lowercase(), &b.entra.id)));
+    all_users.sort_by(|a, b| {
+        (a.uid.to_lowercase(), &a.entra.id).cmp(&(b.uid.to_lowercase(), &b.entra.id))
+    });
     let mut users: Vec<Placed<UserRecord>> = Vec::new();
     let mut hidden: Vec<Placed<UserRecord>> = Vec::new();
     let mut taken: HashMap<String, ()> = HashMap::new();
@@ -277,7 +293,9 @@ pub fn build(data: &DirectoryData, settings: &DirectorySettings) -> Snapshot {
         }
     }
     let mut sorted_groups: Vec<&GroupRecord> = data.groups.iter().collect();
-    sorted_groups.sort_by(|a, b| (a.cn.to_lowercase(), &a.entra.id).cmp(&(b.cn.to_lowercase(), &b.entra.id)));
+    sorted_groups.sort_by(|a, b| {
+        (a.cn.to_lowercase(), &a.entra.id).cmp(&(b.cn.to_lowercase(), &b.entra.id))
+    });
     let mut groups: Vec<Placed<GroupRecord>> = Vec::new();
     for rec in sorted_groups {
         let dn = dn::child("cn", &rec.cn, &groups_dn);
@@ -362,8 +380,20 @@ pub fn build(data: &DirectoryData, settings: &DirectorySettings) -> Snapshot {
     let mut chain_members: HashMap<EntryId, Vec<EntryId>> = HashMap::new();
     let mut chain_groups: HashMap<EntryId, Vec<EntryId>> = HashMap::new();
     for (gi, &gid) in group_ids.iter().enumerate() {
-        let mut members: Vec<EntryId> = m.all_users.get(gi).into_iter().flatten().filter_map(|&u| user_ids.get(u).copied()).collect();
-        members.extend(m.all_groups.get(gi).into_iter().flatten().filter_map(|&g| group_ids.get(g).copied()));
+        let mut members: Vec<EntryId> = m
+            .all_users
+            .get(gi)
+            .into_iter()
+            .flatten()
+            .filter_map(|&u| user_ids.get(u).copied())
+            .collect();
+        members.extend(
+            m.all_groups
+                .get(gi)
+                .into_iter()
+                .flatten()
+                .filter_map(|&g| group_ids.get(g).copied()),
+        );
         members.sort_unstable();
         for &member in &members {
             chain_groups.entry(member).or_default().push(gid);
@@ -401,7 +431,11 @@ pub fn build(data: &DirectoryData, settings: &DirectorySettings) -> Snapshot {
                 rec.scope
                     .iter()
                     .filter_map(|s| dn::normalize(s).ok())
-                    .filter_map(|n| snap.by_ndn.get(&n).and_then(|&id| snap.entries.get(id as usize).map(|e| (id, e.end))))
+                    .filter_map(|n| {
+                        snap.by_ndn
+                            .get(&n)
+                            .and_then(|&id| snap.entries.get(id as usize).map(|e| (id, e.end)))
+                    })
                     .collect(),
             )
         };
@@ -410,7 +444,8 @@ pub fn build(data: &DirectoryData, settings: &DirectorySettings) -> Snapshot {
             dn: dn.clone(),
         };
         snap.bind_dn.insert(ndn, target);
-        snap.binders.insert(rec.name.clone(), BinderInfo { dn, ranges });
+        snap.binders
+            .insert(rec.name.clone(), BinderInfo { dn, ranges });
     }
     snap
 }
@@ -455,8 +490,11 @@ fn bind_tables(snap: &mut Snapshot, u: &Placed<UserRecord>) {
 /// visited in id order.
 fn index(entries: &[Entry]) -> HashMap<usize, HashMap<String, Vec<EntryId>>> {
     let s = schema();
-    let mut out: HashMap<usize, HashMap<String, Vec<EntryId>>> =
-        INDEXED.iter().filter_map(|n| s.attribute_index(n)).map(|at| (at, HashMap::new())).collect();
+    let mut out: HashMap<usize, HashMap<String, Vec<EntryId>>> = INDEXED
+        .iter()
+        .filter_map(|n| s.attribute_index(n))
+        .map(|at| (at, HashMap::new()))
+        .collect();
     for (id, entry) in entries.iter().enumerate() {
         let id = id as EntryId;
         for attr in &entry.attrs {
@@ -482,7 +520,14 @@ struct Builder {
 }
 
 impl Builder {
-    fn push(&mut self, dn: String, ndn: String, parent: Option<EntryId>, region: Region, attrs: Attrs) -> EntryId {
+    fn push(
+        &mut self,
+        dn: String,
+        ndn: String,
+        parent: Option<EntryId>,
+        region: Region,
+        attrs: Attrs,
+    ) -> EntryId {
         let id = self.entries.len() as EntryId;
         if let Some(p) = parent.and_then(|p| self.entries.get_mut(p as usize)) {
             p.children.push(id);
@@ -503,7 +548,9 @@ impl Builder {
     /// Sets every entry's `end` (one past its subtree), children before parents.
     fn finish_subtrees(&mut self) {
         for i in (0..self.entries.len()).rev() {
-            let Some(e) = self.entries.get(i) else { continue };
+            let Some(e) = self.entries.get(i) else {
+                continue;
+            };
             let end = e.end;
             if let Some(p) = e.parent.and_then(|p| self.entries.get_mut(p as usize))
                 && p.end < end
@@ -520,7 +567,10 @@ impl Builder {
         a.one("supportedLDAPVersion", "3");
         a.put("supportedControl", settings.supported_controls.clone());
         a.put("supportedExtension", settings.supported_extensions.clone());
-        a.put("supportedFeatures", SUPPORTED_FEATURES.iter().map(|s| s.to_string()).collect());
+        a.put(
+            "supportedFeatures",
+            SUPPORTED_FEATURES.iter().map(|s| s.to_string()).collect(),
+        );
         a.one("vendorName", "entra-ldap");
         let version = if settings.vendor_version.is_empty() {
             env!("CARGO_PKG_VERSION").to_string()
@@ -604,15 +654,32 @@ impl Builder {
         self.push(dn.to_string(), ndn, Some(parent), region, a)
     }
 
-    fn user(&mut self, u: &Placed<UserRecord>, member_of: Vec<(String, String)>, settings: &DirectorySettings, parent: EntryId) -> EntryId {
+    fn user(
+        &mut self,
+        u: &Placed<UserRecord>,
+        member_of: Vec<(String, String)>,
+        settings: &DirectorySettings,
+        parent: EntryId,
+    ) -> EntryId {
         let rec = u.rec;
         let e = &rec.entra;
-        let nonempty = |o: &Option<String>| o.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+        let nonempty = |o: &Option<String>| {
+            o.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
         let display = nonempty(&e.display_name);
         let cn = display.clone().unwrap_or_else(|| rec.uid.clone());
         let sn = nonempty(&e.surname).unwrap_or_else(|| cn.clone());
         let mut a = Attrs(Vec::new());
-        let mut classes = vec!["top", "person", "organizationalPerson", "inetOrgPerson", "posixAccount"];
+        let mut classes = vec![
+            "top",
+            "person",
+            "organizationalPerson",
+            "inetOrgPerson",
+            "posixAccount",
+        ];
         if !rec.ssh_public_keys.is_empty() {
             classes.push("ldapPublicKey");
         }
@@ -626,20 +693,46 @@ impl Builder {
         a.opt("userPrincipalName", Some(e.user_principal_name.as_str()));
         a.one("uidNumber", rec.uid_number.to_string());
         a.one("gidNumber", rec.gid_number.to_string());
-        let home = if settings.home_directory.is_empty() { "/home/{uid}" } else { &settings.home_directory };
+        let home = if settings.home_directory.is_empty() {
+            "/home/{uid}"
+        } else {
+            &settings.home_directory
+        };
         a.one("homeDirectory", home.replace("{uid}", &rec.uid));
-        let shell = if settings.login_shell.is_empty() { "/bin/bash" } else { &settings.login_shell };
+        let shell = if settings.login_shell.is_empty() {
+            "/bin/bash"
+        } else {
+            &settings.login_shell
+        };
         a.one("loginShell", shell);
         a.one("gecos", ascii_fold(&cn));
         a.dns("memberOf", member_of);
-        a.put("sshPublicKey", rec.ssh_public_keys.iter().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect());
+        a.put(
+            "sshPublicKey",
+            rec.ssh_public_keys
+                .iter()
+                .map(|k| k.trim().to_string())
+                .filter(|k| !k.is_empty())
+                .collect(),
+        );
         a.one("entryUUID", e.id.clone());
-        a.operational(&u.dn, &u.ndn, "inetOrgPerson", Some((rec.created, rec.modified)));
+        a.operational(
+            &u.dn,
+            &u.ndn,
+            "inetOrgPerson",
+            Some((rec.created, rec.modified)),
+        );
         a.one("hasSubordinates", "FALSE");
         self.push(u.dn.clone(), u.ndn.clone(), Some(parent), Region::People, a)
     }
 
-    fn group(&mut self, g: &Placed<GroupRecord>, member: Vec<(String, String)>, member_uid: Vec<String>, parent: EntryId) -> EntryId {
+    fn group(
+        &mut self,
+        g: &Placed<GroupRecord>,
+        member: Vec<(String, String)>,
+        member_uid: Vec<String>,
+        parent: EntryId,
+    ) -> EntryId {
         let rec = g.rec;
         let mut a = Attrs(Vec::new());
         a.classes(&["top", "groupOfNames", "posixGroup"]);
@@ -651,18 +744,40 @@ impl Builder {
         a.dns("member", member);
         a.put("memberUid", member_uid);
         a.one("entryUUID", rec.entra.id.clone());
-        a.operational(&g.dn, &g.ndn, "groupOfNames", Some((rec.created, rec.modified)));
+        a.operational(
+            &g.dn,
+            &g.ndn,
+            "groupOfNames",
+            Some((rec.created, rec.modified)),
+        );
         a.one("hasSubordinates", "FALSE");
         self.push(g.dn.clone(), g.ndn.clone(), Some(parent), Region::Groups, a)
     }
 
-    fn binder(&mut self, rec: &crate::model::BinderRecord, dn: &str, ndn: &str, parent: EntryId) -> EntryId {
+    fn binder(
+        &mut self,
+        rec: &crate::model::BinderRecord,
+        dn: &str,
+        ndn: &str,
+        parent: EntryId,
+    ) -> EntryId {
         let mut a = Attrs(Vec::new());
         a.classes(&["top", "applicationProcess", "entraLdapBinder"]);
         a.one("cn", rec.name.clone());
         a.opt("description", rec.description.as_deref());
-        a.operational(dn, ndn, "applicationProcess", Some((rec.created, rec.created)));
+        a.operational(
+            dn,
+            ndn,
+            "applicationProcess",
+            Some((rec.created, rec.created)),
+        );
         a.one("hasSubordinates", "FALSE");
-        self.push(dn.to_string(), ndn.to_string(), Some(parent), Region::Binder, a)
+        self.push(
+            dn.to_string(),
+            ndn.to_string(),
+            Some(parent),
+            Region::Binder,
+            a,
+        )
     }
 }

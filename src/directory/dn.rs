@@ -149,7 +149,8 @@ impl Parser<'_> {
         }
         let decoded = match bytes.as_slice() {
             [tag, len, rest @ ..]
-                if matches!(tag, 0x04 | 0x0c | 0x13 | 0x14 | 0x16) && usize::from(*len) == rest.len() =>
+                if matches!(tag, 0x04 | 0x0c | 0x13 | 0x14 | 0x16)
+                    && usize::from(*len) == rest.len() =>
             {
                 String::from_utf8(rest.to_vec()).ok()
             }
@@ -394,8 +395,19 @@ mod tests {
     #[test]
     fn errors() {
         for bad in [
-            "cn", "=x", "cn=a,", ",cn=a", "cn=a,,dc=b", r"cn=a\", r"cn=a\zz", r"cn=a\2", "cn=a;dc=b",
-            "c n=a", "1.=a", "cn=a\"b", r"cn=\FF",
+            "cn",
+            "=x",
+            "cn=a,",
+            ",cn=a",
+            "cn=a,,dc=b",
+            r"cn=a\",
+            r"cn=a\zz",
+            r"cn=a\2",
+            "cn=a;dc=b",
+            "c n=a",
+            "1.=a",
+            "cn=a\"b",
+            r"cn=\FF",
         ] {
             assert!(
                 matches!(parse(bad), Err(SearchError::InvalidDn(_))),

@@ -54,7 +54,9 @@ impl Attr {
 
     /// The values as text (they are always built from strings).
     pub fn texts(&self) -> impl Iterator<Item = &str> {
-        self.vals.iter().map(|v| std::str::from_utf8(v).unwrap_or(""))
+        self.vals
+            .iter()
+            .map(|v| std::str::from_utf8(v).unwrap_or(""))
     }
 
     /// Values normalised under `rule`: the stored forms when `rule` is the equality rule,

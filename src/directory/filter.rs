@@ -133,7 +133,10 @@ pub fn validate(filter: &LdapFilter) -> Result<(), SearchError> {
 /// Compiles a validated filter. Call [`validate`] first: recursion depth is bounded by it.
 pub fn compile<'a>(filter: &LdapFilter, ctx: &'a dyn FilterContext) -> Compiled<'a> {
     let s = schema();
-    let lookup = |name: &str| s.attribute_index(name).and_then(|i| s.attributes.get(i).map(|a| (i, a)));
+    let lookup = |name: &str| {
+        s.attribute_index(name)
+            .and_then(|i| s.attributes.get(i).map(|a| (i, a)))
+    };
     match filter {
         LdapFilter::And(v) => Compiled::And(v.iter().map(|c| compile(c, ctx)).collect()),
         LdapFilter::Or(v) => Compiled::Or(v.iter().map(|c| compile(c, ctx)).collect()),
@@ -162,7 +165,10 @@ pub fn compile<'a>(filter: &LdapFilter, ctx: &'a dyn FilterContext) -> Compiled<
             let Some((at, a)) = lookup(name) else {
                 return Compiled::Const(Tri::Undefined);
             };
-            match a.ordering.and_then(|rule| values::normalize(rule, value).map(|v| (rule, v))) {
+            match a
+                .ordering
+                .and_then(|rule| values::normalize(rule, value).map(|v| (rule, v)))
+            {
                 Some((rule, value)) => Compiled::Order {
                     at,
                     rule,
@@ -184,7 +190,9 @@ pub fn compile<'a>(filter: &LdapFilter, ctx: &'a dyn FilterContext) -> Compiled<
             let last = sub.final_.as_deref().map(piece);
             let any: Option<Vec<String>> = sub.any.iter().map(|p| piece(p)).collect();
             match (initial, any, last) {
-                (Some(None), _, _) | (_, None, _) | (_, _, Some(None)) => Compiled::Const(Tri::Undefined),
+                (Some(None), _, _) | (_, None, _) | (_, _, Some(None)) => {
+                    Compiled::Const(Tri::Undefined)
+                }
                 (initial, Some(any), last) => Compiled::Substr {
                     at,
                     rule,
@@ -398,7 +406,13 @@ impl Compiled<'_> {
     }
 }
 
-fn ext_eval(at: Option<usize>, rule: Rule, value: &str, dn_attributes: bool, entry: &Entry) -> bool {
+fn ext_eval(
+    at: Option<usize>,
+    rule: Rule,
+    value: &str,
+    dn_attributes: bool,
+    entry: &Entry,
+) -> bool {
     let s = schema();
     let in_attrs = entry.attrs.iter().any(|a| {
         let applies = match at {
@@ -416,7 +430,8 @@ fn ext_eval(at: Option<usize>, rule: Rule, value: &str, dn_attributes: bool, ent
     };
     parsed.rdns.iter().flat_map(|r| r.0.iter()).any(|ava| {
         let key = s.attribute(&ava.attr).map(|a| a.key.as_str());
-        (wanted.is_none() || key == wanted) && values::normalize(rule, &ava.value).as_deref() == Some(value)
+        (wanted.is_none() || key == wanted)
+            && values::normalize(rule, &ava.value).as_deref() == Some(value)
     })
 }
 
@@ -441,12 +456,12 @@ impl Candidates<'_> {
 /// when the filter has no usable indexed clause (the caller then walks the scope).
 pub fn plan<'a>(filter: &Compiled<'a>) -> Option<Candidates<'a>> {
     match filter {
-        Compiled::Match { index: Some(ids), .. } | Compiled::InSet(ids) => Some(Candidates::Borrowed(ids)),
+        Compiled::Match {
+            index: Some(ids), ..
+        }
+        | Compiled::InSet(ids) => Some(Candidates::Borrowed(ids)),
         Compiled::Const(Tri::False | Tri::Undefined) => Some(Candidates::Owned(Vec::new())),
-        Compiled::And(v) => v
-            .iter()
-            .filter_map(plan)
-            .min_by_key(|c| c.ids().len()),
+        Compiled::And(v) => v.iter().filter_map(plan).min_by_key(|c| c.ids().len()),
         Compiled::Or(v) => {
             let mut sets = Vec::with_capacity(v.len());
             for c in v {

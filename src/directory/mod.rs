@@ -68,3 +68,6 @@ impl LiveDirectory {
         self.current.store(Arc::new(snapshot));
     }
 }
+
+#[cfg(test)]
+mod tests;

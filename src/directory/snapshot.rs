@@ -46,8 +46,15 @@ pub enum Viewer {
 /// What a simple bind name resolved to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BindTarget {
-    User { id: ObjectId, dn: String, active: bool },
-    Binder { name: String, dn: String },
+    User {
+        id: ObjectId,
+        dn: String,
+        active: bool,
+    },
+    Binder {
+        name: String,
+        dn: String,
+    },
     /// No such identity (the caller still runs a dummy verification).
     Unknown,
 }
@@ -114,12 +121,16 @@ impl AttrSelection {
 pub enum SearchError {
     /// The base does not exist (or is not visible to the viewer); `matched` is the
     /// deepest existing, visible ancestor.
-    NoSuchObject { matched: String },
+    NoSuchObject {
+        matched: String,
+    },
     InvalidDn(String),
     /// The viewer may not search here at all (e.g. anonymous below the root DSE).
     InsufficientAccess(String),
     /// The deadline passed; `partial` holds the matches found so far, in order.
-    TimeLimitExceeded { partial: Vec<EntryId> },
+    TimeLimitExceeded {
+        partial: Vec<EntryId>,
+    },
     /// e.g. a filter too deep or an unsupported matching rule.
     Unwilling(String),
 }
@@ -305,7 +316,9 @@ impl Snapshot {
                 continue;
             }
             stats.evaluated += 1;
-            if stats.evaluated.is_multiple_of(DEADLINE_EVERY) && deadline.is_some_and(|d| Instant::now() >= d) {
+            if stats.evaluated.is_multiple_of(DEADLINE_EVERY)
+                && deadline.is_some_and(|d| Instant::now() >= d)
+            {
                 return Err(SearchError::TimeLimitExceeded { partial: out });
             }
             if self.visible(access, id) && compiled.eval(id, entry) == Tri::True {
@@ -318,7 +331,12 @@ impl Snapshot {
     /// The entry in wire form with only the selected attributes (values omitted when
     /// `types_only`). Verifiers are never part of an entry. An id from another snapshot
     /// that is out of range renders as an empty entry rather than panicking.
-    pub fn render(&self, id: EntryId, attrs: &AttrSelection, types_only: bool) -> LdapSearchResultEntry {
+    pub fn render(
+        &self,
+        id: EntryId,
+        attrs: &AttrSelection,
+        types_only: bool,
+    ) -> LdapSearchResultEntry {
         let Some(entry) = self.entries.get(id as usize) else {
             return LdapSearchResultEntry {
                 dn: String::new(),
@@ -338,7 +356,11 @@ impl Snapshot {
                 }
                 Some(LdapPartialAttribute {
                     atype: at.name().to_string(),
-                    vals: if types_only { Vec::new() } else { a.vals.clone() },
+                    vals: if types_only {
+                        Vec::new()
+                    } else {
+                        a.vals.clone()
+                    },
                 })
             })
             .collect();
@@ -350,7 +372,13 @@ impl Snapshot {
 
     /// RFC 4511 compare: `Ok(true)`/`Ok(false)`; errors as for search (undefined attribute
     /// → `Unwilling` is not used; a missing attribute compares false).
-    pub fn compare(&self, dn: &str, attr: &str, value: &[u8], viewer: &Viewer) -> Result<bool, SearchError> {
+    pub fn compare(
+        &self,
+        dn: &str,
+        attr: &str,
+        value: &[u8],
+        viewer: &Viewer,
+    ) -> Result<bool, SearchError> {
         let access = self.access(viewer)?;
         let parsed = dn::parse(dn)?;
         let found = if parsed.is_root() {
@@ -358,7 +386,8 @@ impl Snapshot {
         } else {
             self.by_ndn.get(&parsed.normalized()).copied()
         };
-        if matches!(access, Access::Anonymous) && !matches!(found, Some(ROOT_DSE_ID | SUBSCHEMA_ID)) {
+        if matches!(access, Access::Anonymous) && !matches!(found, Some(ROOT_DSE_ID | SUBSCHEMA_ID))
+        {
             return Err(anonymous_refused());
         }
         let entry = match found.and_then(|id| self.entries.get(id as usize).map(|e| (id, e))) {
@@ -378,12 +407,13 @@ impl Snapshot {
                 "attribute {attr} has no equality matching rule"
             )));
         };
-        let Some(value) = std::str::from_utf8(value).ok().and_then(|v| values::normalize(rule, v)) else {
+        let Some(value) = std::str::from_utf8(value)
+            .ok()
+            .and_then(|v| values::normalize(rule, v))
+        else {
             return Ok(false);
         };
-        Ok(entry
-            .attr(at)
-            .is_some_and(|a| a.norm.contains(&value)))
+        Ok(entry.attr(at).is_some_and(|a| a.norm.contains(&value)))
     }
 
     /// Resolves a simple-bind name: a DN of a user or binder, or (as configured) a bare

@@ -59,7 +59,12 @@ pub fn compare(rule: Rule, a: &str, b: &str) -> Option<Ordering> {
 }
 
 /// RFC 4511 substring match of a normalised value against normalised pieces.
-pub fn substrings_match(value: &str, initial: Option<&str>, any: &[String], last: Option<&str>) -> bool {
+pub fn substrings_match(
+    value: &str,
+    initial: Option<&str>,
+    any: &[String],
+    last: Option<&str>,
+) -> bool {
     let mut rest = value;
     if let Some(init) = initial {
         match rest.strip_prefix(init) {
@@ -159,8 +164,14 @@ mod tests {
 
     #[test]
     fn case_ignore_folds_case_and_spaces() {
-        assert_eq!(normalize(Rule::CaseIgnore, "  John   SMITH "), Some("john smith".into()));
-        assert_eq!(normalize(Rule::CaseExact, " John  Smith"), Some("John Smith".into()));
+        assert_eq!(
+            normalize(Rule::CaseIgnore, "  John   SMITH "),
+            Some("john smith".into())
+        );
+        assert_eq!(
+            normalize(Rule::CaseExact, " John  Smith"),
+            Some("John Smith".into())
+        );
     }
 
     #[test]
@@ -174,18 +185,40 @@ mod tests {
     fn booleans_times_and_oids() {
         assert_eq!(normalize(Rule::Boolean, "true"), Some("TRUE".into()));
         assert_eq!(normalize(Rule::Boolean, "yes"), None);
-        assert_eq!(normalize(Rule::GeneralizedTime, "2024010203Z"), Some("20240102030000Z".into()));
-        assert_eq!(normalize(Rule::GeneralizedTime, "20240102030405.5Z"), Some("20240102030405Z".into()));
-        assert_eq!(normalize(Rule::ObjectIdentifier, "2.5.6.6"), Some("person".into()));
-        assert_eq!(normalize(Rule::ObjectIdentifier, "InetOrgPerson"), Some("inetorgperson".into()));
+        assert_eq!(
+            normalize(Rule::GeneralizedTime, "2024010203Z"),
+            Some("20240102030000Z".into())
+        );
+        assert_eq!(
+            normalize(Rule::GeneralizedTime, "20240102030405.5Z"),
+            Some("20240102030405Z".into())
+        );
+        assert_eq!(
+            normalize(Rule::ObjectIdentifier, "2.5.6.6"),
+            Some("person".into())
+        );
+        assert_eq!(
+            normalize(Rule::ObjectIdentifier, "InetOrgPerson"),
+            Some("inetorgperson".into())
+        );
     }
 
     #[test]
     fn substrings() {
-        assert!(substrings_match("john smith", Some("jo"), &["n s".into()], Some("th")));
+        assert!(substrings_match(
+            "john smith",
+            Some("jo"),
+            &["n s".into()],
+            Some("th")
+        ));
         assert!(!substrings_match("abc", Some("ab"), &[], Some("bc")));
         assert!(substrings_match("abcbc", Some("ab"), &[], Some("bc")));
-        assert!(!substrings_match("abc", None, &["c".into(), "b".into()], None));
+        assert!(!substrings_match(
+            "abc",
+            None,
+            &["c".into(), "b".into()],
+            None
+        ));
     }
 
     #[test]
