@@ -504,6 +504,10 @@ async fn a_run_commits_users_groups_and_domains_and_publishes_them() {
         .find(|u| u.entra.user_principal_name == "alice@example.com")
         .unwrap();
     assert_eq!(alice.status, UserStatus::Active);
+    let served = env.live.load();
+    assert_eq!(served.base_dn(), "dc=example,dc=com");
+    assert!(served.is_user_active(&alice.entra.id));
+    assert!(!served.is_user_active(&carol.entra.id));
     let stored = env.store.get_run(run.id).unwrap().unwrap();
     assert_eq!(stored.outcome, SyncOutcome::Succeeded);
     env.shutdown.cancel();
@@ -516,6 +520,7 @@ async fn a_truncated_body_fails_the_run_and_leaves_committed_data_unchanged() {
     let first = sync.wait_first_run().await.unwrap();
     assert_eq!(first.outcome, SyncOutcome::Succeeded, "{:?}", first.error);
     let before = env.store.load_directory().unwrap();
+    let served_before = env.live.load();
 
     // The tenant changes, but the run that would bring the change is cut short.
     env.sim.with_tenant(|t| t.disable_user("alice@example.com"));
@@ -526,6 +531,10 @@ async fn a_truncated_body_fails_the_run_and_leaves_committed_data_unchanged() {
     let error = run.error.clone().unwrap();
     assert!(error.contains("/v1.0/users"), "{error}");
     assert_eq!(env.store.load_directory().unwrap(), before);
+    assert!(
+        Arc::ptr_eq(&served_before, &env.live.load()),
+        "served snapshot untouched"
+    );
     let stored = env.store.get_run(id).unwrap().unwrap();
     assert_eq!(stored.outcome, SyncOutcome::Failed);
 
@@ -545,6 +554,7 @@ async fn a_truncated_body_fails_the_run_and_leaves_committed_data_unchanged() {
         alice.status,
         UserStatus::Inactive(InactiveReason::DisabledInEntra)
     );
+    assert!(!env.live.load().is_user_active(&alice.entra.id));
     env.shutdown.cancel();
 }
 
@@ -587,5 +597,33 @@ async fn trigger_while_running_is_refused() {
         sync.wait_for(next).await.unwrap().outcome,
         SyncOutcome::Succeeded
     );
+    env.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn runs_repeat_on_the_schedule() {
+    let env = env().await;
+    let mut config = entra_config(&env.sim, &env.sim.client_secret);
+    config.sync_interval_secs = 1;
+    let sync = SyncService::start(
+        config,
+        rules(),
+        env.store.clone(),
+        Arc::clone(&env.live),
+        env.shutdown.clone(),
+    );
+    let first = sync.wait_first_run().await.unwrap();
+    assert_eq!(first.outcome, SyncOutcome::Succeeded, "{:?}", first.error);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let runs = env.store.list_runs(10).unwrap();
+        if let Some(scheduled) = runs.iter().find(|r| r.trigger == SyncTrigger::Schedule) {
+            let done = sync.wait_for(scheduled.id).await.unwrap();
+            assert_eq!(done.outcome, SyncOutcome::Succeeded, "{:?}", done.error);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no scheduled run");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     env.shutdown.cancel();
 }
