@@ -261,7 +261,7 @@ impl Page<'_> {
                 .query
                 .carried
                 .iter()
-                .map(|(k, v)| format!("{k}={}", encode_value(v)))
+                .map(|(k, v)| format!("{}={}", encode_value(k), encode_value(v)))
                 .collect();
             params.push(format!(
                 "$skiptoken={}",
@@ -277,7 +277,7 @@ impl Page<'_> {
     }
 }
 
-/// Percent-encodes a query value but keeps `,` and `$` readable, as Graph's links do.
+/// Percent-encodes a query key or value but keeps `,` and `$` readable, as Graph's links do.
 fn encode_value(v: &str) -> String {
     url::form_urlencoded::byte_serialize(v.as_bytes())
         .collect::<String>()
