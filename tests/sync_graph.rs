@@ -305,6 +305,23 @@ async fn expired_secret_and_unknown_tenant_are_explained() {
 }
 
 #[tokio::test]
+async fn an_unreachable_token_endpoint_is_reported() {
+    let sim = start_demo().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut config = entra_config(&sim, &sim.client_secret);
+    config.authority_url = format!("http://127.0.0.1:{port}").parse().unwrap();
+    let graph = GraphClient::new(&config).unwrap();
+    let err = fetch_tenant(&graph, 100, &AtomicU64::new(0))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot reach the token endpoint"), "{err}");
+    assert!(!err.contains(&sim.client_secret), "{err}");
+}
+
+#[tokio::test]
 async fn revoked_access_tokens_are_replaced_after_a_401() {
     let sim = start_demo().await;
     let graph = GraphClient::new(&entra_config(&sim, &sim.client_secret)).unwrap();

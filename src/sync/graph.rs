@@ -145,13 +145,13 @@ impl GraphClient {
         loop {
             let (status, retry_after, reason) = match self.attempt(url, &path, requests).await? {
                 Attempt::Done(body) => return parse_body(&path, &body),
-                Attempt::Unauthorized(_) if !reauthenticated => {
+                Attempt::Unauthorized(_, token) if !reauthenticated => {
                     // The token may have been revoked or expired early: get a new one.
-                    self.tokens.invalidate().await;
+                    self.tokens.invalidate(&token).await;
                     reauthenticated = true;
                     continue;
                 }
-                Attempt::Unauthorized(detail) => {
+                Attempt::Unauthorized(detail, _) => {
                     return Err(SyncError::Status {
                         path,
                         status: 401,
@@ -217,7 +217,7 @@ impl GraphClient {
         }
         if status == 401 {
             let body = resp.bytes().await.unwrap_or_default();
-            return Ok(Attempt::Unauthorized(error_detail(&body)));
+            return Ok(Attempt::Unauthorized(error_detail(&body), token));
         }
         if is_retryable_status(status) {
             let retry_after = resp
@@ -244,8 +244,8 @@ impl GraphClient {
 enum Attempt {
     /// A 2xx body.
     Done(bytes::Bytes),
-    /// 401: the token was refused (with Graph's explanation).
-    Unauthorized(String),
+    /// 401: this token was refused (with Graph's explanation).
+    Unauthorized(String, oauth2::AccessToken),
     /// Worth retrying: 429/503/504 (`status`) or a transport failure (`None`).
     Transient {
         status: Option<u16>,
