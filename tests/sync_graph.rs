@@ -185,6 +185,41 @@ async fn a_429_storm_with_retry_after_is_survived() {
 }
 
 #[tokio::test]
+async fn throttling_beyond_the_retry_budget_fails_and_other_5xx_fail_at_once() {
+    let sim = start_demo().await;
+    sim.inject_faults(
+        Fault::Throttle {
+            retry_after_secs: 0,
+        },
+        6,
+    );
+    let (result, requests) = fetch(&sim, &sim.client_secret).await;
+    let err = result.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SyncError::GaveUp {
+                status: 429,
+                retries: 5,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(requests, 6, "first attempt plus 5 retries");
+
+    sim.inject_faults(Fault::InternalError, 1);
+    let (result, requests) = fetch(&sim, &sim.client_secret).await;
+    let err = result.unwrap_err();
+    assert!(
+        matches!(err, SyncError::Status { status: 500, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("generalException"), "{err}");
+    assert_eq!(requests, 1, "no retry on 500");
+}
+
+#[tokio::test]
 async fn a_truncated_body_fails_and_names_the_path_not_the_token() {
     let sim = start_demo().await;
     sim.inject_faults(Fault::TruncatedBody, 1);
@@ -267,6 +302,23 @@ async fn expired_secret_and_unknown_tenant_are_explained() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("AADSTS90002"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unreachable_token_endpoint_is_reported() {
+    let sim = start_demo().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut config = entra_config(&sim, &sim.client_secret);
+    config.authority_url = format!("http://127.0.0.1:{port}").parse().unwrap();
+    let graph = GraphClient::new(&config).unwrap();
+    let err = fetch_tenant(&graph, 100, &AtomicU64::new(0))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot reach the token endpoint"), "{err}");
+    assert!(!err.contains(&sim.client_secret), "{err}");
 }
 
 #[tokio::test]
@@ -469,6 +521,10 @@ async fn a_run_commits_users_groups_and_domains_and_publishes_them() {
         .find(|u| u.entra.user_principal_name == "alice@example.com")
         .unwrap();
     assert_eq!(alice.status, UserStatus::Active);
+    let served = env.live.load();
+    assert_eq!(served.base_dn(), "dc=example,dc=com");
+    assert!(served.is_user_active(&alice.entra.id));
+    assert!(!served.is_user_active(&carol.entra.id));
     let stored = env.store.get_run(run.id).unwrap().unwrap();
     assert_eq!(stored.outcome, SyncOutcome::Succeeded);
     env.shutdown.cancel();
@@ -481,6 +537,7 @@ async fn a_truncated_body_fails_the_run_and_leaves_committed_data_unchanged() {
     let first = sync.wait_first_run().await.unwrap();
     assert_eq!(first.outcome, SyncOutcome::Succeeded, "{:?}", first.error);
     let before = env.store.load_directory().unwrap();
+    let served_before = env.live.load();
 
     // The tenant changes, but the run that would bring the change is cut short.
     env.sim.with_tenant(|t| t.disable_user("alice@example.com"));
@@ -491,6 +548,10 @@ async fn a_truncated_body_fails_the_run_and_leaves_committed_data_unchanged() {
     let error = run.error.clone().unwrap();
     assert!(error.contains("/v1.0/users"), "{error}");
     assert_eq!(env.store.load_directory().unwrap(), before);
+    assert!(
+        Arc::ptr_eq(&served_before, &env.live.load()),
+        "served snapshot untouched"
+    );
     let stored = env.store.get_run(id).unwrap().unwrap();
     assert_eq!(stored.outcome, SyncOutcome::Failed);
 
@@ -510,6 +571,7 @@ async fn a_truncated_body_fails_the_run_and_leaves_committed_data_unchanged() {
         alice.status,
         UserStatus::Inactive(InactiveReason::DisabledInEntra)
     );
+    assert!(!env.live.load().is_user_active(&alice.entra.id));
     env.shutdown.cancel();
 }
 
@@ -552,5 +614,33 @@ async fn trigger_while_running_is_refused() {
         sync.wait_for(next).await.unwrap().outcome,
         SyncOutcome::Succeeded
     );
+    env.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn runs_repeat_on_the_schedule() {
+    let env = env().await;
+    let mut config = entra_config(&env.sim, &env.sim.client_secret);
+    config.sync_interval_secs = 1;
+    let sync = SyncService::start(
+        config,
+        rules(),
+        env.store.clone(),
+        Arc::clone(&env.live),
+        env.shutdown.clone(),
+    );
+    let first = sync.wait_first_run().await.unwrap();
+    assert_eq!(first.outcome, SyncOutcome::Succeeded, "{:?}", first.error);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let runs = env.store.list_runs(10).unwrap();
+        if let Some(scheduled) = runs.iter().find(|r| r.trigger == SyncTrigger::Schedule) {
+            let done = sync.wait_for(scheduled.id).await.unwrap();
+            assert_eq!(done.outcome, SyncOutcome::Succeeded, "{:?}", done.error);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no scheduled run");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     env.shutdown.cancel();
 }

@@ -73,12 +73,13 @@ pub fn demo_tenant() -> Tenant {
     let mut frank = user(6, "frank.foster@example.com", "Frank", "Foster");
     frank.on_premises_sam_account_name = Some("FFOSTER".to_string());
     frank.mail_nickname = Some("ffoster".to_string());
-    // Two UPNs whose local parts collide case-insensitively ("heidi"): a cloud admin
-    // account in the initial domain next to the regular one.
+    // A cloud admin account in the initial domain next to the regular one: their UPN
+    // local parts and their mailNicknames collide case-insensitively ("heidi"), so login
+    // names must be disambiguated whichever login source is configured.
     let heidi = user(7, "heidi@example.com", "Heidi", "Hill");
     let mut heidi_admin = user(8, "Heidi@example.onmicrosoft.com", "Heidi", "Hill (admin)");
     heidi_admin.mail = None;
-    heidi_admin.mail_nickname = Some("heidi.admin".to_string());
+    heidi_admin.mail_nickname = Some("HEIDI".to_string());
     t.users = vec![alice, bob, carol, dave, erin, frank, heidi, heidi_admin];
 
     let contact = SimOtherObject {

@@ -261,7 +261,7 @@ impl Page<'_> {
                 .query
                 .carried
                 .iter()
-                .map(|(k, v)| format!("{k}={}", encode_value(v)))
+                .map(|(k, v)| format!("{}={}", encode_value(k), encode_value(v)))
                 .collect();
             params.push(format!(
                 "$skiptoken={}",
@@ -277,7 +277,7 @@ impl Page<'_> {
     }
 }
 
-/// Percent-encodes a query value but keeps `,` and `$` readable, as Graph's links do.
+/// Percent-encodes a query key or value but keeps `,` and `$` readable, as Graph's links do.
 fn encode_value(v: &str) -> String {
     url::form_urlencoded::byte_serialize(v.as_bytes())
         .collect::<String>()
@@ -510,6 +510,11 @@ fn serve(
                 "Service unavailable",
             )
         }),
+        Some(Fault::InternalError) => Err(GraphError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "generalException",
+            "An internal server error occurred.",
+        )),
         _ => authorize(state, headers)
             .and_then(|()| parse_query(raw_query, state.skiptoken_salt))
             .and_then(|q| build(&q)),

@@ -22,6 +22,8 @@ pub enum Fault {
     Throttle { retry_after_secs: u64 },
     /// HTTP 503 (`serviceNotAvailable`), with `Retry-After` when given.
     Unavailable { retry_after_secs: Option<u64> },
+    /// HTTP 500 (`generalException`): not worth retrying.
+    InternalError,
     /// HTTP 200 whose JSON body is cut in half.
     TruncatedBody,
     /// HTTP 200 whose `@odata.nextLink` (if any) points to another host.

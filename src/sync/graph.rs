@@ -143,67 +143,115 @@ impl GraphClient {
         let mut waited = Duration::ZERO;
         let mut reauthenticated = false;
         loop {
-            let token = self.tokens.get().await?;
-            requests.fetch_add(1, Ordering::Relaxed);
-            let sent = self
-                .http
-                .get(url.clone())
-                .bearer_auth(token.secret())
-                .header(reqwest::header::ACCEPT, "application/json")
-                .header("client-request-id", uuid::Uuid::new_v4().to_string())
-                .send()
-                .await;
-            // What went wrong this time, if it may be retried: (status or 0, Retry-After).
-            let transient = match sent {
-                Err(e) => (0, None, error_chain(&e.without_url())),
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    if resp.status().is_success() {
-                        match resp.bytes().await {
-                            Ok(body) => return parse_body(&path, &body),
-                            Err(e) => (0, None, error_chain(&e.without_url())),
-                        }
-                    } else if status == 401 && !reauthenticated {
-                        // The token may have been revoked or expired early: get a new one.
-                        self.tokens.invalidate().await;
-                        reauthenticated = true;
-                        continue;
-                    } else if is_retryable_status(status) {
-                        let after = resp
-                            .headers()
-                            .get(reqwest::header::RETRY_AFTER)
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(parse_retry_after);
-                        (status, after, String::new())
-                    } else {
-                        let body = resp.bytes().await.unwrap_or_default();
-                        return Err(SyncError::Status {
-                            path,
-                            status,
-                            detail: error_detail(&body),
-                        });
-                    }
+            let (status, retry_after, reason) = match self.attempt(url, &path, requests).await? {
+                Attempt::Done(body) => return parse_body(&path, &body),
+                Attempt::Unauthorized(_, token) if !reauthenticated => {
+                    // The token may have been revoked or expired early: get a new one.
+                    self.tokens.invalidate(&token).await;
+                    reauthenticated = true;
+                    continue;
                 }
+                Attempt::Unauthorized(detail, _) => {
+                    return Err(SyncError::Status {
+                        path,
+                        status: 401,
+                        detail,
+                    });
+                }
+                Attempt::Transient {
+                    status,
+                    retry_after,
+                    reason,
+                } => (status, retry_after, reason),
             };
-            let (status, retry_after, reason) = transient;
             retries += 1;
             let wait = self.retry.wait(retries, retry_after);
             if retries > self.retry.max_retries || waited + wait > self.retry.max_total_wait {
-                return Err(if status == 0 {
-                    SyncError::Transport { path, reason }
-                } else {
-                    SyncError::GaveUp {
+                return Err(match status {
+                    None => SyncError::Transport { path, reason },
+                    Some(status) => SyncError::GaveUp {
                         path,
                         status,
                         retries: retries - 1,
-                    }
+                    },
                 });
             }
-            tracing::debug!(path = %path, status, retry = retries, wait_ms = wait.as_millis() as u64, "retrying Graph request");
+            tracing::debug!(path = %path, ?status, retry = retries, wait_ms = wait.as_millis() as u64, "retrying Graph request");
             tokio::time::sleep(wait).await;
             waited += wait;
         }
     }
+
+    /// Sends one GET and classifies the answer; a non-retryable error status is an `Err`.
+    async fn attempt(
+        &self,
+        url: &Url,
+        path: &str,
+        requests: &AtomicU64,
+    ) -> Result<Attempt, SyncError> {
+        let token = self.tokens.get().await?;
+        requests.fetch_add(1, Ordering::Relaxed);
+        let sent = self
+            .http
+            .get(url.clone())
+            .bearer_auth(token.secret())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .header("client-request-id", uuid::Uuid::new_v4().to_string())
+            .send()
+            .await;
+        let transport = |e: reqwest::Error| Attempt::Transient {
+            status: None,
+            retry_after: None,
+            reason: error_chain(&e.without_url()),
+        };
+        let resp = match sent {
+            Ok(resp) => resp,
+            Err(e) => return Ok(transport(e)),
+        };
+        let status = resp.status().as_u16();
+        if resp.status().is_success() {
+            return Ok(match resp.bytes().await {
+                Ok(body) => Attempt::Done(body),
+                Err(e) => transport(e),
+            });
+        }
+        if status == 401 {
+            let body = resp.bytes().await.unwrap_or_default();
+            return Ok(Attempt::Unauthorized(error_detail(&body), token));
+        }
+        if is_retryable_status(status) {
+            let retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after);
+            return Ok(Attempt::Transient {
+                status: Some(status),
+                retry_after,
+                reason: String::new(),
+            });
+        }
+        let body = resp.bytes().await.unwrap_or_default();
+        Err(SyncError::Status {
+            path: path.to_string(),
+            status,
+            detail: error_detail(&body),
+        })
+    }
+}
+
+/// How one request went, when it is not a final error.
+enum Attempt {
+    /// A 2xx body.
+    Done(bytes::Bytes),
+    /// 401: this token was refused (with Graph's explanation).
+    Unauthorized(String, oauth2::AccessToken),
+    /// Worth retrying: 429/503/504 (`status`) or a transport failure (`None`).
+    Transient {
+        status: Option<u16>,
+        retry_after: Option<Duration>,
+        reason: String,
+    },
 }
 
 /// Parses a 2xx body; a truncated or otherwise invalid one names the path, not the data.

@@ -73,9 +73,16 @@ impl TokenSource {
         Ok(token)
     }
 
-    /// Forgets the cached token (Graph rejected it, e.g. after revocation).
-    pub async fn invalidate(&self) {
-        *self.cached.lock().await = None;
+    /// Forgets `rejected` if it is still the cached token (Graph refused it, e.g. after
+    /// revocation); a newer token fetched by a concurrent request is kept.
+    pub async fn invalidate(&self, rejected: &AccessToken) {
+        let mut cached = self.cached.lock().await;
+        if cached
+            .as_ref()
+            .is_some_and(|(token, _)| token.secret() == rejected.secret())
+        {
+            *cached = None;
+        }
     }
 }
 

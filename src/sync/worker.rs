@@ -181,8 +181,7 @@ impl Shared {
             let failed = fail(run, &SyncError::Cancelled, 0);
             remember(&mut st, failed.clone());
             drop(st);
-            let store = self.store.clone();
-            if let Err(e) = store.record_run(&failed) {
+            if let Err(e) = self.store.record_run(&failed) {
                 tracing::warn!(run = id, error = %e, "cannot record cancelled run");
             }
             self.finished.send_modify(|g| *g += 1);
@@ -300,6 +299,7 @@ async fn run_worker(
     });
     loop {
         tokio::select! {
+            biased;
             _ = shutdown.cancelled() => break,
             Some(run) = rx.recv() => shared.execute(run, &shutdown).await,
             _ = tick(&mut ticker) => {
