@@ -1165,6 +1165,7 @@ fn builds_the_benchmark_tenant_quickly() {
     let started = Instant::now();
     let s = Snapshot::build(&data, &settings());
     let took = started.elapsed();
+    eprintln!("built 10,000 users / 1,000 groups in {took:?} (debug build)");
     // Debug build; release is several times faster. Generous bound to stay robust on CI.
     assert!(took < Duration::from_secs(20), "build took {took:?}");
     assert_eq!(s.len(), 2 + 3 + 10_000 + 1_000 + 2);
