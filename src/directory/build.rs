@@ -8,11 +8,12 @@
 use super::DirectorySettings;
 use super::dn;
 use super::entry::{Attr, Entry, Region};
+use super::schema::Rule;
 use super::schema::schema;
 use super::snapshot::{BindTarget, BinderInfo, EntryId, SUBSCHEMA_DN, Snapshot, UserInfo};
-use super::values::unix_to_generalized;
+use super::values::{self, unix_to_generalized};
 use crate::model::{DirectoryData, GroupRecord, MemberRef, UserRecord};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Naming context used when neither the settings nor the tenant give one.
 pub const FALLBACK_BASE_DN: &str = "dc=entra-ldap,dc=local";
@@ -162,10 +163,10 @@ fn memberships(users: &[Placed<UserRecord>], groups: &[Placed<GroupRecord>]) -> 
         .enumerate()
         .map(|(i, g)| (g.rec.entra.id.as_str(), i))
         .collect();
-    let mut direct_users = vec![Vec::new(); groups.len()];
-    let mut direct_groups = vec![Vec::new(); groups.len()];
+    let mut direct_users = Vec::with_capacity(groups.len());
+    let mut direct_groups = Vec::with_capacity(groups.len());
     for (gi, g) in groups.iter().enumerate() {
-        let (us, gs) = (&mut direct_users[gi], &mut direct_groups[gi]);
+        let (mut us, mut gs): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
         for m in &g.rec.entra.members {
             match m {
                 MemberRef::User(id) => us.extend(user_ix.get(id.as_str())),
@@ -176,6 +177,8 @@ fn memberships(users: &[Placed<UserRecord>], groups: &[Placed<GroupRecord>]) -> 
         us.dedup();
         gs.sort_unstable();
         gs.dedup();
+        direct_users.push(us);
+        direct_groups.push(gs);
     }
     let mut all_users = Vec::with_capacity(groups.len());
     let mut all_groups = Vec::with_capacity(groups.len());
@@ -275,13 +278,13 @@ pub fn build(data: &DirectoryData, settings: &DirectorySettings) -> Snapshot {
     });
     let mut users: Vec<Placed<UserRecord>> = Vec::new();
     let mut hidden: Vec<Placed<UserRecord>> = Vec::new();
-    let mut taken: HashMap<String, ()> = HashMap::new();
+    let mut taken: HashSet<String> = HashSet::new();
     for rec in all_users {
         let dn = dn::child("uid", &rec.uid, &people_dn);
         let Ok(ndn) = dn::normalize(&dn) else {
             continue;
         };
-        if rec.uid.trim().is_empty() || taken.insert(ndn.clone(), ()).is_some() {
+        if rec.uid.trim().is_empty() || !taken.insert(ndn.clone()) {
             tracing::warn!(id = %rec.entra.id, "user with an empty or duplicate uid skipped");
             continue;
         }
@@ -302,7 +305,7 @@ pub fn build(data: &DirectoryData, settings: &DirectorySettings) -> Snapshot {
         let Ok(ndn) = dn::normalize(&dn) else {
             continue;
         };
-        if rec.cn.trim().is_empty() || taken.insert(ndn.clone(), ()).is_some() {
+        if rec.cn.trim().is_empty() || !taken.insert(ndn.clone()) {
             tracing::warn!(id = %rec.entra.id, "group with an empty or duplicate cn skipped");
             continue;
         }
@@ -466,7 +469,7 @@ fn bind_tables(snap: &mut Snapshot, u: &Placed<UserRecord>) {
     );
     snap.bind_dn.insert(u.ndn.clone(), target.clone());
     let add = |table: &mut HashMap<String, Option<BindTarget>>, key: &str| {
-        let key = key.trim().to_lowercase();
+        let key = values::normalize(Rule::CaseIgnore, key).unwrap_or_default();
         if key.is_empty() {
             return;
         }
@@ -648,8 +651,7 @@ impl Builder {
         a.one("ou", ou);
         let ndn = dn::normalize(dn).unwrap_or_else(|_| dn.to_ascii_lowercase());
         a.operational(dn, &ndn, "organizationalUnit", None);
-        // Provisional; corrected in `finish_subtrees` is not needed: containers always
-        // report TRUE so clients keep browsing even when a list is empty right now.
+        // Always TRUE, even while empty, so browsing clients keep looking below it.
         a.one("hasSubordinates", "TRUE");
         self.push(dn.to_string(), ndn, Some(parent), region, a)
     }
