@@ -31,10 +31,16 @@ const INDEXED: &[&str] = &[
     "objectClass",
     "entryUUID",
     "userPrincipalName",
+    "entryDN",
 ];
 
-/// Features announced in the root DSE: all operational attributes via `+` (RFC 3673).
-const SUPPORTED_FEATURES: &[&str] = &["1.3.6.1.4.1.4203.1.5.1"];
+/// Features announced in the root DSE: all operational attributes via `+` (RFC 3673),
+/// `@class` attribute lists (RFC 4529), absolute true/false filters `(&)` `(|)` (RFC 4526).
+const SUPPORTED_FEATURES: &[&str] = &[
+    "1.3.6.1.4.1.4203.1.5.1",
+    "1.3.6.1.4.1.4203.1.5.2",
+    "1.3.6.1.4.1.4203.1.5.3",
+];
 
 /// The naming context: `settings.base_dn` if it parses, else `dc=` labels of the default
 /// verified domain (or any default, then any verified domain), else [`FALLBACK_BASE_DN`].

@@ -111,6 +111,8 @@ pub struct ObjectClass {
     pub oid: String,
     pub names: Vec<String>,
     pub kind: ClassKind,
+    /// Lowercased names of the superclasses.
+    pub sup: Vec<String>,
     /// Lowercased attribute names.
     pub must: Vec<String>,
     pub may: Vec<String>,
@@ -228,6 +230,7 @@ impl Schema {
             oid: def.oid.clone(),
             names: def.names.clone(),
             kind,
+            sup: lower("SUP"),
             must: lower("MUST"),
             may: lower("MAY"),
         };
@@ -261,6 +264,31 @@ impl Schema {
         self.class_index
             .get(&name.trim().to_ascii_lowercase())
             .and_then(|i| self.classes.get(*i))
+    }
+
+    /// Every attribute (lowercased) an object class and its superclasses allow, for
+    /// RFC 4529 `@class` attribute lists. `None` for an unknown class.
+    pub fn class_attributes(&self, name: &str) -> Option<Vec<String>> {
+        let mut out: Vec<String> = Vec::new();
+        let mut pending = vec![self.class(name)?];
+        let mut visited = 0;
+        while let Some(class) = pending.pop() {
+            visited += 1;
+            if visited > self.classes.len() {
+                break;
+            }
+            for a in class.must.iter().chain(&class.may) {
+                let key = self
+                    .attribute(a)
+                    .map(|x| x.key.clone())
+                    .unwrap_or_else(|| a.clone());
+                if !out.contains(&key) {
+                    out.push(key);
+                }
+            }
+            pending.extend(class.sup.iter().filter_map(|s| self.class(s)));
+        }
+        Some(out)
     }
 
     /// The OID of a matching rule given by name or OID, if we know it.
@@ -477,6 +505,17 @@ mod tests {
                 attr.key
             );
         }
+    }
+
+    #[test]
+    fn class_attribute_lists_include_superclasses() {
+        let s = schema();
+        let inet = s.class_attributes("inetOrgPerson").unwrap();
+        for a in ["objectclass", "sn", "cn", "ou", "mail", "uid"] {
+            assert!(inet.contains(&a.to_string()), "{a}");
+        }
+        assert!(!inet.contains(&"uidnumber".to_string()));
+        assert!(s.class_attributes("nope").is_none());
     }
 
     #[test]

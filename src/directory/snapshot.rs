@@ -78,7 +78,8 @@ pub struct AttrSelection {
 
 impl AttrSelection {
     /// RFC 4511 section 4.5.1.8: an empty list means all user attributes; `1.1` alone means
-    /// none; `*` all user and `+` all operational attributes (RFC 3673). Names are matched
+    /// none; `*` all user and `+` all operational attributes (RFC 3673); `@class` the
+    /// attributes an object class allows (RFC 4529). Names are matched
     /// case-insensitively and OIDs or aliases map to the schema's name.
     pub fn parse(requested: &[String]) -> AttrSelection {
         let mut sel = AttrSelection {
@@ -93,6 +94,14 @@ impl AttrSelection {
                 "*" => sel.all_user = true,
                 "+" => sel.all_operational = true,
                 "1.1" | "" => {}
+                _ if name.starts_with('@') => {
+                    let class = name.get(1..).unwrap_or("");
+                    for key in s.class_attributes(class).unwrap_or_default() {
+                        if !sel.names.contains(&key) {
+                            sel.names.push(key);
+                        }
+                    }
+                }
                 _ => {
                     let key = match s.attribute(name) {
                         Some(a) => a.key.clone(),
