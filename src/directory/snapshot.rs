@@ -297,24 +297,27 @@ impl Snapshot {
         } else {
             filter::plan(compiled)
         };
+        let planned: Option<&[EntryId]> = plan.as_ref().map(|c| {
+            let ids = c.ids();
+            let start = ids.partition_point(|&i| i < lo);
+            let end = ids.partition_point(|&i| i < hi);
+            ids.get(start..end).unwrap_or(&[])
+        });
+        let scope_len = if one_level {
+            base_entry.children.len()
+        } else {
+            (hi - lo) as usize
+        };
+        // Walk whichever is smaller: the candidates or the scope itself.
+        let planned = planned.filter(|p| p.len() <= scope_len);
         let mut stats = SearchStats {
             evaluated: 0,
-            indexed: plan.is_some(),
+            indexed: planned.is_some(),
         };
-        let planned: &[EntryId] = match &plan {
-            Some(c) => {
-                let ids = c.ids();
-                let start = ids.partition_point(|&i| i < lo);
-                let end = ids.partition_point(|&i| i < hi);
-                ids.get(start..end).unwrap_or(&[])
-            }
-            None if one_level => &base_entry.children,
-            None => &[],
-        };
-        let walk: Box<dyn Iterator<Item = EntryId> + '_> = if plan.is_some() || one_level {
-            Box::new(planned.iter().copied())
-        } else {
-            Box::new(lo..hi)
+        let walk: Box<dyn Iterator<Item = EntryId> + '_> = match planned {
+            Some(p) => Box::new(p.iter().copied()),
+            None if one_level => Box::new(base_entry.children.iter().copied()),
+            None => Box::new(lo..hi),
         };
         let mut out = Vec::new();
         for id in walk {

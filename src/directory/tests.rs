@@ -1085,6 +1085,14 @@ fn indexed_searches_never_scan() {
     assert_eq!(plan_size(&s, &f).unwrap(), None);
     // Everything but the root DSE and the subschema entry is in the scope.
     assert_eq!(stats(&s, &f).1.evaluated, s.len() - 2);
+    // One level below the base: the two containers are fewer than the candidates.
+    let q = SearchQuery {
+        base: BASE,
+        scope: LdapSearchScope::OneLevel,
+        filter: &eq("objectClass", "top"),
+    };
+    let (ids, st) = s.search_with_stats(&q, &binder(), None).unwrap();
+    assert_eq!((ids.len(), st.evaluated, st.indexed), (2, 4, false));
     // A value nobody has: no candidates at all.
     assert_eq!(stats(&s, &eq("uid", "nobody")).1.evaluated, 0);
 }
