@@ -271,29 +271,32 @@ pub fn ascii_fold(s: &str) -> String {
     out
 }
 
-/// Builds the whole snapshot. See the module docs and docs/directory.md.
-pub fn build(data: &DirectoryData, settings: &DirectorySettings) -> Snapshot {
-    let base = base_dn(data, settings);
-    let people_dn = dn::child("ou", "people", &base);
-    let groups_dn = dn::child("ou", "groups", &base);
-
-    // Place users: all of them get a DN (bind needs it), visible ones get an entry.
-    let mut all_users: Vec<&UserRecord> = data.users.iter().collect();
-    all_users.sort_by(|a, b| {
-        (a.uid.to_lowercase(), &a.entra.id).cmp(&(b.uid.to_lowercase(), &b.entra.id))
-    });
-    let mut users: Vec<Placed<UserRecord>> = Vec::new();
-    let mut hidden: Vec<Placed<UserRecord>> = Vec::new();
+/// Gives every user and group its DN, in tree order (users by uid, groups by cn). Returns
+/// the users that get an entry, the hidden (inactive) users that only resolve at bind, and
+/// the groups. Empty or duplicate names are skipped with a warning (sync prevents them).
+fn place<'a>(
+    data: &'a DirectoryData,
+    settings: &DirectorySettings,
+    people_dn: &str,
+    groups_dn: &str,
+) -> Placement<'a> {
     let mut taken: HashSet<String> = HashSet::new();
-    for rec in all_users {
-        let dn = dn::child("uid", &rec.uid, &people_dn);
-        let Ok(ndn) = dn::normalize(&dn) else {
-            continue;
-        };
-        if rec.uid.trim().is_empty() || !taken.insert(ndn.clone()) {
+    let mut claim = |rdn: &str, name: &str, parent: &str| -> Option<(String, String)> {
+        let dn = dn::child(rdn, name, parent);
+        let ndn = dn::normalize(&dn).ok()?;
+        if name.trim().is_empty() || !taken.insert(ndn.clone()) {
+            return None;
+        }
+        Some((dn, ndn))
+    };
+    let mut sorted_users: Vec<&UserRecord> = data.users.iter().collect();
+    sorted_users.sort_by_cached_key(|u| (u.uid.to_lowercase(), u.entra.id.clone()));
+    let (mut users, mut hidden) = (Vec::new(), Vec::new());
+    for rec in sorted_users {
+        let Some((dn, ndn)) = claim("uid", &rec.uid, people_dn) else {
             tracing::warn!(id = %rec.entra.id, "user with an empty or duplicate uid skipped");
             continue;
-        }
+        };
         let placed = Placed { rec, dn, ndn };
         if rec.status.is_active() || settings.show_inactive_users {
             users.push(placed);
@@ -302,21 +305,40 @@ pub fn build(data: &DirectoryData, settings: &DirectorySettings) -> Snapshot {
         }
     }
     let mut sorted_groups: Vec<&GroupRecord> = data.groups.iter().collect();
-    sorted_groups.sort_by(|a, b| {
-        (a.cn.to_lowercase(), &a.entra.id).cmp(&(b.cn.to_lowercase(), &b.entra.id))
-    });
-    let mut groups: Vec<Placed<GroupRecord>> = Vec::new();
+    sorted_groups.sort_by_cached_key(|g| (g.cn.to_lowercase(), g.entra.id.clone()));
+    let mut groups = Vec::new();
     for rec in sorted_groups {
-        let dn = dn::child("cn", &rec.cn, &groups_dn);
-        let Ok(ndn) = dn::normalize(&dn) else {
-            continue;
-        };
-        if rec.cn.trim().is_empty() || !taken.insert(ndn.clone()) {
+        let Some((dn, ndn)) = claim("cn", &rec.cn, groups_dn) else {
             tracing::warn!(id = %rec.entra.id, "group with an empty or duplicate cn skipped");
             continue;
-        }
+        };
         groups.push(Placed { rec, dn, ndn });
     }
+    Placement {
+        users,
+        hidden,
+        groups,
+    }
+}
+
+/// What [`place`] returns.
+struct Placement<'a> {
+    users: Vec<Placed<'a, UserRecord>>,
+    hidden: Vec<Placed<'a, UserRecord>>,
+    groups: Vec<Placed<'a, GroupRecord>>,
+}
+
+/// Builds the whole snapshot. See the module docs and docs/directory.md.
+pub fn build(data: &DirectoryData, settings: &DirectorySettings) -> Snapshot {
+    let base = base_dn(data, settings);
+    let people_dn = dn::child("ou", "people", &base);
+    let groups_dn = dn::child("ou", "groups", &base);
+
+    let Placement {
+        users,
+        hidden,
+        groups,
+    } = place(data, settings, &people_dn, &groups_dn);
     let mut binders: Vec<_> = data.binders.iter().collect();
     binders.sort_by(|a, b| a.name.cmp(&b.name));
 
