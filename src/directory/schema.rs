@@ -81,9 +81,13 @@ pub struct AttributeType {
     pub names: Vec<String>,
     /// The first name, lowercased: the key everything else uses.
     pub key: String,
+    /// Syntax OID without a length bound.
     pub syntax: String,
+    /// Rule for equality, approx, compare and the indexes; `None` → such filters are Undefined.
     pub equality: Option<Rule>,
+    /// Rule for `>=` / `<=`; `None` → Undefined.
     pub ordering: Option<Rule>,
+    /// Rule for substring filters; `None` → Undefined.
     pub substr: Option<Rule>,
     pub single_value: bool,
     /// `USAGE` other than userApplications: returned only when asked for by name or `+`.
@@ -121,6 +125,7 @@ pub struct ObjectClass {
 /// The parsed schema.
 #[derive(Debug, Default)]
 pub struct Schema {
+    /// In file order; entries refer to attributes by index into this list.
     pub attributes: Vec<AttributeType>,
     pub classes: Vec<ObjectClass>,
     attr_index: HashMap<String, usize>,

@@ -485,6 +485,7 @@ impl Snapshot {
         self.entries.len()
     }
 
+    /// Never true in practice: the root DSE and `cn=Subschema` are always present.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
