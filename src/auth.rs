@@ -208,10 +208,10 @@ impl Credentials {
             None => None,
         };
         let tag = who.map(Principal::tag);
-        if let (Some(tag), Some(phc)) = (&tag, &stored) {
-            if self.inner.cache.hit(tag, password, phc) {
-                return Ok(true);
-            }
+        if let (Some(tag), Some(phc)) = (&tag, &stored)
+            && self.inner.cache.hit(tag, password, phc)
+        {
+            return Ok(true);
         }
         let real = stored.is_some();
         let phc = stored.unwrap_or_else(|| self.inner.dummy_phc.clone());

@@ -230,10 +230,10 @@ fn read_secret_file(key: &str, path: &Path) -> Result<String, ConfigError> {
 #[cfg(unix)]
 fn warn_if_world_readable(key: &str, path: &Path) {
     use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = std::fs::metadata(path) {
-        if meta.permissions().mode() & 0o004 != 0 {
-            tracing::warn!(key, path = %path.display(), "secret file is readable by every user; chmod 600 it");
-        }
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o004 != 0
+    {
+        tracing::warn!(key, path = %path.display(), "secret file is readable by every user; chmod 600 it");
     }
 }
 

@@ -57,13 +57,13 @@ pub fn ldap(raw: RawLdap) -> Result<LdapConfig, ConfigError> {
             "both ldap.listen and ldap.ldaps_listen are off; enable at least one",
         ));
     }
-    if let (Some(a), Some(b)) = (listen, ldaps) {
-        if a == b {
-            return Err(invalid(
-                "ldap.ldaps_listen",
-                format!("is the same address as ldap.listen ({a})"),
-            ));
-        }
+    if let (Some(a), Some(b)) = (listen, ldaps)
+        && a == b
+    {
+        return Err(invalid(
+            "ldap.ldaps_listen",
+            format!("is the same address as ldap.listen ({a})"),
+        ));
     }
     match (&raw.tls_cert, &raw.tls_key) {
         (Some(_), None) => {

@@ -197,7 +197,7 @@ fn new_user(
         &base,
         &entra.id,
         Some(MAX_LOGIN_LEN),
-        |n| naming::is_reserved_login(n),
+        naming::is_reserved_login,
     )?;
     let uid_number = next_number(
         tx.alloc,
