@@ -134,7 +134,7 @@ fn apply_users(
         .collect();
     for (id, (entra, status)) in &seen {
         match get::<UserRecord>(tx.users, trees::USERS, id.as_bytes())? {
-            Some(old) => update_user(tx, old, entra, *status, now, counts)?,
+            Some(old) => update_user(tx, id.as_bytes(), old, entra, *status, now, counts)?,
             None => {
                 let record = new_user(tx, entra, *status, rules, now)?;
                 put(tx.users, trees::USERS, id.as_bytes(), &record)?;
@@ -150,7 +150,7 @@ fn apply_users(
         }
         if let Some(old) = get::<UserRecord>(tx.users, trees::USERS, key)? {
             let entra = old.entra.clone();
-            update_user(tx, old, &entra, deleted, now, counts)?;
+            update_user(tx, key, old, &entra, deleted, now, counts)?;
         }
     }
     Ok(())
@@ -159,6 +159,7 @@ fn apply_users(
 /// Refreshes an existing user's Entra data and status; `modified` moves only on a change.
 fn update_user(
     tx: &TxTrees<'_>,
+    key: &[u8],
     old: UserRecord,
     entra: &EntraUser,
     status: UserStatus,
@@ -179,7 +180,7 @@ fn update_user(
         modified: now,
         ..old
     };
-    put(tx.users, trees::USERS, entra.id.as_bytes(), &record)
+    put(tx.users, trees::USERS, key, &record)
 }
 
 /// A first-seen user: a unique login name and a fresh uidNumber (= its private gidNumber).

@@ -44,6 +44,10 @@ pub(crate) mod trees {
     pub const META: &str = "meta";
 }
 
+/// sled's page cache. The served directory lives in the in-memory snapshot, so sled is read
+/// only at start-up and after a sync; its default (1 GiB) would just double resident memory.
+const SLED_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
 const META_SCHEMA: &[u8] = b"schema_version";
 const META_NEXT_RUN: &[u8] = b"next_run_id";
 
@@ -114,7 +118,10 @@ fn decode_all<T: DeserializeOwned>(
 impl Store {
     /// Opens (or creates) the store under `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new().path(dir).open()?;
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(SLED_CACHE_BYTES)
+            .open()?;
         let trees = Trees {
             users: db.open_tree(trees::USERS)?,
             groups: db.open_tree(trees::GROUPS)?,
