@@ -12,7 +12,7 @@
 //!   group is removed so it gets both back if it re-appears.
 
 use super::naming::{self, MAX_LOGIN_LEN};
-use super::{StoreError, abort, codec, trees};
+use super::{StoreError, abort, codec, in_tx, trees};
 use crate::config::DirectoryConfig;
 use crate::model::{
     ChangeCounts, EntraGroup, EntraUser, GroupRecord, InactiveReason, ObjectId, SyncRun,
@@ -79,9 +79,7 @@ fn get<T: DeserializeOwned>(
 ) -> TxResult<Option<T>> {
     match tree.get(key)? {
         None => Ok(None),
-        Some(bytes) => codec::decode(name, &bytes)
-            .map(Some)
-            .map_err(ConflictableTransactionError::Abort),
+        Some(bytes) => in_tx(codec::decode(name, &bytes)).map(Some),
     }
 }
 
@@ -92,7 +90,7 @@ fn put<T: Serialize>(
     key: &[u8],
     value: &T,
 ) -> TxResult<()> {
-    let bytes = codec::encode(name, value).map_err(ConflictableTransactionError::Abort)?;
+    let bytes = in_tx(codec::encode(name, value))?;
     tree.insert(key, bytes)?;
     Ok(())
 }

@@ -99,6 +99,11 @@ fn tx_error(e: TransactionError<StoreError>) -> StoreError {
     }
 }
 
+/// Lifts one of our results into a transaction body (an error aborts the transaction).
+fn in_tx<T>(r: Result<T, StoreError>) -> Result<T, ConflictableTransactionError<StoreError>> {
+    r.map_err(ConflictableTransactionError::Abort)
+}
+
 /// Aborts a transaction with one of our errors.
 fn abort<T>(e: StoreError) -> Result<T, ConflictableTransactionError<StoreError>> {
     Err(ConflictableTransactionError::Abort(e))
@@ -317,10 +322,7 @@ impl Store {
         (&t.meta, &t.runs)
             .transaction(|(meta, runs)| {
                 let id = match meta.get(META_NEXT_RUN)? {
-                    Some(bytes) => match codec::decode::<u64>(trees::META, &bytes) {
-                        Ok(id) => id,
-                        Err(e) => return abort(e),
-                    },
+                    Some(bytes) => in_tx(codec::decode::<u64>(trees::META, &bytes))?,
                     None => 1,
                 };
                 let Some(next) = id.checked_add(1) else {
@@ -328,13 +330,8 @@ impl Store {
                 };
                 let mut started = run.clone();
                 started.id = id;
-                let (counter, record) = match (
-                    codec::encode(trees::META, &next),
-                    codec::encode(trees::RUNS, &started),
-                ) {
-                    (Ok(c), Ok(r)) => (c, r),
-                    (Err(e), _) | (_, Err(e)) => return abort(e),
-                };
+                let counter = in_tx(codec::encode(trees::META, &next))?;
+                let record = in_tx(codec::encode(trees::RUNS, &started))?;
                 meta.insert(META_NEXT_RUN, counter)?;
                 runs.insert(&codec::run_key(id), record)?;
                 runs.flush();
