@@ -158,6 +158,10 @@ fn wrong_types_and_syntax_errors_are_named() {
 #[test]
 fn required_keys() {
     assert_eq!(
+        invalid_key(&MINIMAL.replace("\"/var/lib/entra-ldap\"", "\"\"")),
+        "data_dir"
+    );
+    assert_eq!(
         invalid_key(&MINIMAL.replace("data_dir = \"/var/lib/entra-ldap\"", "")),
         "data_dir"
     );

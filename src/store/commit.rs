@@ -25,6 +25,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
+/// Prefix of login-name reservations in the `alloc` tree.
+pub(super) const LOGIN_PREFIX: &str = "login/";
 const NEXT_UID: &[u8] = b"next_uid";
 const NEXT_GID: &[u8] = b"next_gid";
 /// Upper bound on `name2`, `name3`, … attempts before giving up on a name.
@@ -192,7 +194,7 @@ fn new_user(
     let base = naming::sanitize_login(naming::login_source_value(entra, rules.login_source));
     let uid = reserve_name(
         tx.alloc,
-        "login/",
+        LOGIN_PREFIX,
         &base,
         &entra.id,
         Some(MAX_LOGIN_LEN),

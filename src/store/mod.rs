@@ -310,6 +310,41 @@ impl Store {
             .map_err(tx_error)
     }
 
+    /// One user's stored record.
+    pub fn get_user(&self, user: &ObjectId) -> Result<Option<UserRecord>, StoreError> {
+        self.get_decoded(&self.trees.users, trees::USERS, user.as_bytes())
+    }
+
+    /// The object id that holds login name `uid` (for CLI and API calls that name a user
+    /// by login). Names are never reused, so this is also true for inactive users.
+    pub fn user_id_by_login(&self, uid: &str) -> Result<Option<ObjectId>, StoreError> {
+        let key = format!("{}{}", commit::LOGIN_PREFIX, uid.to_lowercase());
+        self.get_decoded(&self.trees.alloc, trees::ALLOC, key.as_bytes())
+    }
+
+    /// Replaces a user's SSH public keys (set by admins or users, never by Entra; kept
+    /// across syncs). The user must exist. `modified` moves so clients see the change.
+    pub fn set_ssh_public_keys(&self, user: &ObjectId, keys: &[String]) -> Result<(), StoreError> {
+        let _guard = self.lock_directory();
+        self.trees
+            .users
+            .transaction(|users| {
+                let Some(bytes) = users.get(user.as_bytes())? else {
+                    return abort(StoreError::NotFound(format!("user {user}")));
+                };
+                let mut record: UserRecord = in_tx(codec::decode(trees::USERS, &bytes))?;
+                record.ssh_public_keys = keys.to_vec();
+                record.modified = crate::model::now();
+                users.insert(
+                    user.as_bytes(),
+                    in_tx(codec::encode(trees::USERS, &record))?,
+                )?;
+                users.flush();
+                Ok(())
+            })
+            .map_err(tx_error)
+    }
+
     /// Every binder, ordered by (lowercased) name.
     pub fn list_binders(&self) -> Result<Vec<BinderRecord>, StoreError> {
         decode_all(&self.trees.binders, trees::BINDERS)
