@@ -22,8 +22,15 @@ pub enum Viewer {
 /// What a simple bind name resolved to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BindTarget {
-    User { id: ObjectId, dn: String, active: bool },
-    Binder { name: String, dn: String },
+    User {
+        id: ObjectId,
+        dn: String,
+        active: bool,
+    },
+    Binder {
+        name: String,
+        dn: String,
+    },
     /// No such identity (the caller still runs a dummy verification).
     Unknown,
 }
@@ -56,12 +63,16 @@ impl AttrSelection {
 pub enum SearchError {
     /// The base does not exist (or is not visible to the viewer); `matched` is the
     /// deepest existing, visible ancestor.
-    NoSuchObject { matched: String },
+    NoSuchObject {
+        matched: String,
+    },
     InvalidDn(String),
     /// The viewer may not search here at all (e.g. anonymous below the root DSE).
     InsufficientAccess(String),
     /// The deadline passed; `partial` holds the matches found so far, in order.
-    TimeLimitExceeded { partial: Vec<EntryId> },
+    TimeLimitExceeded {
+        partial: Vec<EntryId>,
+    },
     /// e.g. a filter too deep or an unsupported matching rule.
     Unwilling(String),
 }
@@ -96,13 +107,24 @@ impl Snapshot {
 
     /// The entry in wire form with only the selected attributes (values omitted when
     /// `types_only`). Verifiers are never part of an entry.
-    pub fn render(&self, _id: EntryId, _attrs: &AttrSelection, _types_only: bool) -> LdapSearchResultEntry {
+    pub fn render(
+        &self,
+        _id: EntryId,
+        _attrs: &AttrSelection,
+        _types_only: bool,
+    ) -> LdapSearchResultEntry {
         todo!()
     }
 
     /// RFC 4511 compare: `Ok(true)`/`Ok(false)`; errors as for search (undefined attribute
     /// → `Unwilling` is not used; a missing attribute compares false).
-    pub fn compare(&self, _dn: &str, _attr: &str, _value: &[u8], _viewer: &Viewer) -> Result<bool, SearchError> {
+    pub fn compare(
+        &self,
+        _dn: &str,
+        _attr: &str,
+        _value: &[u8],
+        _viewer: &Viewer,
+    ) -> Result<bool, SearchError> {
         todo!()
     }
 
