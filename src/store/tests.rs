@@ -470,15 +470,19 @@ fn run_ids_are_monotonic_across_reopen() {
     let store = Store::open(dir.path()).unwrap();
     let third = store.begin_run(&started).unwrap();
     assert!(third > second);
-    let mut failed = store.get_run(second).unwrap().unwrap();
-    assert_eq!((failed.id, failed.outcome), (second, SyncOutcome::Running));
+    // Runs left `Running` by the previous process are failed on open.
+    let interrupted = store.get_run(second).unwrap().unwrap();
+    assert_eq!(interrupted.outcome, SyncOutcome::Failed);
+    assert!(interrupted.error.unwrap().contains("interrupted"));
+    let mut failed = store.get_run(third).unwrap().unwrap();
+    assert_eq!((failed.id, failed.outcome), (third, SyncOutcome::Running));
     failed.outcome = SyncOutcome::Failed;
     failed.error = Some("boom".into());
     store.record_run(&failed).unwrap();
     let runs = store.list_runs(10).unwrap();
     let ids: Vec<u64> = runs.iter().map(|r| r.id).collect();
     assert_eq!(ids, vec![third, second, first], "newest first");
-    assert_eq!(runs[1].outcome, SyncOutcome::Failed);
+    assert_eq!(runs[0].error.as_deref(), Some("boom"));
     assert_eq!(store.list_runs(1).unwrap().len(), 1);
 }
 
@@ -563,4 +567,22 @@ fn users_are_found_by_login_name() {
         store.set_ssh_public_keys(&"zz".to_string(), &[]),
         Err(StoreError::NotFound(_))
     ));
+}
+
+#[test]
+fn old_runs_are_pruned() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    for id in 1..=6 {
+        store.record_run(&run(id)).unwrap();
+    }
+    store.prune_runs(6, 3).unwrap();
+    let ids: Vec<u64> = store.list_runs(10).unwrap().iter().map(|r| r.id).collect();
+    assert_eq!(ids, vec![6, 5, 4]);
+    store.prune_runs(2, 3).unwrap();
+    assert_eq!(
+        store.list_runs(10).unwrap().len(),
+        3,
+        "nothing to prune yet"
+    );
 }
