@@ -17,8 +17,8 @@ mod naming;
 
 use crate::config::DirectoryConfig;
 use crate::model::{
-    BinderRecord, ChangeCounts, DirectoryData, EntraDomain, GroupRecord, ObjectId, SyncRun,
-    TenantSnapshot, UserRecord,
+    BinderRecord, ChangeCounts, DirectoryData, EntraDomain, GroupRecord, ObjectId, SyncOutcome,
+    SyncRun, TenantSnapshot, UserRecord,
 };
 use serde::de::DeserializeOwned;
 use sled::Transactional;
@@ -43,6 +43,17 @@ pub(crate) mod trees {
     pub const RUNS: &str = "runs";
     pub const META: &str = "meta";
 }
+
+/// sled's page cache. The served directory lives in the in-memory snapshot, so sled is read
+/// only at start-up and after a sync; its default (1 GiB) would just double resident memory.
+const SLED_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// How long `open` waits for sled's directory lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How many of the newest runs are checked for interrupted ones on open.
+const INTERRUPTED_SCAN: usize = 100;
+/// How many runs the history keeps (older ones are pruned as new ones begin).
+pub const RUN_HISTORY: u64 = 10_000;
 
 const META_SCHEMA: &[u8] = b"schema_version";
 const META_NEXT_RUN: &[u8] = b"next_run_id";
@@ -95,6 +106,11 @@ fn tx_error(e: TransactionError<StoreError>) -> StoreError {
     }
 }
 
+/// Lifts one of our results into a transaction body (an error aborts the transaction).
+fn in_tx<T>(r: Result<T, StoreError>) -> Result<T, ConflictableTransactionError<StoreError>> {
+    r.map_err(ConflictableTransactionError::Abort)
+}
+
 /// Aborts a transaction with one of our errors.
 fn abort<T>(e: StoreError) -> Result<T, ConflictableTransactionError<StoreError>> {
     Err(ConflictableTransactionError::Abort(e))
@@ -111,10 +127,32 @@ fn decode_all<T: DeserializeOwned>(
         .collect()
 }
 
+/// Opens sled, waiting briefly for the directory lock: after a `Db` is dropped sled's
+/// background thread can hold the lock for a moment, so a quick re-open in the same process
+/// (tests, an in-process restart) would otherwise fail spuriously. Another process holding
+/// the lock still fails, after [`LOCK_WAIT`].
+fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
+    let config = sled::Config::new()
+        .path(dir)
+        .cache_capacity(SLED_CACHE_BYTES);
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 impl Store {
     /// Opens (or creates) the store under `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new().path(dir).open()?;
+        let db = open_db(dir)?;
         let trees = Trees {
             users: db.open_tree(trees::USERS)?,
             groups: db.open_tree(trees::GROUPS)?,
@@ -132,7 +170,26 @@ impl Store {
             directory_lock: Arc::new(Mutex::new(())),
         };
         store.check_schema()?;
+        store.fail_interrupted_runs()?;
         Ok(store)
+    }
+
+    /// Marks runs still `Running` as failed. sled locks its directory, so a freshly opened
+    /// store has no live run: such a record was left by a process that stopped mid-sync, and
+    /// would otherwise show as running forever.
+    fn fail_interrupted_runs(&self) -> Result<(), StoreError> {
+        for run in self.list_runs(INTERRUPTED_SCAN)? {
+            if run.outcome == SyncOutcome::Running {
+                let failed = SyncRun {
+                    outcome: SyncOutcome::Failed,
+                    finished: run.finished.or(Some(crate::model::now())),
+                    error: Some("interrupted: the server stopped during this run".to_string()),
+                    ..run
+                };
+                self.record_run(&failed)?;
+            }
+        }
+        Ok(())
     }
 
     /// Writes the schema version into a new store, refuses a store of another version.
@@ -298,6 +355,41 @@ impl Store {
             .map_err(tx_error)
     }
 
+    /// One user's stored record.
+    pub fn get_user(&self, user: &ObjectId) -> Result<Option<UserRecord>, StoreError> {
+        self.get_decoded(&self.trees.users, trees::USERS, user.as_bytes())
+    }
+
+    /// The object id that holds login name `uid` (for CLI and API calls that name a user
+    /// by login). Names are never reused, so this is also true for inactive users.
+    pub fn user_id_by_login(&self, uid: &str) -> Result<Option<ObjectId>, StoreError> {
+        let key = format!("{}{}", commit::LOGIN_PREFIX, uid.to_lowercase());
+        self.get_decoded(&self.trees.alloc, trees::ALLOC, key.as_bytes())
+    }
+
+    /// Replaces a user's SSH public keys (set by admins or users, never by Entra; kept
+    /// across syncs). The user must exist. `modified` moves so clients see the change.
+    pub fn set_ssh_public_keys(&self, user: &ObjectId, keys: &[String]) -> Result<(), StoreError> {
+        let _guard = self.lock_directory();
+        self.trees
+            .users
+            .transaction(|users| {
+                let Some(bytes) = users.get(user.as_bytes())? else {
+                    return abort(StoreError::NotFound(format!("user {user}")));
+                };
+                let mut record: UserRecord = in_tx(codec::decode(trees::USERS, &bytes))?;
+                record.ssh_public_keys = keys.to_vec();
+                record.modified = crate::model::now();
+                users.insert(
+                    user.as_bytes(),
+                    in_tx(codec::encode(trees::USERS, &record))?,
+                )?;
+                users.flush();
+                Ok(())
+            })
+            .map_err(tx_error)
+    }
+
     /// Every binder, ordered by (lowercased) name.
     pub fn list_binders(&self) -> Result<Vec<BinderRecord>, StoreError> {
         decode_all(&self.trees.binders, trees::BINDERS)
@@ -307,13 +399,10 @@ impl Store {
     /// monotonically across restarts (a persisted counter, starting at 1).
     pub fn begin_run(&self, run: &SyncRun) -> Result<u64, StoreError> {
         let t = &self.trees;
-        (&t.meta, &t.runs)
+        let id = (&t.meta, &t.runs)
             .transaction(|(meta, runs)| {
                 let id = match meta.get(META_NEXT_RUN)? {
-                    Some(bytes) => match codec::decode::<u64>(trees::META, &bytes) {
-                        Ok(id) => id,
-                        Err(e) => return abort(e),
-                    },
+                    Some(bytes) => in_tx(codec::decode::<u64>(trees::META, &bytes))?,
                     None => 1,
                 };
                 let Some(next) = id.checked_add(1) else {
@@ -321,19 +410,27 @@ impl Store {
                 };
                 let mut started = run.clone();
                 started.id = id;
-                let (counter, record) = match (
-                    codec::encode(trees::META, &next),
-                    codec::encode(trees::RUNS, &started),
-                ) {
-                    (Ok(c), Ok(r)) => (c, r),
-                    (Err(e), _) | (_, Err(e)) => return abort(e),
-                };
+                let counter = in_tx(codec::encode(trees::META, &next))?;
+                let record = in_tx(codec::encode(trees::RUNS, &started))?;
                 meta.insert(META_NEXT_RUN, counter)?;
                 runs.insert(&codec::run_key(id), record)?;
                 runs.flush();
                 Ok(id)
             })
-            .map_err(tx_error)
+            .map_err(tx_error)?;
+        self.prune_runs(id, RUN_HISTORY)?;
+        Ok(id)
+    }
+
+    /// Drops runs older than the newest `keep` (`newest` is the latest id).
+    fn prune_runs(&self, newest: u64, keep: u64) -> Result<(), StoreError> {
+        let Some(oldest_kept) = newest.checked_sub(keep.saturating_sub(1)) else {
+            return Ok(());
+        };
+        for key in self.trees.runs.range(..codec::run_key(oldest_kept)).keys() {
+            self.trees.runs.remove(key?)?;
+        }
+        Ok(())
     }
 
     /// Records a run's final state (used for failed runs; successful ones are written by
