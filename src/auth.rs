@@ -42,7 +42,11 @@ impl Credentials {
 
     /// True when `password` is right for `who`. `None` for `who` (unknown identity) runs a
     /// dummy verification and returns false, taking comparable time.
-    pub async fn verify(&self, _who: Option<&Principal>, _password: &[u8]) -> Result<bool, AuthError> {
+    pub async fn verify(
+        &self,
+        _who: Option<&Principal>,
+        _password: &[u8],
+    ) -> Result<bool, AuthError> {
         todo!()
     }
 

@@ -5,13 +5,17 @@
 //! indexes, the DN tree and transitive memberships) and [`LiveDirectory`] swaps it in
 //! atomically; readers keep the `Arc` they started with. This module does no I/O.
 
+mod build;
 pub mod dn;
+mod entry;
 pub mod filter;
 pub mod schema;
 pub mod snapshot;
+pub mod values;
 
+pub use build::FALLBACK_BASE_DN;
 pub use snapshot::{
-    AttrSelection, BindTarget, EntryId, SearchError, SearchQuery, Snapshot, Viewer,
+    AttrSelection, BindTarget, EntryId, SUBSCHEMA_DN, SearchError, SearchQuery, Snapshot, Viewer,
 };
 
 use crate::model::DirectoryData;
@@ -64,3 +68,6 @@ impl LiveDirectory {
         self.current.store(Arc::new(snapshot));
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,12 +1,36 @@
 //! The immutable snapshot: entries, indexes, search evaluation, access rules, rendering.
+//!
+//! Why: every search, compare and bind-name lookup is answered from here without locks or
+//! I/O. The snapshot is built once per committed sync (see [`super::build`]) and then only
+//! read; entry ids follow the DN tree in preorder, so a subtree is a contiguous id range
+//! and results come out in a stable order that paging can walk.
 
 use super::DirectorySettings;
+use super::dn;
+use super::entry::{Entry, Region};
+use super::filter::{self, Candidates, Compiled, FilterContext, Tri};
+use super::schema::{Rule, schema};
+use super::values;
 use crate::model::{DirectoryData, ObjectId};
-use ldap3_proto::proto::{LdapFilter, LdapSearchResultEntry, LdapSearchScope};
+use ldap3_proto::proto::{
+    LdapFilter, LdapPartialAttribute, LdapSearchResultEntry, LdapSearchScope,
+};
+use std::collections::HashMap;
 use std::time::Instant;
 
 /// Index of an entry inside one snapshot. Only meaningful with the snapshot it came from.
 pub type EntryId = u32;
+
+/// DN of the subschema subentry (served at every entry's `subschemaSubentry`).
+pub const SUBSCHEMA_DN: &str = "cn=Subschema";
+
+/// Entry id of the root DSE in every snapshot.
+pub const ROOT_DSE_ID: EntryId = 0;
+/// Entry id of `cn=Subschema` in every snapshot.
+pub const SUBSCHEMA_ID: EntryId = 1;
+
+/// How often (in evaluated candidates) a search looks at its deadline.
+const DEADLINE_EVERY: usize = 256;
 
 /// Who is asking: decides what a search may see.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,8 +46,15 @@ pub enum Viewer {
 /// What a simple bind name resolved to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BindTarget {
-    User { id: ObjectId, dn: String, active: bool },
-    Binder { name: String, dn: String },
+    User {
+        id: ObjectId,
+        dn: String,
+        active: bool,
+    },
+    Binder {
+        name: String,
+        dn: String,
+    },
     /// No such identity (the caller still runs a dummy verification).
     Unknown,
 }
@@ -46,8 +77,42 @@ pub struct AttrSelection {
 }
 
 impl AttrSelection {
-    pub fn parse(_requested: &[String]) -> AttrSelection {
-        todo!()
+    /// RFC 4511 section 4.5.1.8: an empty list means all user attributes; `1.1` alone means
+    /// none; `*` all user and `+` all operational attributes (RFC 3673). Names are matched
+    /// case-insensitively and OIDs or aliases map to the schema's name.
+    pub fn parse(requested: &[String]) -> AttrSelection {
+        let mut sel = AttrSelection {
+            all_user: requested.is_empty(),
+            all_operational: false,
+            names: Vec::new(),
+        };
+        let s = schema();
+        for raw in requested {
+            let name = raw.trim();
+            match name {
+                "*" => sel.all_user = true,
+                "+" => sel.all_operational = true,
+                "1.1" | "" => {}
+                _ => {
+                    let key = match s.attribute(name) {
+                        Some(a) => a.key.clone(),
+                        None => name.to_ascii_lowercase(),
+                    };
+                    if !sel.names.contains(&key) {
+                        sel.names.push(key);
+                    }
+                }
+            }
+        }
+        sel
+    }
+
+    fn wants(&self, key: &str, operational: bool) -> bool {
+        (if operational {
+            self.all_operational
+        } else {
+            self.all_user
+        }) || self.names.iter().any(|n| n == key)
     }
 }
 
@@ -56,30 +121,87 @@ impl AttrSelection {
 pub enum SearchError {
     /// The base does not exist (or is not visible to the viewer); `matched` is the
     /// deepest existing, visible ancestor.
-    NoSuchObject { matched: String },
+    NoSuchObject {
+        matched: String,
+    },
     InvalidDn(String),
     /// The viewer may not search here at all (e.g. anonymous below the root DSE).
     InsufficientAccess(String),
     /// The deadline passed; `partial` holds the matches found so far, in order.
-    TimeLimitExceeded { partial: Vec<EntryId> },
+    TimeLimitExceeded {
+        partial: Vec<EntryId>,
+    },
     /// e.g. a filter too deep or an unsupported matching rule.
     Unwilling(String),
 }
 
+/// A user as bind and access checks need it (hidden inactive users included).
+#[derive(Clone, Debug)]
+pub(super) struct UserInfo {
+    pub dn: String,
+    pub active: bool,
+}
+
+/// A binder as bind and access checks need it.
+#[derive(Clone, Debug)]
+pub(super) struct BinderInfo {
+    pub dn: String,
+    /// Subtrees (id ranges) it may read; `None` means the whole naming context.
+    pub ranges: Option<Vec<(EntryId, EntryId)>>,
+}
+
 /// The in-memory directory.
 pub struct Snapshot {
-    _private: (),
+    pub(super) entries: Vec<Entry>,
+    pub(super) base_id: EntryId,
+    pub(super) by_ndn: HashMap<String, EntryId>,
+    /// Equality indexes: schema attribute index → normalised value → sorted ids.
+    pub(super) indexes: HashMap<usize, HashMap<String, Vec<EntryId>>>,
+    /// Group → every transitive member (users and groups), sorted.
+    pub(super) chain_members: HashMap<EntryId, Vec<EntryId>>,
+    /// Entry → every group containing it transitively, sorted.
+    pub(super) chain_groups: HashMap<EntryId, Vec<EntryId>>,
+    pub(super) users: HashMap<ObjectId, UserInfo>,
+    pub(super) binders: HashMap<String, BinderInfo>,
+    /// Normalised DN → bind target (users, hidden ones too, and binders).
+    pub(super) bind_dn: HashMap<String, BindTarget>,
+    /// Lowercased uid / mail / UPN → target; `None` when ambiguous.
+    pub(super) bind_uid: HashMap<String, Option<BindTarget>>,
+    pub(super) bind_mail: HashMap<String, Option<BindTarget>>,
+    pub(super) bind_upn: HashMap<String, Option<BindTarget>>,
+    pub(super) settings: DirectorySettings,
+}
+
+/// What a resolved viewer may see.
+enum Access<'a> {
+    Anonymous,
+    /// A bound user: base, people and groups.
+    Reader,
+    /// A binder: base, plus people and groups inside `ranges` (all when `None`).
+    Binder(Option<&'a [(EntryId, EntryId)]>),
+}
+
+/// Counters of one search, for tests and diagnostics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SearchStats {
+    /// Entries the filter was evaluated against.
+    pub evaluated: usize,
+    /// Whether an index supplied the candidates.
+    pub indexed: bool,
 }
 
 impl Snapshot {
     /// Builds entries and indexes. Pure and deterministic.
-    pub fn build(_data: &DirectoryData, _settings: &DirectorySettings) -> Snapshot {
-        todo!()
+    pub fn build(data: &DirectoryData, settings: &DirectorySettings) -> Snapshot {
+        super::build::build(data, settings)
     }
 
     /// The naming context, e.g. `dc=example,dc=com` (normalised, as served).
     pub fn base_dn(&self) -> &str {
-        todo!()
+        self.entries
+            .get(self.base_id as usize)
+            .map(|e| e.dn.as_str())
+            .unwrap_or("")
     }
 
     /// Matching entries in a stable order (the order paging walks). Uses indexes for
@@ -87,52 +209,359 @@ impl Snapshot {
     /// indexed equality clause is present. Checks `deadline` while evaluating.
     pub fn search(
         &self,
-        _query: &SearchQuery<'_>,
-        _viewer: &Viewer,
-        _deadline: Option<Instant>,
+        query: &SearchQuery<'_>,
+        viewer: &Viewer,
+        deadline: Option<Instant>,
     ) -> Result<Vec<EntryId>, SearchError> {
-        todo!()
+        self.search_with_stats(query, viewer, deadline)
+            .map(|(ids, _)| ids)
+    }
+
+    /// [`Snapshot::search`] that also reports how much work it did (tests prove with it
+    /// that indexed searches do not scan).
+    pub fn search_with_stats(
+        &self,
+        query: &SearchQuery<'_>,
+        viewer: &Viewer,
+        deadline: Option<Instant>,
+    ) -> Result<(Vec<EntryId>, SearchStats), SearchError> {
+        filter::validate(query.filter)?;
+        let access = self.access(viewer)?;
+        let base = dn::parse(query.base)?;
+        let mut scope = query.scope.clone();
+        let base_id = if base.is_root() {
+            if scope == LdapSearchScope::Base {
+                ROOT_DSE_ID
+            } else {
+                if matches!(access, Access::Anonymous) {
+                    return Err(anonymous_refused());
+                }
+                // Some clients search the whole server from "": search the naming context.
+                if scope == LdapSearchScope::OneLevel {
+                    scope = LdapSearchScope::Base;
+                } else {
+                    scope = LdapSearchScope::Subtree;
+                }
+                self.base_id
+            }
+        } else {
+            let ndn = base.normalized();
+            let found = self.by_ndn.get(&ndn).copied();
+            if matches!(access, Access::Anonymous)
+                && !(found == Some(SUBSCHEMA_ID) && scope == LdapSearchScope::Base)
+            {
+                return Err(anonymous_refused());
+            }
+            match found {
+                Some(id) if self.visible(&access, id) => id,
+                _ => {
+                    return Err(SearchError::NoSuchObject {
+                        matched: self.matched(&base, &access),
+                    });
+                }
+            }
+        };
+        let compiled = filter::compile(query.filter, self);
+        self.run(base_id, &scope, &compiled, &access, deadline)
+    }
+
+    /// Evaluates `compiled` over the scope, using the index plan when there is one.
+    fn run(
+        &self,
+        base: EntryId,
+        scope: &LdapSearchScope,
+        compiled: &Compiled<'_>,
+        access: &Access<'_>,
+        deadline: Option<Instant>,
+    ) -> Result<(Vec<EntryId>, SearchStats), SearchError> {
+        let Some(base_entry) = self.entries.get(base as usize) else {
+            return Ok((Vec::new(), SearchStats::default()));
+        };
+        let (lo, hi) = match scope {
+            LdapSearchScope::Base => (base, base + 1),
+            LdapSearchScope::Subtree => (base, base_entry.end),
+            LdapSearchScope::OneLevel | LdapSearchScope::Children => (base + 1, base_entry.end),
+        };
+        let one_level = *scope == LdapSearchScope::OneLevel;
+        let plan = if *scope == LdapSearchScope::Base {
+            None
+        } else {
+            filter::plan(compiled)
+        };
+        let mut stats = SearchStats {
+            evaluated: 0,
+            indexed: plan.is_some(),
+        };
+        let planned: &[EntryId] = match &plan {
+            Some(c) => {
+                let ids = c.ids();
+                let start = ids.partition_point(|&i| i < lo);
+                let end = ids.partition_point(|&i| i < hi);
+                ids.get(start..end).unwrap_or(&[])
+            }
+            None if one_level => &base_entry.children,
+            None => &[],
+        };
+        let walk: Box<dyn Iterator<Item = EntryId> + '_> = if plan.is_some() || one_level {
+            Box::new(planned.iter().copied())
+        } else {
+            Box::new(lo..hi)
+        };
+        let mut out = Vec::new();
+        for id in walk {
+            let Some(entry) = self.entries.get(id as usize) else {
+                continue;
+            };
+            if one_level && entry.parent != Some(base) {
+                continue;
+            }
+            stats.evaluated += 1;
+            if stats.evaluated.is_multiple_of(DEADLINE_EVERY)
+                && deadline.is_some_and(|d| Instant::now() >= d)
+            {
+                return Err(SearchError::TimeLimitExceeded { partial: out });
+            }
+            if self.visible(access, id) && compiled.eval(id, entry) == Tri::True {
+                out.push(id);
+            }
+        }
+        Ok((out, stats))
     }
 
     /// The entry in wire form with only the selected attributes (values omitted when
-    /// `types_only`). Verifiers are never part of an entry.
-    pub fn render(&self, _id: EntryId, _attrs: &AttrSelection, _types_only: bool) -> LdapSearchResultEntry {
-        todo!()
+    /// `types_only`). Verifiers are never part of an entry. An id from another snapshot
+    /// that is out of range renders as an empty entry rather than panicking.
+    pub fn render(
+        &self,
+        id: EntryId,
+        attrs: &AttrSelection,
+        types_only: bool,
+    ) -> LdapSearchResultEntry {
+        let Some(entry) = self.entries.get(id as usize) else {
+            return LdapSearchResultEntry {
+                dn: String::new(),
+                attributes: Vec::new(),
+            };
+        };
+        let s = schema();
+        // Like Active Directory, the root DSE shows everything for `*` / no list.
+        let everything = entry.region == Region::RootDse && attrs.all_user;
+        let attributes = entry
+            .attrs
+            .iter()
+            .filter_map(|a| {
+                let at = s.attributes.get(a.at)?;
+                if !everything && !attrs.wants(&at.key, at.operational) {
+                    return None;
+                }
+                Some(LdapPartialAttribute {
+                    atype: at.name().to_string(),
+                    vals: if types_only {
+                        Vec::new()
+                    } else {
+                        a.vals.clone()
+                    },
+                })
+            })
+            .collect();
+        LdapSearchResultEntry {
+            dn: entry.dn.clone(),
+            attributes,
+        }
     }
 
     /// RFC 4511 compare: `Ok(true)`/`Ok(false)`; errors as for search (undefined attribute
     /// → `Unwilling` is not used; a missing attribute compares false).
-    pub fn compare(&self, _dn: &str, _attr: &str, _value: &[u8], _viewer: &Viewer) -> Result<bool, SearchError> {
-        todo!()
+    pub fn compare(
+        &self,
+        dn: &str,
+        attr: &str,
+        value: &[u8],
+        viewer: &Viewer,
+    ) -> Result<bool, SearchError> {
+        let access = self.access(viewer)?;
+        let parsed = dn::parse(dn)?;
+        let found = if parsed.is_root() {
+            Some(ROOT_DSE_ID)
+        } else {
+            self.by_ndn.get(&parsed.normalized()).copied()
+        };
+        if matches!(access, Access::Anonymous) && !matches!(found, Some(ROOT_DSE_ID | SUBSCHEMA_ID))
+        {
+            return Err(anonymous_refused());
+        }
+        let entry = match found.and_then(|id| self.entries.get(id as usize).map(|e| (id, e))) {
+            Some((id, e)) if self.visible(&access, id) => e,
+            _ => {
+                return Err(SearchError::NoSuchObject {
+                    matched: self.matched(&parsed, &access),
+                });
+            }
+        };
+        let s = schema();
+        let Some(at) = s.attribute_index(attr) else {
+            return Ok(false);
+        };
+        let Some(rule) = s.attributes.get(at).and_then(|a| a.equality) else {
+            return Err(SearchError::Unwilling(format!(
+                "attribute {attr} has no equality matching rule"
+            )));
+        };
+        let Some(value) = std::str::from_utf8(value)
+            .ok()
+            .and_then(|v| values::normalize(rule, v))
+        else {
+            return Ok(false);
+        };
+        Ok(entry.attr(at).is_some_and(|a| a.norm.contains(&value)))
     }
 
     /// Resolves a simple-bind name: a DN of a user or binder, or (as configured) a bare
-    /// uid, mail address or userPrincipalName. Case-insensitive.
-    pub fn resolve_bind(&self, _name: &str) -> BindTarget {
-        todo!()
+    /// uid, mail address or userPrincipalName. Case-insensitive. Hidden inactive users
+    /// resolve too (with `active: false`) so the caller can reject them uniformly.
+    pub fn resolve_bind(&self, name: &str) -> BindTarget {
+        let name = name.trim();
+        if name.contains('=') {
+            return dn::normalize(name)
+                .ok()
+                .and_then(|ndn| self.bind_dn.get(&ndn).cloned())
+                .unwrap_or(BindTarget::Unknown);
+        }
+        let Some(key) = values::normalize(Rule::CaseIgnore, name) else {
+            return BindTarget::Unknown;
+        };
+        let tables = [
+            (self.settings.bind_by_uid, &self.bind_uid),
+            (self.settings.bind_by_upn, &self.bind_upn),
+            (self.settings.bind_by_mail, &self.bind_mail),
+        ];
+        for (enabled, table) in tables {
+            if !enabled {
+                continue;
+            }
+            match table.get(&key) {
+                Some(Some(target)) => return target.clone(),
+                // Ambiguous: refuse rather than pick one.
+                Some(None) => return BindTarget::Unknown,
+                None => {}
+            }
+        }
+        BindTarget::Unknown
     }
 
     /// Whether a user (by object id) is present and active right now. O(1).
-    pub fn is_user_active(&self, _id: &str) -> bool {
-        todo!()
+    pub fn is_user_active(&self, id: &str) -> bool {
+        self.users.get(id).is_some_and(|u| u.active)
     }
 
     /// Whether a binder still exists. O(1).
-    pub fn has_binder(&self, _name: &str) -> bool {
-        todo!()
+    pub fn has_binder(&self, name: &str) -> bool {
+        self.binders.contains_key(name)
     }
 
     /// The DN a viewer is bound as (for WhoAmI: `dn:<dn>`), if any.
-    pub fn dn_of(&self, _viewer: &Viewer) -> Option<String> {
-        todo!()
+    pub fn dn_of(&self, viewer: &Viewer) -> Option<String> {
+        match viewer {
+            Viewer::Anonymous => None,
+            Viewer::User { id } => self.users.get(id).map(|u| u.dn.clone()),
+            Viewer::Binder { name } => self.binders.get(name).map(|b| b.dn.clone()),
+        }
     }
 
-    /// Number of entries (for logs and metrics).
+    /// Number of entries (for logs and metrics), root DSE and subschema included.
     pub fn len(&self) -> usize {
-        todo!()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The DN of an entry as served (e.g. for logs or paging diagnostics).
+    pub fn entry_dn(&self, id: EntryId) -> Option<&str> {
+        self.entries.get(id as usize).map(|e| e.dn.as_str())
+    }
+
+    fn access(&self, viewer: &Viewer) -> Result<Access<'_>, SearchError> {
+        match viewer {
+            Viewer::Anonymous => Ok(Access::Anonymous),
+            Viewer::User { id } => {
+                if self.is_user_active(id) {
+                    Ok(Access::Reader)
+                } else {
+                    Err(SearchError::InsufficientAccess(
+                        "the bound user is no longer active; bind again".to_string(),
+                    ))
+                }
+            }
+            Viewer::Binder { name } => match self.binders.get(name) {
+                Some(b) => Ok(Access::Binder(b.ranges.as_deref())),
+                None => Err(SearchError::InsufficientAccess(
+                    "the bound service account no longer exists; bind again".to_string(),
+                )),
+            },
+        }
+    }
+
+    fn visible(&self, access: &Access<'_>, id: EntryId) -> bool {
+        let Some(entry) = self.entries.get(id as usize) else {
+            return false;
+        };
+        match (entry.region, access) {
+            (Region::RootDse | Region::Subschema, _) => true,
+            (_, Access::Anonymous) => false,
+            (Region::Binder, _) => false,
+            (_, Access::Reader) => true,
+            (Region::Base, Access::Binder(_)) => true,
+            (_, Access::Binder(None)) => true,
+            (_, Access::Binder(Some(ranges))) => ranges.iter().any(|&(lo, hi)| lo <= id && id < hi),
+        }
+    }
+
+    /// The deepest visible existing ancestor of `dn`, as served ("" when none).
+    fn matched(&self, dn: &dn::Dn, access: &Access<'_>) -> String {
+        dn.ancestors()
+            .filter(|a| !a.is_root())
+            .find_map(|a| {
+                self.by_ndn
+                    .get(&a.normalized())
+                    .filter(|&&id| self.visible(access, id))
+                    .and_then(|&id| self.entries.get(id as usize))
+                    .map(|e| e.dn.clone())
+            })
+            .unwrap_or_default()
+    }
+}
+
+fn anonymous_refused() -> SearchError {
+    SearchError::InsufficientAccess(
+        "anonymous clients may read only the root DSE and schema; bind first".to_string(),
+    )
+}
+
+impl FilterContext for Snapshot {
+    fn index(&self, at: usize, norm: &str) -> Option<&[EntryId]> {
+        let map = self.indexes.get(&at)?;
+        Some(map.get(norm).map(Vec::as_slice).unwrap_or(&[]))
+    }
+
+    fn chain(&self, member_of: bool, ndn: &str) -> &[EntryId] {
+        let Some(id) = self.by_ndn.get(ndn) else {
+            return &[];
+        };
+        let table = if member_of {
+            &self.chain_members
+        } else {
+            &self.chain_groups
+        };
+        table.get(id).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+/// The plan a filter gets in this snapshot: `Some(n)` when indexes narrow it to `n`
+/// candidates before scope and filter checks, `None` when the scope is walked.
+pub fn plan_size(snapshot: &Snapshot, f: &LdapFilter) -> Result<Option<usize>, SearchError> {
+    filter::validate(f)?;
+    let compiled = filter::compile(f, snapshot);
+    Ok(filter::plan(&compiled).map(|c: Candidates<'_>| c.ids().len()))
 }

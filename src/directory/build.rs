@@ -1,0 +1,783 @@
+//! Building a [`Snapshot`] from the stored data: the DIT layout, every entry's attributes,
+//! the equality indexes, transitive memberships and bind-name tables.
+//!
+//! Why a file of its own: this is where Entra objects become LDAP entries (which attribute
+//! comes from which Graph property), a different concern from answering searches.
+//! See docs/directory.md for the resulting tree.
+
+use super::DirectorySettings;
+use super::dn;
+use super::entry::{Attr, Entry, Region};
+use super::schema::schema;
+use super::snapshot::{BindTarget, BinderInfo, EntryId, SUBSCHEMA_DN, Snapshot, UserInfo};
+use super::values::unix_to_generalized;
+use crate::model::{DirectoryData, GroupRecord, MemberRef, UserRecord};
+use std::collections::{BTreeSet, HashMap};
+
+/// Naming context used when neither the settings nor the tenant give one.
+pub const FALLBACK_BASE_DN: &str = "dc=entra-ldap,dc=local";
+
+/// Attributes with an equality index.
+const INDEXED: &[&str] = &[
+    "uid",
+    "cn",
+    "mail",
+    "uidNumber",
+    "gidNumber",
+    "memberUid",
+    "member",
+    "memberOf",
+    "objectClass",
+    "entryUUID",
+    "userPrincipalName",
+];
+
+/// Features announced in the root DSE: all operational attributes via `+` (RFC 3673).
+const SUPPORTED_FEATURES: &[&str] = &["1.3.6.1.4.1.4203.1.5.1"];
+
+/// The naming context: `settings.base_dn` if it parses, else `dc=` labels of the default
+/// verified domain (or any default, then any verified domain), else [`FALLBACK_BASE_DN`].
+pub fn base_dn(data: &DirectoryData, settings: &DirectorySettings) -> String {
+    if let Some(configured) = settings.base_dn.as_deref() {
+        match dn::parse(configured) {
+            Ok(parsed) if !parsed.is_root() => return parsed.normalized(),
+            _ => tracing::warn!(
+                base_dn = configured,
+                "configured base_dn is not a valid DN; deriving it"
+            ),
+        }
+    }
+    let d = &data.domains;
+    let domain = d
+        .iter()
+        .find(|x| x.is_default && x.is_verified)
+        .or_else(|| d.iter().find(|x| x.is_default))
+        .or_else(|| d.iter().find(|x| x.is_verified));
+    let labels: Vec<String> = domain
+        .map(|x| {
+            x.id.split('.')
+                .filter(|l| !l.is_empty())
+                .map(|l| dn::child("dc", &l.to_ascii_lowercase(), ""))
+                .collect()
+        })
+        .unwrap_or_default();
+    let joined = labels.join(",");
+    match dn::parse(&joined) {
+        Ok(parsed) if !parsed.is_root() => parsed.normalized(),
+        _ => FALLBACK_BASE_DN.to_string(),
+    }
+}
+
+/// Collects one entry's attributes, skipping empty ones.
+struct Attrs(Vec<Attr>);
+
+impl Attrs {
+    fn put(&mut self, name: &str, vals: Vec<String>) {
+        if vals.is_empty() {
+            return;
+        }
+        match schema().attribute_index(name) {
+            Some(at) => self.0.push(Attr::new(at, vals)),
+            None => tracing::error!(
+                attribute = name,
+                "attribute missing from the schema; not served"
+            ),
+        }
+    }
+
+    fn one(&mut self, name: &str, val: impl Into<String>) {
+        let v: String = val.into();
+        if !v.is_empty() {
+            self.put(name, vec![v]);
+        }
+    }
+
+    fn opt(&mut self, name: &str, val: Option<&str>) {
+        if let Some(v) = val.map(str::trim).filter(|v| !v.is_empty()) {
+            self.one(name, v);
+        }
+    }
+
+    /// DN-valued attribute whose normalised forms are already known.
+    fn dns(&mut self, name: &str, vals: Vec<(String, String)>) {
+        if vals.is_empty() {
+            return;
+        }
+        if let Some(at) = schema().attribute_index(name) {
+            let (vals, norm): (Vec<String>, Vec<String>) = vals.into_iter().unzip();
+            self.0.push(Attr {
+                at,
+                vals: vals.into_iter().map(String::into_bytes).collect(),
+                norm,
+            });
+        }
+    }
+
+    fn classes(&mut self, names: &[&str]) {
+        self.put("objectClass", names.iter().map(|s| s.to_string()).collect());
+    }
+
+    /// The operational attributes every normal entry carries.
+    fn operational(&mut self, dn: &str, ndn: &str, structural: &str, times: Option<(i64, i64)>) {
+        self.dns("entryDN", vec![(dn.to_string(), ndn.to_string())]);
+        self.dns(
+            "subschemaSubentry",
+            vec![(SUBSCHEMA_DN.to_string(), SUBSCHEMA_DN.to_ascii_lowercase())],
+        );
+        self.one("structuralObjectClass", structural);
+        if let Some((created, modified)) = times {
+            self.one("createTimestamp", unix_to_generalized(created));
+            self.one("modifyTimestamp", unix_to_generalized(modified));
+        }
+    }
+}
+
+/// A user or group placed in the tree, before its entry exists.
+struct Placed<'a, T> {
+    rec: &'a T,
+    dn: String,
+    ndn: String,
+}
+
+/// Direct and transitive memberships, in user/group index space.
+struct Memberships {
+    /// Per group: direct member users (indexes into the placed users).
+    direct_users: Vec<Vec<usize>>,
+    /// Per group: direct member groups.
+    direct_groups: Vec<Vec<usize>>,
+    /// Per group: all users reachable through nesting (sorted).
+    all_users: Vec<Vec<usize>>,
+    /// Per group: all groups reachable through nesting, itself excluded (sorted).
+    all_groups: Vec<Vec<usize>>,
+}
+
+fn memberships(users: &[Placed<UserRecord>], groups: &[Placed<GroupRecord>]) -> Memberships {
+    let user_ix: HashMap<&str, usize> = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.rec.entra.id.as_str(), i))
+        .collect();
+    let group_ix: HashMap<&str, usize> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.rec.entra.id.as_str(), i))
+        .collect();
+    let mut direct_users = vec![Vec::new(); groups.len()];
+    let mut direct_groups = vec![Vec::new(); groups.len()];
+    for (gi, g) in groups.iter().enumerate() {
+        let (us, gs) = (&mut direct_users[gi], &mut direct_groups[gi]);
+        for m in &g.rec.entra.members {
+            match m {
+                MemberRef::User(id) => us.extend(user_ix.get(id.as_str())),
+                MemberRef::Group(id) => gs.extend(group_ix.get(id.as_str()).filter(|&&x| x != gi)),
+            }
+        }
+        us.sort_unstable();
+        us.dedup();
+        gs.sort_unstable();
+        gs.dedup();
+    }
+    let mut all_users = Vec::with_capacity(groups.len());
+    let mut all_groups = Vec::with_capacity(groups.len());
+    let mut seen = vec![usize::MAX; groups.len()];
+    for start in 0..groups.len() {
+        // Iterative walk with a visited mark per start: cycle-safe, no recursion.
+        let mut us = BTreeSet::new();
+        let mut gs = BTreeSet::new();
+        let mut stack = vec![start];
+        if let Some(s) = seen.get_mut(start) {
+            *s = start;
+        }
+        while let Some(g) = stack.pop() {
+            us.extend(direct_users.get(g).into_iter().flatten().copied());
+            for &sub in direct_groups.get(g).into_iter().flatten() {
+                if let Some(mark) = seen.get_mut(sub)
+                    && *mark != start
+                {
+                    *mark = start;
+                    gs.insert(sub);
+                    stack.push(sub);
+                }
+            }
+        }
+        all_users.push(us.into_iter().collect());
+        all_groups.push(gs.into_iter().collect());
+    }
+    Memberships {
+        direct_users,
+        direct_groups,
+        all_users,
+        all_groups,
+    }
+}
+
+/// ASCII rendering of a display name for `gecos` (IA5): common accented Latin letters lose
+/// their accents, anything else non-ASCII becomes `?`.
+pub fn ascii_fold(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_ascii() && !c.is_ascii_control() {
+            out.push(c);
+            continue;
+        }
+        let folded = match c {
+            'À'..='Å' => "A",
+            'à'..='å' => "a",
+            'Æ' => "AE",
+            'æ' => "ae",
+            'Ç' | 'Ć' | 'Č' => "C",
+            'ç' | 'ć' | 'č' => "c",
+            'È'..='Ë' | 'Ě' | 'Ę' => "E",
+            'è'..='ë' | 'ě' | 'ę' => "e",
+            'Ì'..='Ï' => "I",
+            'ì'..='ï' | 'ı' => "i",
+            'Ð' | 'Ď' | 'Đ' => "D",
+            'ð' | 'ď' | 'đ' => "d",
+            'Ñ' | 'Ń' | 'Ň' => "N",
+            'ñ' | 'ń' | 'ň' => "n",
+            'Ò'..='Ö' | 'Ø' | 'Ő' => "O",
+            'ò'..='ö' | 'ø' | 'ő' => "o",
+            'Ù'..='Ü' | 'Ů' | 'Ű' => "U",
+            'ù'..='ü' | 'ů' | 'ű' => "u",
+            'Ý' | 'Ÿ' => "Y",
+            'ý' | 'ÿ' => "y",
+            'ß' => "ss",
+            'Ł' => "L",
+            'ł' => "l",
+            'Ś' | 'Š' | 'Ş' => "S",
+            'ś' | 'š' | 'ş' => "s",
+            'Ź' | 'Ż' | 'Ž' => "Z",
+            'ź' | 'ż' | 'ž' => "z",
+            'Ř' => "R",
+            'ř' => "r",
+            'Ť' => "T",
+            'ť' => "t",
+            'Þ' => "Th",
+            'þ' => "th",
+            _ if c.is_control() => "",
+            _ => "?",
+        };
+        out.push_str(folded);
+    }
+    out
+}
+
+/// Builds the whole snapshot. See the module docs and docs/directory.md.
+pub fn build(data: &DirectoryData, settings: &DirectorySettings) -> Snapshot {
+    let base = base_dn(data, settings);
+    let people_dn = dn::child("ou", "people", &base);
+    let groups_dn = dn::child("ou", "groups", &base);
+
+    // Place users: all of them get a DN (bind needs it), visible ones get an entry.
+    let mut all_users: Vec<&UserRecord> = data.users.iter().collect();
+    all_users.sort_by(|a, b| {
+        (a.uid.to_lowercase(), &a.entra.id).cmp(&(b.uid.to_lowercase(), &b.entra.id))
+    });
+    let mut users: Vec<Placed<UserRecord>> = Vec::new();
+    let mut hidden: Vec<Placed<UserRecord>> = Vec::new();
+    let mut taken: HashMap<String, ()> = HashMap::new();
+    for rec in all_users {
+        let dn = dn::child("uid", &rec.uid, &people_dn);
+        let Ok(ndn) = dn::normalize(&dn) else {
+            continue;
+        };
+        if rec.uid.trim().is_empty() || taken.insert(ndn.clone(), ()).is_some() {
+            tracing::warn!(id = %rec.entra.id, "user with an empty or duplicate uid skipped");
+            continue;
+        }
+        let placed = Placed { rec, dn, ndn };
+        if rec.status.is_active() || settings.show_inactive_users {
+            users.push(placed);
+        } else {
+            hidden.push(placed);
+        }
+    }
+    let mut sorted_groups: Vec<&GroupRecord> = data.groups.iter().collect();
+    sorted_groups.sort_by(|a, b| {
+        (a.cn.to_lowercase(), &a.entra.id).cmp(&(b.cn.to_lowercase(), &b.entra.id))
+    });
+    let mut groups: Vec<Placed<GroupRecord>> = Vec::new();
+    for rec in sorted_groups {
+        let dn = dn::child("cn", &rec.cn, &groups_dn);
+        let Ok(ndn) = dn::normalize(&dn) else {
+            continue;
+        };
+        if rec.cn.trim().is_empty() || taken.insert(ndn.clone(), ()).is_some() {
+            tracing::warn!(id = %rec.entra.id, "group with an empty or duplicate cn skipped");
+            continue;
+        }
+        groups.push(Placed { rec, dn, ndn });
+    }
+    let mut binders: Vec<_> = data.binders.iter().collect();
+    binders.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let m = memberships(&users, &groups);
+    let mut user_groups: Vec<Vec<usize>> = vec![Vec::new(); users.len()];
+    for (gi, us) in m.direct_users.iter().enumerate() {
+        for &u in us {
+            if let Some(v) = user_groups.get_mut(u) {
+                v.push(gi);
+            }
+        }
+    }
+
+    let mut b = Builder::default();
+    b.root_dse(&base, settings);
+    b.subschema();
+    let base_id = b.container_base(&base, data);
+    let people_id = b.container("people", &people_dn, base_id, Region::People);
+    let user_ids: Vec<EntryId> = users
+        .iter()
+        .zip(&user_groups)
+        .map(|(u, gs)| {
+            let member_of = gs
+                .iter()
+                .filter_map(|&g| groups.get(g))
+                .map(|g| (g.dn.clone(), g.ndn.clone()))
+                .collect();
+            b.user(u, member_of, settings, people_id)
+        })
+        .collect();
+    let groups_id = b.container("groups", &groups_dn, base_id, Region::Groups);
+    let group_ids: Vec<EntryId> = groups
+        .iter()
+        .enumerate()
+        .map(|(gi, g)| {
+            let dn_of = |p: Option<(&String, &String)>| p.map(|(d, n)| (d.clone(), n.clone()));
+            let mut member: Vec<(String, String)> = Vec::new();
+            for &u in m.direct_users.get(gi).into_iter().flatten() {
+                member.extend(dn_of(users.get(u).map(|x| (&x.dn, &x.ndn))));
+            }
+            for &sub in m.direct_groups.get(gi).into_iter().flatten() {
+                member.extend(dn_of(groups.get(sub).map(|x| (&x.dn, &x.ndn))));
+            }
+            let member_uid: Vec<String> = m
+                .all_users
+                .get(gi)
+                .into_iter()
+                .flatten()
+                .filter_map(|&u| users.get(u).map(|x| x.rec.uid.clone()))
+                .collect();
+            b.group(g, member, member_uid, groups_id)
+        })
+        .collect();
+    let mut binder_dns = Vec::new();
+    for rec in &binders {
+        let dn = dn::child("cn", &rec.name, &base);
+        let Ok(ndn) = dn::normalize(&dn) else {
+            continue;
+        };
+        if b.by_ndn.contains_key(&ndn) {
+            tracing::warn!(binder = %rec.name, "binder DN collides with another entry; skipped");
+            continue;
+        }
+        b.binder(rec, &dn, &ndn, base_id);
+        binder_dns.push((*rec, dn, ndn));
+    }
+    b.finish_subtrees();
+
+    // Transitive memberships in entry-id space.
+    let mut chain_members: HashMap<EntryId, Vec<EntryId>> = HashMap::new();
+    let mut chain_groups: HashMap<EntryId, Vec<EntryId>> = HashMap::new();
+    for (gi, &gid) in group_ids.iter().enumerate() {
+        let mut members: Vec<EntryId> = m
+            .all_users
+            .get(gi)
+            .into_iter()
+            .flatten()
+            .filter_map(|&u| user_ids.get(u).copied())
+            .collect();
+        members.extend(
+            m.all_groups
+                .get(gi)
+                .into_iter()
+                .flatten()
+                .filter_map(|&g| group_ids.get(g).copied()),
+        );
+        members.sort_unstable();
+        for &member in &members {
+            chain_groups.entry(member).or_default().push(gid);
+        }
+        chain_members.insert(gid, members);
+    }
+    for v in chain_groups.values_mut() {
+        v.sort_unstable();
+        v.dedup();
+    }
+
+    let mut snap = Snapshot {
+        indexes: index(&b.entries),
+        entries: b.entries,
+        base_id,
+        by_ndn: b.by_ndn,
+        chain_members,
+        chain_groups,
+        users: HashMap::new(),
+        binders: HashMap::new(),
+        bind_dn: HashMap::new(),
+        bind_uid: HashMap::new(),
+        bind_mail: HashMap::new(),
+        bind_upn: HashMap::new(),
+        settings: settings.clone(),
+    };
+    for u in users.iter().chain(&hidden) {
+        bind_tables(&mut snap, u);
+    }
+    for (rec, dn, ndn) in binder_dns {
+        let ranges = if rec.scope.is_empty() {
+            None
+        } else {
+            Some(
+                rec.scope
+                    .iter()
+                    .filter_map(|s| dn::normalize(s).ok())
+                    .filter_map(|n| {
+                        snap.by_ndn
+                            .get(&n)
+                            .and_then(|&id| snap.entries.get(id as usize).map(|e| (id, e.end)))
+                    })
+                    .collect(),
+            )
+        };
+        let target = BindTarget::Binder {
+            name: rec.name.clone(),
+            dn: dn.clone(),
+        };
+        snap.bind_dn.insert(ndn, target);
+        snap.binders
+            .insert(rec.name.clone(), BinderInfo { dn, ranges });
+    }
+    snap
+}
+
+/// Registers a user under its DN, uid, mail and UPN for bind resolution.
+fn bind_tables(snap: &mut Snapshot, u: &Placed<UserRecord>) {
+    let target = BindTarget::User {
+        id: u.rec.entra.id.clone(),
+        dn: u.dn.clone(),
+        active: u.rec.status.is_active(),
+    };
+    snap.users.insert(
+        u.rec.entra.id.clone(),
+        UserInfo {
+            dn: u.dn.clone(),
+            active: u.rec.status.is_active(),
+        },
+    );
+    snap.bind_dn.insert(u.ndn.clone(), target.clone());
+    let add = |table: &mut HashMap<String, Option<BindTarget>>, key: &str| {
+        let key = key.trim().to_lowercase();
+        if key.is_empty() {
+            return;
+        }
+        table
+            .entry(key)
+            .and_modify(|v| {
+                if v.as_ref() != Some(&target) {
+                    *v = None;
+                }
+            })
+            .or_insert_with(|| Some(target.clone()));
+    };
+    add(&mut snap.bind_uid, &u.rec.uid);
+    add(&mut snap.bind_upn, &u.rec.entra.user_principal_name);
+    if let Some(mail) = &u.rec.entra.mail {
+        add(&mut snap.bind_mail, mail);
+    }
+}
+
+/// Equality indexes over [`INDEXED`] attributes; ids come out sorted because entries are
+/// visited in id order.
+fn index(entries: &[Entry]) -> HashMap<usize, HashMap<String, Vec<EntryId>>> {
+    let s = schema();
+    let mut out: HashMap<usize, HashMap<String, Vec<EntryId>>> = INDEXED
+        .iter()
+        .filter_map(|n| s.attribute_index(n))
+        .map(|at| (at, HashMap::new()))
+        .collect();
+    for (id, entry) in entries.iter().enumerate() {
+        let id = id as EntryId;
+        for attr in &entry.attrs {
+            let Some(map) = out.get_mut(&attr.at) else {
+                continue;
+            };
+            for norm in &attr.norm {
+                let ids = map.entry(norm.clone()).or_default();
+                if ids.last() != Some(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Accumulates entries in preorder.
+#[derive(Default)]
+struct Builder {
+    entries: Vec<Entry>,
+    by_ndn: HashMap<String, EntryId>,
+}
+
+impl Builder {
+    fn push(
+        &mut self,
+        dn: String,
+        ndn: String,
+        parent: Option<EntryId>,
+        region: Region,
+        attrs: Attrs,
+    ) -> EntryId {
+        let id = self.entries.len() as EntryId;
+        if let Some(p) = parent.and_then(|p| self.entries.get_mut(p as usize)) {
+            p.children.push(id);
+        }
+        self.by_ndn.insert(ndn.clone(), id);
+        self.entries.push(Entry {
+            dn,
+            ndn,
+            parent,
+            children: Vec::new(),
+            end: id + 1,
+            region,
+            attrs: attrs.0,
+        });
+        id
+    }
+
+    /// Sets every entry's `end` (one past its subtree), children before parents.
+    fn finish_subtrees(&mut self) {
+        for i in (0..self.entries.len()).rev() {
+            let Some(e) = self.entries.get(i) else {
+                continue;
+            };
+            let end = e.end;
+            if let Some(p) = e.parent.and_then(|p| self.entries.get_mut(p as usize))
+                && p.end < end
+            {
+                p.end = end;
+            }
+        }
+    }
+
+    fn root_dse(&mut self, base: &str, settings: &DirectorySettings) {
+        let mut a = Attrs(Vec::new());
+        a.classes(&["top"]);
+        a.put("namingContexts", vec![base.to_string()]);
+        a.one("supportedLDAPVersion", "3");
+        a.put("supportedControl", settings.supported_controls.clone());
+        a.put("supportedExtension", settings.supported_extensions.clone());
+        a.put(
+            "supportedFeatures",
+            SUPPORTED_FEATURES.iter().map(|s| s.to_string()).collect(),
+        );
+        a.one("vendorName", "entra-ldap");
+        let version = if settings.vendor_version.is_empty() {
+            env!("CARGO_PKG_VERSION").to_string()
+        } else {
+            settings.vendor_version.clone()
+        };
+        a.one("vendorVersion", version);
+        a.one("subschemaSubentry", SUBSCHEMA_DN);
+        self.push(String::new(), String::new(), None, Region::RootDse, a);
+    }
+
+    fn subschema(&mut self) {
+        let s = schema();
+        let mut a = Attrs(Vec::new());
+        a.classes(&["top", "subentry", "subschema"]);
+        a.one("cn", "Subschema");
+        a.put("ldapSyntaxes", s.ldap_syntaxes.clone());
+        a.put("matchingRules", s.matching_rules.clone());
+        a.put("attributeTypes", s.attribute_types.clone());
+        a.put("objectClasses", s.object_classes.clone());
+        let ndn = SUBSCHEMA_DN.to_ascii_lowercase();
+        a.operational(SUBSCHEMA_DN, &ndn, "subentry", None);
+        self.push(SUBSCHEMA_DN.to_string(), ndn, None, Region::Subschema, a);
+    }
+
+    /// The naming context entry; its object classes follow its RDN type.
+    fn container_base(&mut self, base: &str, data: &DirectoryData) -> EntryId {
+        let parsed = dn::parse(base).unwrap_or_default();
+        let first = parsed.rdns.first().and_then(|r| r.0.first());
+        let (rdn_type, rdn_value) = first
+            .map(|a| (a.attr.to_ascii_lowercase(), a.value.clone()))
+            .unwrap_or_default();
+        let mut a = Attrs(Vec::new());
+        let structural = match rdn_type.as_str() {
+            "dc" => {
+                a.classes(&["top", "dcObject", "organization"]);
+                a.one("dc", rdn_value.clone());
+                let org = data
+                    .domains
+                    .iter()
+                    .find(|d| d.is_default)
+                    .map(|d| d.id.clone())
+                    .unwrap_or(rdn_value);
+                a.one("o", org);
+                "organization"
+            }
+            "o" => {
+                a.classes(&["top", "organization"]);
+                a.one("o", rdn_value);
+                "organization"
+            }
+            "ou" => {
+                a.classes(&["top", "organizationalUnit"]);
+                a.one("ou", rdn_value);
+                "organizationalUnit"
+            }
+            other => {
+                a.classes(&["top", "organization", "extensibleObject"]);
+                a.one("o", rdn_value.clone());
+                if schema().attribute(other).is_some() && other != "o" {
+                    a.one(other, rdn_value);
+                }
+                "organization"
+            }
+        };
+        let ndn = base.to_string();
+        a.operational(base, &ndn, structural, None);
+        a.one("hasSubordinates", "TRUE");
+        self.push(base.to_string(), ndn, None, Region::Base, a)
+    }
+
+    fn container(&mut self, ou: &str, dn: &str, parent: EntryId, region: Region) -> EntryId {
+        let mut a = Attrs(Vec::new());
+        a.classes(&["top", "organizationalUnit"]);
+        a.one("ou", ou);
+        let ndn = dn::normalize(dn).unwrap_or_else(|_| dn.to_ascii_lowercase());
+        a.operational(dn, &ndn, "organizationalUnit", None);
+        // Provisional; corrected in `finish_subtrees` is not needed: containers always
+        // report TRUE so clients keep browsing even when a list is empty right now.
+        a.one("hasSubordinates", "TRUE");
+        self.push(dn.to_string(), ndn, Some(parent), region, a)
+    }
+
+    fn user(
+        &mut self,
+        u: &Placed<UserRecord>,
+        member_of: Vec<(String, String)>,
+        settings: &DirectorySettings,
+        parent: EntryId,
+    ) -> EntryId {
+        let rec = u.rec;
+        let e = &rec.entra;
+        let nonempty = |o: &Option<String>| {
+            o.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let display = nonempty(&e.display_name);
+        let cn = display.clone().unwrap_or_else(|| rec.uid.clone());
+        let sn = nonempty(&e.surname).unwrap_or_else(|| cn.clone());
+        let mut a = Attrs(Vec::new());
+        let mut classes = vec![
+            "top",
+            "person",
+            "organizationalPerson",
+            "inetOrgPerson",
+            "posixAccount",
+        ];
+        if !rec.ssh_public_keys.is_empty() {
+            classes.push("ldapPublicKey");
+        }
+        a.classes(&classes);
+        a.one("uid", rec.uid.clone());
+        a.one("cn", cn.clone());
+        a.one("sn", sn);
+        a.opt("givenName", e.given_name.as_deref());
+        a.opt("displayName", display.as_deref());
+        a.opt("mail", e.mail.as_deref());
+        a.opt("userPrincipalName", Some(e.user_principal_name.as_str()));
+        a.one("uidNumber", rec.uid_number.to_string());
+        a.one("gidNumber", rec.gid_number.to_string());
+        let home = if settings.home_directory.is_empty() {
+            "/home/{uid}"
+        } else {
+            &settings.home_directory
+        };
+        a.one("homeDirectory", home.replace("{uid}", &rec.uid));
+        let shell = if settings.login_shell.is_empty() {
+            "/bin/bash"
+        } else {
+            &settings.login_shell
+        };
+        a.one("loginShell", shell);
+        a.one("gecos", ascii_fold(&cn));
+        a.dns("memberOf", member_of);
+        a.put(
+            "sshPublicKey",
+            rec.ssh_public_keys
+                .iter()
+                .map(|k| k.trim().to_string())
+                .filter(|k| !k.is_empty())
+                .collect(),
+        );
+        a.one("entryUUID", e.id.clone());
+        a.operational(
+            &u.dn,
+            &u.ndn,
+            "inetOrgPerson",
+            Some((rec.created, rec.modified)),
+        );
+        a.one("hasSubordinates", "FALSE");
+        self.push(u.dn.clone(), u.ndn.clone(), Some(parent), Region::People, a)
+    }
+
+    fn group(
+        &mut self,
+        g: &Placed<GroupRecord>,
+        member: Vec<(String, String)>,
+        member_uid: Vec<String>,
+        parent: EntryId,
+    ) -> EntryId {
+        let rec = g.rec;
+        let mut a = Attrs(Vec::new());
+        a.classes(&["top", "groupOfNames", "posixGroup"]);
+        a.one("cn", rec.cn.clone());
+        a.one("gidNumber", rec.gid_number.to_string());
+        a.opt("description", rec.entra.description.as_deref());
+        a.opt("mail", rec.entra.mail.as_deref());
+        // groupOfNames requires a member; an empty group simply has none (clients cope).
+        a.dns("member", member);
+        a.put("memberUid", member_uid);
+        a.one("entryUUID", rec.entra.id.clone());
+        a.operational(
+            &g.dn,
+            &g.ndn,
+            "groupOfNames",
+            Some((rec.created, rec.modified)),
+        );
+        a.one("hasSubordinates", "FALSE");
+        self.push(g.dn.clone(), g.ndn.clone(), Some(parent), Region::Groups, a)
+    }
+
+    fn binder(
+        &mut self,
+        rec: &crate::model::BinderRecord,
+        dn: &str,
+        ndn: &str,
+        parent: EntryId,
+    ) -> EntryId {
+        let mut a = Attrs(Vec::new());
+        a.classes(&["top", "applicationProcess", "entraLdapBinder"]);
+        a.one("cn", rec.name.clone());
+        a.opt("description", rec.description.as_deref());
+        a.operational(
+            dn,
+            ndn,
+            "applicationProcess",
+            Some((rec.created, rec.created)),
+        );
+        a.one("hasSubordinates", "FALSE");
+        self.push(
+            dn.to_string(),
+            ndn.to_string(),
+            Some(parent),
+            Region::Binder,
+            a,
+        )
+    }
+}

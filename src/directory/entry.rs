@@ -1,0 +1,95 @@
+//! One directory entry as the snapshot stores it: pre-rendered wire values plus their
+//! normalised forms.
+//!
+//! Why: rendering a search result must only select and clone, and filter evaluation must
+//! not normalise stored values again for every search. Both forms are computed once when
+//! the snapshot is built.
+
+use super::schema::{Rule, schema};
+use super::snapshot::EntryId;
+use super::values;
+
+/// Which part of the DIT an entry belongs to; access rules are stated per region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Region {
+    RootDse,
+    Subschema,
+    /// The naming context entry itself.
+    Base,
+    /// `ou=people` and the users below it.
+    People,
+    /// `ou=groups` and the groups below it.
+    Groups,
+    /// Service accounts directly below the base.
+    Binder,
+}
+
+/// One attribute: schema index, values as served, values normalised by its equality rule.
+#[derive(Clone, Debug)]
+pub struct Attr {
+    /// Index into `schema().attributes`.
+    pub at: usize,
+    pub vals: Vec<Vec<u8>>,
+    /// Same order as `vals`; a value that does not normalise keeps its raw text.
+    pub norm: Vec<String>,
+}
+
+impl Attr {
+    /// Builds an attribute from string values, normalising each by the equality rule.
+    pub fn new(at: usize, vals: Vec<String>) -> Attr {
+        let rule = schema().attributes.get(at).and_then(|a| a.equality);
+        let norm = vals
+            .iter()
+            .map(|v| match rule {
+                Some(r) => values::normalize(r, v).unwrap_or_else(|| v.clone()),
+                None => v.clone(),
+            })
+            .collect();
+        Attr {
+            at,
+            vals: vals.into_iter().map(String::into_bytes).collect(),
+            norm,
+        }
+    }
+
+    /// The values as text (they are always built from strings).
+    pub fn texts(&self) -> impl Iterator<Item = &str> {
+        self.vals
+            .iter()
+            .map(|v| std::str::from_utf8(v).unwrap_or(""))
+    }
+
+    /// Values normalised under `rule`: the stored forms when `rule` is the equality rule,
+    /// otherwise computed now.
+    pub fn normalized_as(&self, rule: Rule) -> Vec<Option<String>> {
+        let eq = schema().attributes.get(self.at).and_then(|a| a.equality);
+        if eq == Some(rule) {
+            self.norm.iter().cloned().map(Some).collect()
+        } else {
+            self.texts().map(|t| values::normalize(rule, t)).collect()
+        }
+    }
+}
+
+/// One entry of the snapshot. Entry ids are assigned in DN-tree preorder, so a subtree is
+/// the contiguous id range `id..end`.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// DN as served.
+    pub dn: String,
+    /// Normalised DN (see `dn::normalize`).
+    pub ndn: String,
+    pub parent: Option<EntryId>,
+    pub children: Vec<EntryId>,
+    /// One past the last id of this entry's subtree.
+    pub end: EntryId,
+    pub region: Region,
+    pub attrs: Vec<Attr>,
+}
+
+impl Entry {
+    /// The attribute with schema index `at`, if present.
+    pub fn attr(&self, at: usize) -> Option<&Attr> {
+        self.attrs.iter().find(|a| a.at == at)
+    }
+}

@@ -1,0 +1,348 @@
+//! Applying one sync result inside a single sled transaction.
+//!
+//! Why a file of its own: this is where names and numbers are allocated, and those rules
+//! (stable, unique, never reused) are the promise the whole directory rests on.
+//!
+//! The `alloc` tree holds:
+//! - `next_uid`, `next_gid`: the next uidNumber / gidNumber to hand out (only ever grows, so
+//!   a number is never reused, even after its object is gone);
+//! - `login/<name>` → object id: every login name ever given (users are never deleted);
+//! - `cn/<lowercased cn>` → object id: every group name ever given;
+//! - `group/<object id>` → [`GroupAlloc`]: a group's cn and gidNumber, kept after the
+//!   group is removed so it gets both back if it re-appears.
+
+use super::naming::{self, MAX_LOGIN_LEN};
+use super::{StoreError, abort, codec, trees};
+use crate::config::DirectoryConfig;
+use crate::model::{
+    ChangeCounts, EntraGroup, EntraUser, GroupRecord, InactiveReason, ObjectId, SyncRun,
+    TenantSnapshot, UserRecord, UserStatus, now,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+use std::collections::{BTreeMap, BTreeSet};
+
+type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+const NEXT_UID: &[u8] = b"next_uid";
+const NEXT_GID: &[u8] = b"next_gid";
+/// Upper bound on `name2`, `name3`, … attempts before giving up on a name.
+const MAX_SUFFIX: u32 = 100_000;
+
+/// A group's allocation, kept for the life of the store.
+#[derive(Debug, Serialize, Deserialize)]
+struct GroupAlloc {
+    cn: String,
+    gid_number: u32,
+}
+
+/// The object ids stored before the commit (read outside the transaction, under the
+/// store's directory lock, because sled transactions cannot iterate).
+pub(super) struct Existing {
+    users: BTreeSet<Vec<u8>>,
+    groups: BTreeSet<Vec<u8>>,
+    domains: BTreeSet<Vec<u8>>,
+}
+
+impl Existing {
+    pub(super) fn read(
+        users: &sled::Tree,
+        groups: &sled::Tree,
+        domains: &sled::Tree,
+    ) -> Result<Existing, StoreError> {
+        let keys = |t: &sled::Tree| -> Result<BTreeSet<Vec<u8>>, StoreError> {
+            t.iter().keys().map(|k| Ok(k?.to_vec())).collect()
+        };
+        Ok(Existing {
+            users: keys(users)?,
+            groups: keys(groups)?,
+            domains: keys(domains)?,
+        })
+    }
+}
+
+/// The transactional views of the trees a commit writes.
+pub(super) struct TxTrees<'a> {
+    pub users: &'a TransactionalTree,
+    pub groups: &'a TransactionalTree,
+    pub domains: &'a TransactionalTree,
+    pub alloc: &'a TransactionalTree,
+    pub runs: &'a TransactionalTree,
+}
+
+/// Reads and decodes one record inside the transaction.
+fn get<T: DeserializeOwned>(
+    tree: &TransactionalTree,
+    name: &'static str,
+    key: &[u8],
+) -> TxResult<Option<T>> {
+    match tree.get(key)? {
+        None => Ok(None),
+        Some(bytes) => codec::decode(name, &bytes)
+            .map(Some)
+            .map_err(ConflictableTransactionError::Abort),
+    }
+}
+
+/// Encodes and writes one record inside the transaction.
+fn put<T: Serialize>(
+    tree: &TransactionalTree,
+    name: &'static str,
+    key: &[u8],
+    value: &T,
+) -> TxResult<()> {
+    let bytes = codec::encode(name, value).map_err(ConflictableTransactionError::Abort)?;
+    tree.insert(key, bytes)?;
+    Ok(())
+}
+
+/// The whole commit: users, groups, domains, then the run record. Any error aborts the
+/// transaction, so nothing of it is written.
+pub(super) fn apply(
+    tx: &TxTrees<'_>,
+    existing: &Existing,
+    tenant: &TenantSnapshot,
+    rules: &DirectoryConfig,
+    run: &SyncRun,
+) -> TxResult<ChangeCounts> {
+    let now = now();
+    let mut counts = ChangeCounts::default();
+    apply_users(tx, existing, tenant, rules, now, &mut counts)?;
+    apply_groups(tx, existing, tenant, rules, now, &mut counts)?;
+    apply_domains(tx, existing, tenant)?;
+    let mut record = run.clone();
+    record.changes = counts;
+    put(tx.runs, trees::RUNS, &codec::run_key(run.id), &record)?;
+    tx.runs.flush();
+    Ok(counts)
+}
+
+fn apply_users(
+    tx: &TxTrees<'_>,
+    existing: &Existing,
+    tenant: &TenantSnapshot,
+    rules: &DirectoryConfig,
+    now: i64,
+    counts: &mut ChangeCounts,
+) -> TxResult<()> {
+    // Sorted by object id so new users get their names (and suffixes) deterministically.
+    let seen: BTreeMap<&str, &(EntraUser, UserStatus)> = tenant
+        .users
+        .iter()
+        .map(|entry| (entry.0.id.as_str(), entry))
+        .collect();
+    for (id, (entra, status)) in &seen {
+        match get::<UserRecord>(tx.users, trees::USERS, id.as_bytes())? {
+            Some(old) => update_user(tx, old, entra, *status, now, counts)?,
+            None => {
+                let record = new_user(tx, entra, *status, rules, now)?;
+                put(tx.users, trees::USERS, id.as_bytes(), &record)?;
+                counts.users_added += 1;
+            }
+        }
+    }
+    let deleted = UserStatus::Inactive(InactiveReason::Deleted);
+    for key in &existing.users {
+        let gone = std::str::from_utf8(key).map_or(true, |id| !seen.contains_key(id));
+        if !gone {
+            continue;
+        }
+        if let Some(old) = get::<UserRecord>(tx.users, trees::USERS, key)? {
+            let entra = old.entra.clone();
+            update_user(tx, old, &entra, deleted, now, counts)?;
+        }
+    }
+    Ok(())
+}
+
+/// Refreshes an existing user's Entra data and status; `modified` moves only on a change.
+fn update_user(
+    tx: &TxTrees<'_>,
+    old: UserRecord,
+    entra: &EntraUser,
+    status: UserStatus,
+    now: i64,
+    counts: &mut ChangeCounts,
+) -> TxResult<()> {
+    if old.entra == *entra && old.status == status {
+        return Ok(());
+    }
+    if old.status.is_active() && !status.is_active() {
+        counts.users_deactivated += 1;
+    } else {
+        counts.users_changed += 1;
+    }
+    let record = UserRecord {
+        entra: entra.clone(),
+        status,
+        modified: now,
+        ..old
+    };
+    put(tx.users, trees::USERS, entra.id.as_bytes(), &record)
+}
+
+/// A first-seen user: a unique login name and a fresh uidNumber (= its private gidNumber).
+fn new_user(
+    tx: &TxTrees<'_>,
+    entra: &EntraUser,
+    status: UserStatus,
+    rules: &DirectoryConfig,
+    now: i64,
+) -> TxResult<UserRecord> {
+    let base = naming::sanitize_login(naming::login_source_value(entra, rules.login_source));
+    let uid = reserve_name(
+        tx.alloc,
+        "login/",
+        &base,
+        &entra.id,
+        Some(MAX_LOGIN_LEN),
+        |n| naming::is_reserved_login(n),
+    )?;
+    let uid_number = next_number(
+        tx.alloc,
+        NEXT_UID,
+        rules.uid_number_min,
+        rules.uid_number_max,
+        "uidNumber range",
+    )?;
+    Ok(UserRecord {
+        entra: entra.clone(),
+        uid,
+        uid_number,
+        gid_number: uid_number,
+        status,
+        ssh_public_keys: Vec::new(),
+        created: now,
+        modified: now,
+    })
+}
+
+fn apply_groups(
+    tx: &TxTrees<'_>,
+    existing: &Existing,
+    tenant: &TenantSnapshot,
+    rules: &DirectoryConfig,
+    now: i64,
+    counts: &mut ChangeCounts,
+) -> TxResult<()> {
+    let seen: BTreeMap<&str, &EntraGroup> =
+        tenant.groups.iter().map(|g| (g.id.as_str(), g)).collect();
+    for (id, entra) in &seen {
+        match get::<GroupRecord>(tx.groups, trees::GROUPS, id.as_bytes())? {
+            Some(old) if old.entra == **entra => {}
+            Some(old) => {
+                let record = GroupRecord {
+                    entra: (*entra).clone(),
+                    modified: now,
+                    ..old
+                };
+                put(tx.groups, trees::GROUPS, id.as_bytes(), &record)?;
+                counts.groups_changed += 1;
+            }
+            None => {
+                let alloc = group_alloc(tx, entra, rules)?;
+                let record = GroupRecord {
+                    entra: (*entra).clone(),
+                    cn: alloc.cn,
+                    gid_number: alloc.gid_number,
+                    created: now,
+                    modified: now,
+                };
+                put(tx.groups, trees::GROUPS, id.as_bytes(), &record)?;
+                counts.groups_added += 1;
+            }
+        }
+    }
+    for key in &existing.groups {
+        let gone = std::str::from_utf8(key).map_or(true, |id| !seen.contains_key(id));
+        if gone && tx.groups.remove(key.as_slice())?.is_some() {
+            counts.groups_removed += 1;
+        }
+    }
+    Ok(())
+}
+
+/// A group's cn and gidNumber: the ones it had before if it was ever stored, else new ones.
+fn group_alloc(
+    tx: &TxTrees<'_>,
+    entra: &EntraGroup,
+    rules: &DirectoryConfig,
+) -> TxResult<GroupAlloc> {
+    let key = format!("group/{}", entra.id);
+    if let Some(previous) = get::<GroupAlloc>(tx.alloc, trees::ALLOC, key.as_bytes())? {
+        return Ok(previous);
+    }
+    let base = naming::sanitize_cn(&entra.display_name);
+    let cn = reserve_name(tx.alloc, "cn/", &base, &entra.id, None, |_| false)?;
+    let gid_number = next_number(
+        tx.alloc,
+        NEXT_GID,
+        rules.gid_number_min,
+        rules.gid_number_max,
+        "gidNumber range",
+    )?;
+    let alloc = GroupAlloc { cn, gid_number };
+    put(tx.alloc, trees::ALLOC, key.as_bytes(), &alloc)?;
+    Ok(alloc)
+}
+
+/// Replaces the stored domains with the snapshot's.
+fn apply_domains(tx: &TxTrees<'_>, existing: &Existing, tenant: &TenantSnapshot) -> TxResult<()> {
+    let seen: BTreeSet<&[u8]> = tenant.domains.iter().map(|d| d.id.as_bytes()).collect();
+    for key in &existing.domains {
+        if !seen.contains(key.as_slice()) {
+            tx.domains.remove(key.as_slice())?;
+        }
+    }
+    for domain in &tenant.domains {
+        put(tx.domains, trees::DOMAINS, domain.id.as_bytes(), domain)?;
+    }
+    Ok(())
+}
+
+/// Reserves the first free candidate of `base` (`base`, `base2`, …) for `owner`. Names
+/// are compared lowercased, so `Sales` and `sales` collide.
+fn reserve_name(
+    alloc: &TransactionalTree,
+    prefix: &str,
+    base: &str,
+    owner: &ObjectId,
+    max_len: Option<usize>,
+    reserved: impl Fn(&str) -> bool,
+) -> TxResult<String> {
+    for n in 1..=MAX_SUFFIX {
+        let name = naming::candidate(base, n, max_len);
+        if reserved(&name) {
+            continue;
+        }
+        let key = format!("{prefix}{}", name.to_lowercase());
+        match get::<ObjectId>(alloc, trees::ALLOC, key.as_bytes())? {
+            Some(holder) if holder != *owner => continue,
+            _ => {
+                put(alloc, trees::ALLOC, key.as_bytes(), owner)?;
+                return Ok(name);
+            }
+        }
+    }
+    abort(StoreError::Exhausted("name suffixes"))
+}
+
+/// Hands out the next number of a counter within `min..=max`. The counter only grows, so
+/// numbers are never reused; when `min` is raised the counter jumps to it.
+fn next_number(
+    alloc: &TransactionalTree,
+    key: &[u8],
+    min: u32,
+    max: u32,
+    what: &'static str,
+) -> TxResult<u32> {
+    let stored = get::<u64>(alloc, trees::ALLOC, key)?.unwrap_or(0);
+    let candidate = stored.max(u64::from(min));
+    let number = match u32::try_from(candidate) {
+        Ok(n) if n <= max => n,
+        _ => return abort(StoreError::Exhausted(what)),
+    };
+    put(alloc, trees::ALLOC, key, &(candidate + 1))?;
+    Ok(number)
+}

@@ -1,0 +1,386 @@
+//! The durable store: the only module that touches sled.
+//!
+//! Why: every write that must survive a crash (sync results, uid/gid allocations, password
+//! verifiers, binders, run history) goes through one place, in one sled transaction per
+//! commit, with versioned record encoding so a later release can migrate old records.
+//! It knows nothing of LDAP, HTTP or the in-memory snapshot.
+//!
+//! Layout (one sled tree each, every value encoded by [`codec`]):
+//! `users` and `groups` (Entra object id → record), `domains` (domain name → domain),
+//! `binders` (lowercased name → record), `user_verifiers` / `binder_verifiers` (same keys →
+//! PHC string), `alloc` (number counters and name reservations, see [`commit`]),
+//! `runs` (big-endian run id → run) and `meta` (schema version, run id counter).
+
+mod codec;
+mod commit;
+mod naming;
+
+use crate::config::DirectoryConfig;
+use crate::model::{
+    BinderRecord, ChangeCounts, DirectoryData, EntraDomain, GroupRecord, ObjectId, SyncRun,
+    TenantSnapshot, UserRecord,
+};
+use serde::de::DeserializeOwned;
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+pub use naming::{MAX_LOGIN_LEN, sanitize_cn, sanitize_login};
+
+/// The on-disk layout version this release writes; checked on open.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Tree names, also used in `Corrupt` errors so an operator knows where to look.
+pub(crate) mod trees {
+    pub const USERS: &str = "users";
+    pub const GROUPS: &str = "groups";
+    pub const DOMAINS: &str = "domains";
+    pub const BINDERS: &str = "binders";
+    pub const USER_VERIFIERS: &str = "user_verifiers";
+    pub const BINDER_VERIFIERS: &str = "binder_verifiers";
+    pub const ALLOC: &str = "alloc";
+    pub const RUNS: &str = "runs";
+    pub const META: &str = "meta";
+}
+
+const META_SCHEMA: &[u8] = b"schema_version";
+const META_NEXT_RUN: &[u8] = b"next_run_id";
+
+/// A store failure. `Corrupt` means a record could not be decoded (never silently skipped).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("corrupt record in `{tree}`: {reason}")]
+    Corrupt { tree: &'static str, reason: String },
+    #[error("id space exhausted: {0}")]
+    Exhausted(&'static str),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+}
+
+/// Open handles on every tree.
+#[derive(Clone)]
+struct Trees {
+    users: sled::Tree,
+    groups: sled::Tree,
+    domains: sled::Tree,
+    binders: sled::Tree,
+    user_verifiers: sled::Tree,
+    binder_verifiers: sled::Tree,
+    alloc: sled::Tree,
+    runs: sled::Tree,
+    meta: sled::Tree,
+}
+
+/// Handle to the sled database. Cheap to clone (sled handles are reference-counted).
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    trees: Trees,
+    /// Serialises `commit_sync` with `load_directory`: a commit reads the current object ids
+    /// (sled transactions cannot iterate) and must not race another commit, and a load must
+    /// not interleave with a commit's trees.
+    directory_lock: Arc<Mutex<()>>,
+}
+
+/// Turns a transaction's error into ours.
+fn tx_error(e: TransactionError<StoreError>) -> StoreError {
+    match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => StoreError::Sled(e),
+    }
+}
+
+/// Aborts a transaction with one of our errors.
+fn abort<T>(e: StoreError) -> Result<T, ConflictableTransactionError<StoreError>> {
+    Err(ConflictableTransactionError::Abort(e))
+}
+
+/// Decodes every value of a tree, failing on the first corrupt one.
+fn decode_all<T: DeserializeOwned>(
+    tree: &sled::Tree,
+    name: &'static str,
+) -> Result<Vec<T>, StoreError> {
+    tree.iter()
+        .values()
+        .map(|v| codec::decode(name, &v?))
+        .collect()
+}
+
+impl Store {
+    /// Opens (or creates) the store under `dir`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let db = sled::Config::new().path(dir).open()?;
+        let trees = Trees {
+            users: db.open_tree(trees::USERS)?,
+            groups: db.open_tree(trees::GROUPS)?,
+            domains: db.open_tree(trees::DOMAINS)?,
+            binders: db.open_tree(trees::BINDERS)?,
+            user_verifiers: db.open_tree(trees::USER_VERIFIERS)?,
+            binder_verifiers: db.open_tree(trees::BINDER_VERIFIERS)?,
+            alloc: db.open_tree(trees::ALLOC)?,
+            runs: db.open_tree(trees::RUNS)?,
+            meta: db.open_tree(trees::META)?,
+        };
+        let store = Store {
+            db,
+            trees,
+            directory_lock: Arc::new(Mutex::new(())),
+        };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    /// Writes the schema version into a new store, refuses a store of another version.
+    fn check_schema(&self) -> Result<(), StoreError> {
+        match self.trees.meta.get(META_SCHEMA)? {
+            None => {
+                let v = codec::encode(trees::META, &SCHEMA_VERSION)?;
+                self.trees.meta.insert(META_SCHEMA, v)?;
+                self.db.flush()?;
+                Ok(())
+            }
+            Some(bytes) => {
+                let found: u32 = codec::decode(trees::META, &bytes)?;
+                if found == SCHEMA_VERSION {
+                    Ok(())
+                } else {
+                    Err(StoreError::Corrupt {
+                        tree: trees::META,
+                        reason: format!(
+                            "schema version {found}, but this release reads version {SCHEMA_VERSION}"
+                        ),
+                    })
+                }
+            }
+        }
+    }
+
+    fn lock_directory(&self) -> MutexGuard<'_, ()> {
+        // The guarded data is `()`, so a poisoned lock carries no broken state.
+        self.directory_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Applies one complete sync result atomically, together with its run record:
+    /// allocates uid/gid numbers and login names for new objects (stable, never reused),
+    /// marks users missing from `tenant` as `Inactive(Deleted)`, removes missing groups.
+    /// Readers of the store see all of it or none of it.
+    ///
+    /// The run is stored with `changes` set to the returned counts. `users_removed` is
+    /// always 0: users are never deleted from the store, only deactivated.
+    pub fn commit_sync(
+        &self,
+        tenant: &TenantSnapshot,
+        rules: &DirectoryConfig,
+        run: &SyncRun,
+    ) -> Result<ChangeCounts, StoreError> {
+        let _guard = self.lock_directory();
+        let t = &self.trees;
+        let existing = commit::Existing::read(&t.users, &t.groups, &t.domains)?;
+        let counts = (&t.users, &t.groups, &t.domains, &t.alloc, &t.runs)
+            .transaction(|(users, groups, domains, alloc, runs)| {
+                let tx = commit::TxTrees {
+                    users,
+                    groups,
+                    domains,
+                    alloc,
+                    runs,
+                };
+                commit::apply(&tx, &existing, tenant, rules, run)
+            })
+            .map_err(tx_error)?;
+        Ok(counts)
+    }
+
+    /// Everything the directory snapshot is built from.
+    pub fn load_directory(&self) -> Result<DirectoryData, StoreError> {
+        let _guard = self.lock_directory();
+        let t = &self.trees;
+        Ok(DirectoryData {
+            users: decode_all::<UserRecord>(&t.users, trees::USERS)?,
+            groups: decode_all::<GroupRecord>(&t.groups, trees::GROUPS)?,
+            domains: decode_all::<EntraDomain>(&t.domains, trees::DOMAINS)?,
+            binders: decode_all::<BinderRecord>(&t.binders, trees::BINDERS)?,
+        })
+    }
+
+    /// The argon2id PHC string of a user's LDAP password, if one is set.
+    pub fn user_verifier(&self, user: &ObjectId) -> Result<Option<String>, StoreError> {
+        self.get_decoded(
+            &self.trees.user_verifiers,
+            trees::USER_VERIFIERS,
+            user.as_bytes(),
+        )
+    }
+
+    /// Sets a user's LDAP password verifier (PHC string). The user must exist.
+    pub fn set_user_verifier(&self, user: &ObjectId, phc: &str) -> Result<(), StoreError> {
+        let value = codec::encode(trees::USER_VERIFIERS, &phc)?;
+        let t = &self.trees;
+        (&t.users, &t.user_verifiers)
+            .transaction(|(users, verifiers)| {
+                if users.get(user.as_bytes())?.is_none() {
+                    return abort(StoreError::NotFound(format!("user {user}")));
+                }
+                verifiers.insert(user.as_bytes(), value.clone())?;
+                verifiers.flush();
+                Ok(())
+            })
+            .map_err(tx_error)
+    }
+
+    /// Creates a binder with its verifier; fails if the name is taken (case-insensitively,
+    /// as LDAP compares the `cn` it is bound by).
+    pub fn add_binder(&self, binder: &BinderRecord, phc: &str) -> Result<(), StoreError> {
+        let key = binder_key(&binder.name);
+        let record = codec::encode(trees::BINDERS, binder)?;
+        let verifier = codec::encode(trees::BINDER_VERIFIERS, &phc)?;
+        let t = &self.trees;
+        (&t.binders, &t.binder_verifiers)
+            .transaction(|(binders, verifiers)| {
+                if binders.get(key.as_bytes())?.is_some() {
+                    return abort(StoreError::AlreadyExists(format!("binder {}", binder.name)));
+                }
+                binders.insert(key.as_bytes(), record.clone())?;
+                verifiers.insert(key.as_bytes(), verifier.clone())?;
+                verifiers.flush();
+                Ok(())
+            })
+            .map_err(tx_error)
+    }
+
+    /// Replaces a binder's verifier (secret reset). The binder must exist.
+    pub fn set_binder_verifier(&self, name: &str, phc: &str) -> Result<(), StoreError> {
+        let key = binder_key(name);
+        let verifier = codec::encode(trees::BINDER_VERIFIERS, &phc)?;
+        let t = &self.trees;
+        (&t.binders, &t.binder_verifiers)
+            .transaction(|(binders, verifiers)| {
+                if binders.get(key.as_bytes())?.is_none() {
+                    return abort(StoreError::NotFound(format!("binder {name}")));
+                }
+                verifiers.insert(key.as_bytes(), verifier.clone())?;
+                verifiers.flush();
+                Ok(())
+            })
+            .map_err(tx_error)
+    }
+
+    /// A binder's PHC string, if the binder exists.
+    pub fn binder_verifier(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let key = binder_key(name);
+        self.get_decoded(
+            &self.trees.binder_verifiers,
+            trees::BINDER_VERIFIERS,
+            key.as_bytes(),
+        )
+    }
+
+    /// Deletes a binder and its verifier together.
+    pub fn remove_binder(&self, name: &str) -> Result<(), StoreError> {
+        let key = binder_key(name);
+        let t = &self.trees;
+        (&t.binders, &t.binder_verifiers)
+            .transaction(|(binders, verifiers)| {
+                if binders.remove(key.as_bytes())?.is_none() {
+                    return abort(StoreError::NotFound(format!("binder {name}")));
+                }
+                verifiers.remove(key.as_bytes())?;
+                verifiers.flush();
+                Ok(())
+            })
+            .map_err(tx_error)
+    }
+
+    /// Every binder, ordered by (lowercased) name.
+    pub fn list_binders(&self) -> Result<Vec<BinderRecord>, StoreError> {
+        decode_all(&self.trees.binders, trees::BINDERS)
+    }
+
+    /// Allocates the next run id and records the run as started (durable). Ids increase
+    /// monotonically across restarts (a persisted counter, starting at 1).
+    pub fn begin_run(&self, run: &SyncRun) -> Result<u64, StoreError> {
+        let t = &self.trees;
+        (&t.meta, &t.runs)
+            .transaction(|(meta, runs)| {
+                let id = match meta.get(META_NEXT_RUN)? {
+                    Some(bytes) => match codec::decode::<u64>(trees::META, &bytes) {
+                        Ok(id) => id,
+                        Err(e) => return abort(e),
+                    },
+                    None => 1,
+                };
+                let Some(next) = id.checked_add(1) else {
+                    return abort(StoreError::Exhausted("sync run ids"));
+                };
+                let mut started = run.clone();
+                started.id = id;
+                let (counter, record) = match (
+                    codec::encode(trees::META, &next),
+                    codec::encode(trees::RUNS, &started),
+                ) {
+                    (Ok(c), Ok(r)) => (c, r),
+                    (Err(e), _) | (_, Err(e)) => return abort(e),
+                };
+                meta.insert(META_NEXT_RUN, counter)?;
+                runs.insert(&codec::run_key(id), record)?;
+                runs.flush();
+                Ok(id)
+            })
+            .map_err(tx_error)
+    }
+
+    /// Records a run's final state (used for failed runs; successful ones are written by
+    /// `commit_sync` in the same transaction as their data).
+    pub fn record_run(&self, run: &SyncRun) -> Result<(), StoreError> {
+        let record = codec::encode(trees::RUNS, run)?;
+        self.trees.runs.insert(codec::run_key(run.id), record)?;
+        self.trees.runs.flush()?;
+        Ok(())
+    }
+
+    /// Newest first.
+    pub fn list_runs(&self, limit: usize) -> Result<Vec<SyncRun>, StoreError> {
+        self.trees
+            .runs
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|item| {
+                let (key, value) = item?;
+                codec::parse_run_key(&key)?;
+                codec::decode(trees::RUNS, &value)
+            })
+            .collect()
+    }
+
+    /// One run by id.
+    pub fn get_run(&self, id: u64) -> Result<Option<SyncRun>, StoreError> {
+        self.get_decoded(&self.trees.runs, trees::RUNS, &codec::run_key(id))
+    }
+
+    fn get_decoded<T: DeserializeOwned>(
+        &self,
+        tree: &sled::Tree,
+        name: &'static str,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
+        tree.get(key)?
+            .map(|bytes| codec::decode(name, &bytes))
+            .transpose()
+    }
+}
+
+/// Binder names are unique case-insensitively, so they are keyed lowercased.
+fn binder_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,537 @@
+//! Store tests: allocation rules, atomicity, durability across re-open, corruption.
+
+use super::*;
+use crate::config::LoginSource;
+use crate::model::{
+    EntraGroup, EntraUser, InactiveReason, MemberRef, SyncOutcome, SyncTrigger, UserStatus,
+};
+
+fn rules(uid: (u32, u32), gid: (u32, u32)) -> DirectoryConfig {
+    DirectoryConfig {
+        login_source: LoginSource::Upn,
+        uid_number_min: uid.0,
+        uid_number_max: uid.1,
+        gid_number_min: gid.0,
+        gid_number_max: gid.1,
+        home_directory: "/home/{uid}".into(),
+        login_shell: "/bin/bash".into(),
+        show_inactive_users: false,
+    }
+}
+
+fn default_rules() -> DirectoryConfig {
+    rules((1000, 1999), (5000, 5999))
+}
+
+fn user(id: &str, upn: &str) -> (EntraUser, UserStatus) {
+    let u = EntraUser {
+        id: id.into(),
+        user_principal_name: upn.into(),
+        account_enabled: true,
+        ..Default::default()
+    };
+    (u, UserStatus::Active)
+}
+
+fn group(id: &str, name: &str, members: &[&str]) -> EntraGroup {
+    EntraGroup {
+        id: id.into(),
+        display_name: name.into(),
+        security_enabled: true,
+        members: members
+            .iter()
+            .map(|m| MemberRef::User((*m).into()))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn run(id: u64) -> SyncRun {
+    SyncRun {
+        id,
+        trigger: SyncTrigger::Manual,
+        started: 1,
+        finished: Some(2),
+        outcome: SyncOutcome::Succeeded,
+        credential: None,
+        graph_requests: 0,
+        changes: ChangeCounts::default(),
+        error: None,
+    }
+}
+
+fn snapshot(users: Vec<(EntraUser, UserStatus)>, groups: Vec<EntraGroup>) -> TenantSnapshot {
+    TenantSnapshot {
+        users,
+        groups,
+        domains: vec![EntraDomain {
+            id: "example.com".into(),
+            is_default: true,
+            is_initial: false,
+            is_verified: true,
+        }],
+    }
+}
+
+fn find_user<'a>(data: &'a DirectoryData, id: &str) -> &'a UserRecord {
+    data.users.iter().find(|u| u.entra.id == id).unwrap()
+}
+
+fn find_group<'a>(data: &'a DirectoryData, id: &str) -> &'a GroupRecord {
+    data.groups.iter().find(|g| g.entra.id == id).unwrap()
+}
+
+#[test]
+fn new_users_and_groups_get_names_and_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let snap = snapshot(
+        vec![
+            user("b", "Bob@example.com"),
+            user("a", "Alice.Smith@example.com"),
+        ],
+        vec![group("g1", "  Sales   Team ", &["a", "b"])],
+    );
+    let counts = store.commit_sync(&snap, &default_rules(), &run(1)).unwrap();
+    assert_eq!(counts.users_added, 2);
+    assert_eq!(counts.groups_added, 1);
+    let data = store.load_directory().unwrap();
+    let a = find_user(&data, "a");
+    assert_eq!(
+        (a.uid.as_str(), a.uid_number, a.gid_number),
+        ("alice.smith", 1000, 1000)
+    );
+    let b = find_user(&data, "b");
+    assert_eq!((b.uid.as_str(), b.uid_number), ("bob", 1001));
+    let g = find_group(&data, "g1");
+    assert_eq!((g.cn.as_str(), g.gid_number), ("Sales Team", 5000));
+    assert_eq!(data.domains.len(), 1);
+    // The run is stored with its counts in the same commit.
+    assert_eq!(store.get_run(1).unwrap().unwrap().changes, counts);
+}
+
+#[test]
+fn login_source_rule_is_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut r = default_rules();
+    r.login_source = LoginSource::MailNickname;
+    let (mut u, s) = user("a", "alice@example.com");
+    u.mail_nickname = Some("ASmith".into());
+    store
+        .commit_sync(
+            &snapshot(vec![(u, s), user("b", "Bob@x")], vec![]),
+            &r,
+            &run(1),
+        )
+        .unwrap();
+    let data = store.load_directory().unwrap();
+    assert_eq!(find_user(&data, "a").uid, "asmith");
+    assert_eq!(find_user(&data, "b").uid, "bob");
+}
+
+#[test]
+fn collisions_get_deterministic_suffixes_by_object_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    // Snapshot order is deliberately not object-id order.
+    let snap = snapshot(
+        vec![
+            user("c", "JOHN@b.example"),
+            user("a", "john@a.example"),
+            user("b", "John@c.example"),
+            user("r", "root@example.com"),
+        ],
+        vec![group("g2", "ops", &[]), group("g1", "OPS", &[])],
+    );
+    store.commit_sync(&snap, &default_rules(), &run(1)).unwrap();
+    let data = store.load_directory().unwrap();
+    assert_eq!(find_user(&data, "a").uid, "john");
+    assert_eq!(find_user(&data, "b").uid, "john2");
+    assert_eq!(find_user(&data, "c").uid, "john3");
+    assert_eq!(
+        find_user(&data, "r").uid,
+        "root2",
+        "system names are never shadowed"
+    );
+    assert_eq!(find_group(&data, "g1").cn, "OPS");
+    assert_eq!(
+        find_group(&data, "g2").cn,
+        "ops2",
+        "cn is unique case-insensitively"
+    );
+    // A later user with the same name never takes an existing one's name.
+    let mut more = snap.clone();
+    more.users.push(user("0", "john@d.example"));
+    store.commit_sync(&more, &default_rules(), &run(2)).unwrap();
+    let data = store.load_directory().unwrap();
+    assert_eq!(find_user(&data, "a").uid, "john");
+    assert_eq!(find_user(&data, "0").uid, "john4");
+}
+
+#[test]
+fn allocations_are_stable_across_reopen_and_upn_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = {
+        let store = Store::open(dir.path()).unwrap();
+        let snap = snapshot(
+            vec![user("a", "alice@x"), user("b", "bob@x")],
+            vec![group("g", "G", &[])],
+        );
+        store.commit_sync(&snap, &default_rules(), &run(1)).unwrap();
+        store.load_directory().unwrap()
+    };
+    let store = Store::open(dir.path()).unwrap();
+    // Alice's UPN changes and a new user arrives after the re-open.
+    let snap = snapshot(
+        vec![
+            user("a", "alice.renamed@x"),
+            user("b", "bob@x"),
+            user("c", "alice@y"),
+        ],
+        vec![group("g", "Renamed", &[])],
+    );
+    let counts = store.commit_sync(&snap, &default_rules(), &run(2)).unwrap();
+    assert_eq!(
+        (
+            counts.users_added,
+            counts.users_changed,
+            counts.groups_changed
+        ),
+        (1, 1, 1)
+    );
+    let after = store.load_directory().unwrap();
+    let (a0, a1) = (find_user(&before, "a"), find_user(&after, "a"));
+    assert_eq!(
+        (a1.uid.as_str(), a1.uid_number),
+        (a0.uid.as_str(), a0.uid_number)
+    );
+    assert!(a1.modified >= a0.modified);
+    assert_eq!(
+        find_user(&after, "b"),
+        find_user(&before, "b"),
+        "unchanged user untouched"
+    );
+    let c = find_user(&after, "c");
+    assert_eq!(c.uid, "alice2", "alice's old name stays hers");
+    assert_eq!(c.uid_number, 1002);
+    let g = find_group(&after, "g");
+    assert_eq!((g.cn.as_str(), g.gid_number), ("G", 5000));
+}
+
+#[test]
+fn unchanged_data_keeps_modified_and_ssh_keys_survive() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let snap = snapshot(vec![user("a", "alice@x")], vec![]);
+    store.commit_sync(&snap, &default_rules(), &run(1)).unwrap();
+    // An admin-set key, written as a later release's key API would.
+    let mut rec = find_user(&store.load_directory().unwrap(), "a").clone();
+    rec.ssh_public_keys = vec!["ssh-ed25519 AAAA".into()];
+    rec.modified = 7;
+    store
+        .trees
+        .users
+        .insert("a", codec::encode(trees::USERS, &rec).unwrap())
+        .unwrap();
+    let counts = store.commit_sync(&snap, &default_rules(), &run(2)).unwrap();
+    assert_eq!(counts, ChangeCounts::default());
+    let mut changed = snap.clone();
+    changed.users[0].0.display_name = Some("Alice".into());
+    store
+        .commit_sync(&changed, &default_rules(), &run(3))
+        .unwrap();
+    let now_rec = find_user(&store.load_directory().unwrap(), "a").clone();
+    assert_ne!(now_rec.modified, 7);
+    assert_eq!(
+        now_rec.ssh_public_keys,
+        vec!["ssh-ed25519 AAAA".to_string()]
+    );
+}
+
+#[test]
+fn deleted_user_is_kept_inactive_and_gets_its_identity_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let r = default_rules();
+    store
+        .commit_sync(
+            &snapshot(vec![user("a", "alice@x"), user("b", "bob@x")], vec![]),
+            &r,
+            &run(1),
+        )
+        .unwrap();
+    let counts = store
+        .commit_sync(&snapshot(vec![user("b", "bob@x")], vec![]), &r, &run(2))
+        .unwrap();
+    assert_eq!(counts.users_deactivated, 1);
+    assert_eq!(counts.users_removed, 0);
+    let data = store.load_directory().unwrap();
+    let a = find_user(&data, "a");
+    assert_eq!(a.status, UserStatus::Inactive(InactiveReason::Deleted));
+    // A newcomer with the same name and the next number does not take alice's.
+    let counts = store
+        .commit_sync(
+            &snapshot(vec![user("b", "bob@x"), user("c", "alice@y")], vec![]),
+            &r,
+            &run(3),
+        )
+        .unwrap();
+    assert_eq!(
+        counts.users_deactivated, 0,
+        "already inactive: not counted again"
+    );
+    let data = store.load_directory().unwrap();
+    assert_eq!(find_user(&data, "c").uid, "alice2");
+    assert_eq!(find_user(&data, "c").uid_number, 1002);
+    // Alice re-appears (disabled in Entra first, then enabled): same uid and uidNumber.
+    let (au, _) = user("a", "alice@x");
+    let snap = snapshot(
+        vec![
+            (
+                au.clone(),
+                UserStatus::Inactive(InactiveReason::DisabledInEntra),
+            ),
+            user("b", "bob@x"),
+        ],
+        vec![],
+    );
+    store.commit_sync(&snap, &r, &run(4)).unwrap();
+    let snap = snapshot(vec![(au, UserStatus::Active), user("b", "bob@x")], vec![]);
+    store.commit_sync(&snap, &r, &run(5)).unwrap();
+    let data = store.load_directory().unwrap();
+    let a = find_user(&data, "a");
+    assert_eq!(
+        (a.uid.as_str(), a.uid_number, a.status),
+        ("alice", 1000, UserStatus::Active)
+    );
+}
+
+#[test]
+fn numbers_are_never_reused_and_removed_groups_keep_theirs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let r = default_rules();
+    let g = |id: &str| group(id, "team", &[]);
+    store
+        .commit_sync(&snapshot(vec![], vec![g("g1")]), &r, &run(1))
+        .unwrap();
+    let counts = store
+        .commit_sync(&snapshot(vec![], vec![g("g2")]), &r, &run(2))
+        .unwrap();
+    assert_eq!((counts.groups_added, counts.groups_removed), (1, 1));
+    let data = store.load_directory().unwrap();
+    assert_eq!(data.groups.len(), 1);
+    let g2 = find_group(&data, "g2");
+    assert_eq!((g2.cn.as_str(), g2.gid_number), ("team2", 5001));
+    // g1 comes back: its old cn and gidNumber, not new ones.
+    store
+        .commit_sync(&snapshot(vec![], vec![g("g1"), g("g2")]), &r, &run(3))
+        .unwrap();
+    let data = store.load_directory().unwrap();
+    let g1 = find_group(&data, "g1");
+    assert_eq!((g1.cn.as_str(), g1.gid_number), ("team", 5000));
+    // A brand-new group continues the counter past every number ever handed out.
+    store
+        .commit_sync(
+            &snapshot(vec![], vec![g("g1"), g("g2"), g("g3")]),
+            &r,
+            &run(4),
+        )
+        .unwrap();
+    assert_eq!(
+        find_group(&store.load_directory().unwrap(), "g3").gid_number,
+        5002
+    );
+    // Raising the minimum jumps the counter; lowering it never goes back.
+    let raised = rules((1000, 1999), (5500, 5999));
+    store
+        .commit_sync(&snapshot(vec![], vec![g("g4")]), &raised, &run(5))
+        .unwrap();
+    store
+        .commit_sync(&snapshot(vec![], vec![g("g5")]), &r, &run(6))
+        .unwrap();
+    let data = store.load_directory().unwrap();
+    assert_eq!(find_group(&data, "g5").gid_number, 5501);
+}
+
+#[test]
+fn a_failing_commit_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let tight = rules((1000, 1002), (5000, 5999));
+    store
+        .commit_sync(
+            &snapshot(vec![user("a", "alice@x")], vec![]),
+            &tight,
+            &run(1),
+        )
+        .unwrap();
+    let before = store.load_directory().unwrap();
+    // Three new users but two numbers left: the third exhausts the range midway, after
+    // the first two (and a group, and the deactivation of alice) were written in the tx.
+    let snap = snapshot(
+        vec![user("b", "b@x"), user("c", "c@x"), user("d", "d@x")],
+        vec![group("g", "G", &[])],
+    );
+    let err = store.commit_sync(&snap, &tight, &run(2)).unwrap_err();
+    assert!(matches!(err, StoreError::Exhausted(_)), "{err}");
+    assert_eq!(store.load_directory().unwrap(), before);
+    assert!(
+        store.get_run(2).unwrap().is_none(),
+        "no run record for a failed commit"
+    );
+    // Nothing was reserved either: the same users fit once the range allows it.
+    let wider = rules((1000, 1003), (5000, 5999));
+    store.commit_sync(&snap, &wider, &run(3)).unwrap();
+    let data = store.load_directory().unwrap();
+    assert_eq!(find_user(&data, "b").uid, "b");
+    assert_eq!(find_user(&data, "b").uid_number, 1001);
+    assert_eq!(find_user(&data, "d").uid_number, 1003);
+    assert_eq!(find_group(&data, "g").gid_number, 5000);
+}
+
+#[test]
+fn corrupt_records_are_reported_not_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .commit_sync(
+            &snapshot(vec![user("a", "alice@x")], vec![]),
+            &default_rules(),
+            &run(1),
+        )
+        .unwrap();
+    store
+        .trees
+        .users
+        .insert("zzz", &b"\x01{not json"[..])
+        .unwrap();
+    let err = store.load_directory().unwrap_err();
+    assert!(
+        matches!(err, StoreError::Corrupt { tree: "users", .. }),
+        "{err}"
+    );
+    // A commit that meets the corrupt record fails instead of overwriting it.
+    let err = store
+        .commit_sync(
+            &snapshot(vec![user("a", "alice@x")], vec![]),
+            &default_rules(),
+            &run(2),
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    store
+        .trees
+        .runs
+        .insert(codec::run_key(9), &b"\x02{}"[..])
+        .unwrap();
+    assert!(matches!(
+        store.list_runs(10),
+        Err(StoreError::Corrupt { tree: "runs", .. })
+    ));
+}
+
+#[test]
+fn a_store_of_another_schema_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let v = codec::encode(trees::META, &(SCHEMA_VERSION + 1)).unwrap();
+        store.trees.meta.insert(META_SCHEMA, v).unwrap();
+        store.db.flush().unwrap();
+    }
+    assert!(matches!(
+        Store::open(dir.path()),
+        Err(StoreError::Corrupt { tree: "meta", .. })
+    ));
+}
+
+#[test]
+fn run_ids_are_monotonic_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut started = run(0);
+    started.outcome = SyncOutcome::Running;
+    let (first, second) = {
+        let store = Store::open(dir.path()).unwrap();
+        (
+            store.begin_run(&started).unwrap(),
+            store.begin_run(&started).unwrap(),
+        )
+    };
+    assert!(second > first);
+    let store = Store::open(dir.path()).unwrap();
+    let third = store.begin_run(&started).unwrap();
+    assert!(third > second);
+    let mut failed = store.get_run(second).unwrap().unwrap();
+    assert_eq!((failed.id, failed.outcome), (second, SyncOutcome::Running));
+    failed.outcome = SyncOutcome::Failed;
+    failed.error = Some("boom".into());
+    store.record_run(&failed).unwrap();
+    let runs = store.list_runs(10).unwrap();
+    let ids: Vec<u64> = runs.iter().map(|r| r.id).collect();
+    assert_eq!(ids, vec![third, second, first], "newest first");
+    assert_eq!(runs[1].outcome, SyncOutcome::Failed);
+    assert_eq!(store.list_runs(1).unwrap().len(), 1);
+}
+
+#[test]
+fn verifiers_and_binders() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .commit_sync(
+            &snapshot(vec![user("a", "alice@x")], vec![]),
+            &default_rules(),
+            &run(1),
+        )
+        .unwrap();
+    assert_eq!(store.user_verifier(&"a".to_string()).unwrap(), None);
+    store
+        .set_user_verifier(&"a".to_string(), "$argon2id$x")
+        .unwrap();
+    assert_eq!(
+        store.user_verifier(&"a".to_string()).unwrap().as_deref(),
+        Some("$argon2id$x")
+    );
+    assert!(matches!(
+        store.set_user_verifier(&"nobody".to_string(), "$x"),
+        Err(StoreError::NotFound(_))
+    ));
+
+    let binder = BinderRecord {
+        name: "Grafana".into(),
+        description: None,
+        scope: vec![],
+        created: 1,
+    };
+    store.add_binder(&binder, "$v1").unwrap();
+    let mut other = binder.clone();
+    other.name = "grafana".into();
+    assert!(matches!(
+        store.add_binder(&other, "$v"),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert_eq!(
+        store.binder_verifier("GRAFANA").unwrap().as_deref(),
+        Some("$v1")
+    );
+    store.set_binder_verifier("grafana", "$v2").unwrap();
+    assert_eq!(
+        store.binder_verifier("Grafana").unwrap().as_deref(),
+        Some("$v2")
+    );
+    assert_eq!(store.list_binders().unwrap(), vec![binder.clone()]);
+    assert_eq!(store.load_directory().unwrap().binders, vec![binder]);
+    store.remove_binder("Grafana").unwrap();
+    assert_eq!(store.binder_verifier("Grafana").unwrap(), None);
+    assert!(store.list_binders().unwrap().is_empty());
+    assert!(matches!(
+        store.remove_binder("Grafana"),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.set_binder_verifier("x", "$v"),
+        Err(StoreError::NotFound(_))
+    ));
+}
