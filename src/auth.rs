@@ -7,9 +7,24 @@
 //! A short-lived cache of successful verifications (keyed by a keyed hash of identity and
 //! password, never the password) makes repeated binds of the same identity cheap.
 
+mod cache;
+
 use crate::config::AuthConfig;
 use crate::model::ObjectId;
 use crate::store::{Store, StoreError};
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Params, Version};
+use cache::VerifiedCache;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// Shortest password `set_password` accepts, in characters.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Longest password `set_password` accepts, in bytes (argon2 handles more; LDAP clients
+/// and people do not need more, and it bounds the work per request).
+pub const MAX_PASSWORD_BYTES: usize = 256;
 
 /// A failure to hash or verify that is not simply "wrong password".
 #[derive(Debug, thiserror::Error)]
@@ -29,34 +44,211 @@ pub enum Principal {
     Binder(String),
 }
 
+impl Principal {
+    /// A tag that cannot collide between users and binders (binder names are
+    /// case-insensitive, as the store keys them).
+    fn tag(&self) -> String {
+        match self {
+            Principal::User(id) => format!("user:{id}"),
+            Principal::Binder(name) => format!("binder:{}", name.to_lowercase()),
+        }
+    }
+}
+
 /// Verifies and sets passwords. Cheap to clone.
 #[derive(Clone)]
 pub struct Credentials {
-    _store: Store,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    params: Params,
+    /// Bounds the hashes running on tokio's blocking pool.
+    permits: Arc<Semaphore>,
+    /// Verifier of a random password, verified against for unknown identities.
+    dummy_phc: String,
+    cache: VerifiedCache,
+    /// Hashes run so far, and the most that ever ran at once (tests, metrics).
+    hashes_run: AtomicU64,
+    in_flight: AtomicUsize,
+    peak_in_flight: AtomicUsize,
+}
+
+/// Counters of the verifier service (for metrics and tests).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AuthStats {
+    /// argon2 hashes or verifications run since start.
+    pub hashes_run: u64,
+    /// The most that ever ran at once (never above `max_concurrent_hashes`).
+    pub peak_concurrent_hashes: usize,
+    /// Entries in the verified-credentials cache.
+    pub cached_verifications: usize,
+}
+
+/// Checks the password policy; the message says what to change.
+pub fn check_policy(password: &str) -> Result<(), AuthError> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(AuthError::Policy(format!(
+            "must be at least {MIN_PASSWORD_CHARS} characters"
+        )));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(AuthError::Policy(format!(
+            "must be at most {MAX_PASSWORD_BYTES} bytes"
+        )));
+    }
+    if password.chars().all(char::is_whitespace) {
+        return Err(AuthError::Policy("must not be only whitespace".to_string()));
+    }
+    Ok(())
+}
+
+/// The argon2id parameters from config; invalid ones (config validation prevents them)
+/// fall back to the library defaults rather than failing at start-up.
+fn params_from(config: &AuthConfig) -> Params {
+    Params::new(
+        config.argon2_memory_kib,
+        config.argon2_iterations,
+        config.argon2_parallelism,
+        None,
+    )
+    .unwrap_or_else(|e| {
+        tracing::error!(error = %e, "invalid argon2 parameters; using the library defaults");
+        Params::default()
+    })
+}
+
+fn hasher(params: &Params) -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+}
+
+/// Hashes `password` into a PHC string with a fresh random salt.
+fn hash_blocking(params: &Params, password: &[u8]) -> Result<String, AuthError> {
+    hasher(params)
+        .hash_password(password)
+        .map(|h| h.to_string())
+        .map_err(|e| AuthError::Hash(e.to_string()))
 }
 
 impl Credentials {
-    pub fn new(_store: Store, _config: &AuthConfig) -> Credentials {
-        todo!()
+    /// Builds the verifier service. Computes the dummy verifier once (one hash, on the
+    /// calling thread).
+    pub fn new(store: Store, config: &AuthConfig) -> Credentials {
+        let params = params_from(config);
+        let mut random = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut random);
+        let dummy_phc = hash_blocking(&params, &random).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot compute the dummy verifier");
+            String::new()
+        });
+        Credentials {
+            inner: Arc::new(Inner {
+                store,
+                params,
+                permits: Arc::new(Semaphore::new(config.max_concurrent_hashes.max(1))),
+                dummy_phc,
+                cache: VerifiedCache::new(Duration::from_secs(config.verified_cache_secs)),
+                hashes_run: AtomicU64::new(0),
+                in_flight: AtomicUsize::new(0),
+                peak_in_flight: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> AuthStats {
+        AuthStats {
+            hashes_run: self.inner.hashes_run.load(Ordering::Relaxed),
+            peak_concurrent_hashes: self.inner.peak_in_flight.load(Ordering::SeqCst),
+            cached_verifications: self.inner.cache.len(),
+        }
+    }
+
+    /// The stored verifier of `who`, if any.
+    fn verifier_of(&self, who: &Principal) -> Result<Option<String>, AuthError> {
+        Ok(match who {
+            Principal::User(id) => self.inner.store.user_verifier(id)?,
+            Principal::Binder(name) => self.inner.store.binder_verifier(name)?,
+        })
+    }
+
+    /// Runs `job` on the blocking pool once a hash permit is free.
+    async fn on_pool<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Params) -> T + Send + 'static,
+    ) -> Result<T, AuthError> {
+        let permit = Arc::clone(&self.inner.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| AuthError::Hash("the hashing pool is closed".to_string()))?;
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let running = inner.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            inner.peak_in_flight.fetch_max(running, Ordering::SeqCst);
+            inner.hashes_run.fetch_add(1, Ordering::Relaxed);
+            let out = job(&inner.params);
+            inner.in_flight.fetch_sub(1, Ordering::SeqCst);
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|e| AuthError::Hash(format!("hashing task failed: {e}")))
     }
 
     /// True when `password` is right for `who`. `None` for `who` (unknown identity) runs a
     /// dummy verification and returns false, taking comparable time.
     pub async fn verify(
         &self,
-        _who: Option<&Principal>,
-        _password: &[u8],
+        who: Option<&Principal>,
+        password: &[u8],
     ) -> Result<bool, AuthError> {
-        todo!()
+        let stored = match who {
+            Some(p) => self.verifier_of(p)?,
+            None => None,
+        };
+        let tag = who.map(Principal::tag);
+        if let (Some(tag), Some(phc)) = (&tag, &stored)
+            && self.inner.cache.hit(tag, password, phc)
+        {
+            return Ok(true);
+        }
+        let real = stored.is_some();
+        let phc = stored.unwrap_or_else(|| self.inner.dummy_phc.clone());
+        let pw = password.to_vec();
+        let (ok, phc) = self
+            .on_pool(move |params| {
+                let ok = hasher(params).verify_password(&pw, phc.as_str()).is_ok();
+                (ok, phc)
+            })
+            .await?;
+        let ok = ok && real;
+        if let (true, Some(tag)) = (ok, &tag) {
+            self.inner.cache.remember(tag, password, &phc);
+        }
+        Ok(ok)
     }
 
     /// Hashes `password` (policy checked) and stores it as `who`'s verifier.
-    pub async fn set_password(&self, _who: &Principal, _password: &str) -> Result<(), AuthError> {
-        todo!()
+    pub async fn set_password(&self, who: &Principal, password: &str) -> Result<(), AuthError> {
+        let phc = self.hash(password).await?;
+        match who {
+            Principal::User(id) => self.inner.store.set_user_verifier(id, &phc)?,
+            Principal::Binder(name) => self.inner.store.set_binder_verifier(name, &phc)?,
+        }
+        self.inner.cache.forget(&who.tag());
+        Ok(())
     }
 
-    /// Hashes a password without storing it (used when creating a binder).
-    pub async fn hash(&self, _password: &str) -> Result<String, AuthError> {
-        todo!()
+    /// Hashes a password without storing it (used when creating a binder). The policy is
+    /// checked here too, so no verifier for a policy-violating password ever exists.
+    pub async fn hash(&self, password: &str) -> Result<String, AuthError> {
+        check_policy(password)?;
+        let pw = password.as_bytes().to_vec();
+        self.on_pool(move |params| hash_blocking(params, &pw))
+            .await?
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,6 +5,13 @@
 //! [`Config::load`] validates what serde cannot (URLs, ranges, secret sources).
 //! See docs/configuration.md for every key with its default.
 
+mod checks;
+mod demo;
+mod raw;
+mod validate;
+
+pub use demo::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, DEMO_TOKEN_FILE};
+
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -163,14 +170,46 @@ impl Config {
     }
 
     /// Parses config text (`origin` is only used in error messages).
-    pub fn parse(_text: &str, _origin: &Path) -> Result<Config, ConfigError> {
-        todo!("config parsing")
+    pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+        let raw: raw::RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        validate::config(raw)
     }
 
     /// The configuration `entra-ldap demo` runs with: everything on loopback, data in
     /// `data_dir`, the simulated tenant at `tenant_url`.
     pub fn demo(data_dir: PathBuf, tenant_url: url::Url) -> Config {
-        let _ = (data_dir, tenant_url);
-        todo!("demo config")
+        demo::config(data_dir, tenant_url)
     }
 }
+
+impl Default for LdapConfig {
+    /// The documented defaults of `[ldap]`.
+    fn default() -> Self {
+        let raw = raw::RawLdap::default();
+        validate::ldap_from(
+            raw,
+            Some(raw::default_ldap_addr()),
+            Some(raw::default_ldaps_addr()),
+        )
+    }
+}
+
+impl Default for DirectoryConfig {
+    /// The documented defaults of `[directory]`.
+    fn default() -> Self {
+        validate::directory_unchecked(raw::RawDirectory::default())
+    }
+}
+
+impl Default for AuthConfig {
+    /// The documented defaults of `[auth]`.
+    fn default() -> Self {
+        validate::auth_unchecked(raw::RawAuth::default())
+    }
+}
+
+#[cfg(test)]
+mod tests;

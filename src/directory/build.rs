@@ -8,11 +8,12 @@
 use super::DirectorySettings;
 use super::dn;
 use super::entry::{Attr, Entry, Region};
+use super::schema::Rule;
 use super::schema::schema;
 use super::snapshot::{BindTarget, BinderInfo, EntryId, SUBSCHEMA_DN, Snapshot, UserInfo};
-use super::values::unix_to_generalized;
+use super::values::{self, unix_to_generalized};
 use crate::model::{DirectoryData, GroupRecord, MemberRef, UserRecord};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Naming context used when neither the settings nor the tenant give one.
 pub const FALLBACK_BASE_DN: &str = "dc=entra-ldap,dc=local";
@@ -30,10 +31,16 @@ const INDEXED: &[&str] = &[
     "objectClass",
     "entryUUID",
     "userPrincipalName",
+    "entryDN",
 ];
 
-/// Features announced in the root DSE: all operational attributes via `+` (RFC 3673).
-const SUPPORTED_FEATURES: &[&str] = &["1.3.6.1.4.1.4203.1.5.1"];
+/// Features announced in the root DSE: all operational attributes via `+` (RFC 3673),
+/// `@class` attribute lists (RFC 4529), absolute true/false filters `(&)` `(|)` (RFC 4526).
+const SUPPORTED_FEATURES: &[&str] = &[
+    "1.3.6.1.4.1.4203.1.5.1",
+    "1.3.6.1.4.1.4203.1.5.2",
+    "1.3.6.1.4.1.4203.1.5.3",
+];
 
 /// The naming context: `settings.base_dn` if it parses, else `dc=` labels of the default
 /// verified domain (or any default, then any verified domain), else [`FALLBACK_BASE_DN`].
@@ -162,10 +169,10 @@ fn memberships(users: &[Placed<UserRecord>], groups: &[Placed<GroupRecord>]) -> 
         .enumerate()
         .map(|(i, g)| (g.rec.entra.id.as_str(), i))
         .collect();
-    let mut direct_users = vec![Vec::new(); groups.len()];
-    let mut direct_groups = vec![Vec::new(); groups.len()];
+    let mut direct_users = Vec::with_capacity(groups.len());
+    let mut direct_groups = Vec::with_capacity(groups.len());
     for (gi, g) in groups.iter().enumerate() {
-        let (us, gs) = (&mut direct_users[gi], &mut direct_groups[gi]);
+        let (mut us, mut gs): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
         for m in &g.rec.entra.members {
             match m {
                 MemberRef::User(id) => us.extend(user_ix.get(id.as_str())),
@@ -176,6 +183,8 @@ fn memberships(users: &[Placed<UserRecord>], groups: &[Placed<GroupRecord>]) -> 
         us.dedup();
         gs.sort_unstable();
         gs.dedup();
+        direct_users.push(us);
+        direct_groups.push(gs);
     }
     let mut all_users = Vec::with_capacity(groups.len());
     let mut all_groups = Vec::with_capacity(groups.len());
@@ -262,29 +271,32 @@ pub fn ascii_fold(s: &str) -> String {
     out
 }
 
-/// Builds the whole snapshot. See the module docs and docs/directory.md.
-pub fn build(data: &DirectoryData, settings: &DirectorySettings) -> Snapshot {
-    let base = base_dn(data, settings);
-    let people_dn = dn::child("ou", "people", &base);
-    let groups_dn = dn::child("ou", "groups", &base);
-
-    // Place users: all of them get a DN (bind needs it), visible ones get an entry.
-    let mut all_users: Vec<&UserRecord> = data.users.iter().collect();
-    all_users.sort_by(|a, b| {
-        (a.uid.to_lowercase(), &a.entra.id).cmp(&(b.uid.to_lowercase(), &b.entra.id))
-    });
-    let mut users: Vec<Placed<UserRecord>> = Vec::new();
-    let mut hidden: Vec<Placed<UserRecord>> = Vec::new();
-    let mut taken: HashMap<String, ()> = HashMap::new();
-    for rec in all_users {
-        let dn = dn::child("uid", &rec.uid, &people_dn);
-        let Ok(ndn) = dn::normalize(&dn) else {
-            continue;
-        };
-        if rec.uid.trim().is_empty() || taken.insert(ndn.clone(), ()).is_some() {
+/// Gives every user and group its DN, in tree order (users by uid, groups by cn). Returns
+/// the users that get an entry, the hidden (inactive) users that only resolve at bind, and
+/// the groups. Empty or duplicate names are skipped with a warning (sync prevents them).
+fn place<'a>(
+    data: &'a DirectoryData,
+    settings: &DirectorySettings,
+    people_dn: &str,
+    groups_dn: &str,
+) -> Placement<'a> {
+    let mut taken: HashSet<String> = HashSet::new();
+    let mut claim = |rdn: &str, name: &str, parent: &str| -> Option<(String, String)> {
+        let dn = dn::child(rdn, name, parent);
+        let ndn = dn::normalize(&dn).ok()?;
+        if name.trim().is_empty() || !taken.insert(ndn.clone()) {
+            return None;
+        }
+        Some((dn, ndn))
+    };
+    let mut sorted_users: Vec<&UserRecord> = data.users.iter().collect();
+    sorted_users.sort_by_cached_key(|u| (u.uid.to_lowercase(), u.entra.id.clone()));
+    let (mut users, mut hidden) = (Vec::new(), Vec::new());
+    for rec in sorted_users {
+        let Some((dn, ndn)) = claim("uid", &rec.uid, people_dn) else {
             tracing::warn!(id = %rec.entra.id, "user with an empty or duplicate uid skipped");
             continue;
-        }
+        };
         let placed = Placed { rec, dn, ndn };
         if rec.status.is_active() || settings.show_inactive_users {
             users.push(placed);
@@ -293,21 +305,40 @@ pub fn build(data: &DirectoryData, settings: &DirectorySettings) -> Snapshot {
         }
     }
     let mut sorted_groups: Vec<&GroupRecord> = data.groups.iter().collect();
-    sorted_groups.sort_by(|a, b| {
-        (a.cn.to_lowercase(), &a.entra.id).cmp(&(b.cn.to_lowercase(), &b.entra.id))
-    });
-    let mut groups: Vec<Placed<GroupRecord>> = Vec::new();
+    sorted_groups.sort_by_cached_key(|g| (g.cn.to_lowercase(), g.entra.id.clone()));
+    let mut groups = Vec::new();
     for rec in sorted_groups {
-        let dn = dn::child("cn", &rec.cn, &groups_dn);
-        let Ok(ndn) = dn::normalize(&dn) else {
-            continue;
-        };
-        if rec.cn.trim().is_empty() || taken.insert(ndn.clone(), ()).is_some() {
+        let Some((dn, ndn)) = claim("cn", &rec.cn, groups_dn) else {
             tracing::warn!(id = %rec.entra.id, "group with an empty or duplicate cn skipped");
             continue;
-        }
+        };
         groups.push(Placed { rec, dn, ndn });
     }
+    Placement {
+        users,
+        hidden,
+        groups,
+    }
+}
+
+/// What [`place`] returns.
+struct Placement<'a> {
+    users: Vec<Placed<'a, UserRecord>>,
+    hidden: Vec<Placed<'a, UserRecord>>,
+    groups: Vec<Placed<'a, GroupRecord>>,
+}
+
+/// Builds the whole snapshot. See the module docs and docs/directory.md.
+pub fn build(data: &DirectoryData, settings: &DirectorySettings) -> Snapshot {
+    let base = base_dn(data, settings);
+    let people_dn = dn::child("ou", "people", &base);
+    let groups_dn = dn::child("ou", "groups", &base);
+
+    let Placement {
+        users,
+        hidden,
+        groups,
+    } = place(data, settings, &people_dn, &groups_dn);
     let mut binders: Vec<_> = data.binders.iter().collect();
     binders.sort_by(|a, b| a.name.cmp(&b.name));
 
@@ -466,7 +497,7 @@ fn bind_tables(snap: &mut Snapshot, u: &Placed<UserRecord>) {
     );
     snap.bind_dn.insert(u.ndn.clone(), target.clone());
     let add = |table: &mut HashMap<String, Option<BindTarget>>, key: &str| {
-        let key = key.trim().to_lowercase();
+        let key = values::normalize(Rule::CaseIgnore, key).unwrap_or_default();
         if key.is_empty() {
             return;
         }
@@ -648,8 +679,7 @@ impl Builder {
         a.one("ou", ou);
         let ndn = dn::normalize(dn).unwrap_or_else(|_| dn.to_ascii_lowercase());
         a.operational(dn, &ndn, "organizationalUnit", None);
-        // Provisional; corrected in `finish_subtrees` is not needed: containers always
-        // report TRUE so clients keep browsing even when a list is empty right now.
+        // Always TRUE, even while empty, so browsing clients keep looking below it.
         a.one("hasSubordinates", "TRUE");
         self.push(dn.to_string(), ndn, Some(parent), region, a)
     }

@@ -8,6 +8,7 @@
 use super::schema::{Rule, schema};
 use super::snapshot::EntryId;
 use super::values;
+use std::borrow::Cow;
 
 /// Which part of the DIT an entry belongs to; access rules are stated per region.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,15 +60,17 @@ impl Attr {
             .map(|v| std::str::from_utf8(v).unwrap_or(""))
     }
 
-    /// Values normalised under `rule`: the stored forms when `rule` is the equality rule,
-    /// otherwise computed now.
-    pub fn normalized_as(&self, rule: Rule) -> Vec<Option<String>> {
-        let eq = schema().attributes.get(self.at).and_then(|a| a.equality);
-        if eq == Some(rule) {
-            self.norm.iter().cloned().map(Some).collect()
-        } else {
-            self.texts().map(|t| values::normalize(rule, t)).collect()
-        }
+    /// Values normalised under `rule` (`None` for a value invalid under it): the stored
+    /// forms, borrowed, when `rule` is the equality rule, otherwise computed now.
+    pub fn normalized_as(&self, rule: Rule) -> impl Iterator<Item = Option<Cow<'_, str>>> {
+        let stored = schema().attributes.get(self.at).and_then(|a| a.equality) == Some(rule);
+        self.norm.iter().zip(self.texts()).map(move |(norm, text)| {
+            if stored {
+                Some(Cow::Borrowed(norm.as_str()))
+            } else {
+                values::normalize(rule, text).map(Cow::Owned)
+            }
+        })
     }
 }
 

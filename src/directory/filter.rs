@@ -115,12 +115,13 @@ pub fn validate(filter: &LdapFilter) -> Result<(), SearchError> {
             )));
         }
         if nodes > MAX_NODES {
-            return Err(SearchError::Unwilling(format!(
-                "filter has more than {MAX_NODES} elements"
-            )));
+            return Err(too_many());
         }
         match f {
             LdapFilter::And(v) | LdapFilter::Or(v) => {
+                if nodes + v.len() > MAX_NODES {
+                    return Err(too_many());
+                }
                 stack.extend(v.iter().map(|c| (c, depth + 1)));
             }
             LdapFilter::Not(c) => stack.push((c, depth + 1)),
@@ -128,6 +129,10 @@ pub fn validate(filter: &LdapFilter) -> Result<(), SearchError> {
         }
     }
     Ok(())
+}
+
+fn too_many() -> SearchError {
+    SearchError::Unwilling(format!("filter has more than {MAX_NODES} elements"))
 }
 
 /// Compiles a validated filter. Call [`validate`] first: recursion depth is bounded by it.
@@ -341,14 +346,7 @@ impl Compiled<'_> {
                 at, rule, value, ..
             } => match entry.attr(*at) {
                 None => Tri::False,
-                Some(a) => {
-                    let eq = schema().attributes.get(*at).and_then(|x| x.equality);
-                    if eq == Some(*rule) {
-                        Tri::from_bool(a.norm.iter().any(|n| n == value))
-                    } else {
-                        Tri::from_bool(a.normalized_as(*rule).iter().flatten().any(|n| n == value))
-                    }
-                }
+                Some(a) => Tri::from_bool(a.normalized_as(*rule).flatten().any(|n| n == *value)),
             },
             Compiled::Substr {
                 at,
@@ -358,8 +356,8 @@ impl Compiled<'_> {
                 last,
             } => match entry.attr(*at) {
                 None => Tri::False,
-                Some(a) => Tri::from_bool(a.normalized_as(*rule).iter().flatten().any(|v| {
-                    values::substrings_match(v, initial.as_deref(), any, last.as_deref())
+                Some(a) => Tri::from_bool(a.normalized_as(*rule).flatten().any(|v| {
+                    values::substrings_match(&v, initial.as_deref(), any, last.as_deref())
                 })),
             },
             Compiled::Order {
@@ -419,7 +417,7 @@ fn ext_eval(
             Some(at) => a.at == at,
             None => s.attributes.get(a.at).and_then(|x| x.equality) == Some(rule),
         };
-        applies && a.normalized_as(rule).iter().flatten().any(|n| n == value)
+        applies && a.normalized_as(rule).flatten().any(|n| n == value)
     });
     if in_attrs || !dn_attributes {
         return in_attrs;

@@ -27,6 +27,7 @@ use std::sync::Arc;
 pub struct DirectorySettings {
     /// Explicit base DN; `None` derives `dc=…` from the default verified domain.
     pub base_dn: Option<String>,
+    /// Serve inactive users (and list them in groups) instead of hiding them.
     pub show_inactive_users: bool,
     /// `{uid}` is replaced by the login name.
     pub home_directory: String,

@@ -81,9 +81,13 @@ pub struct AttributeType {
     pub names: Vec<String>,
     /// The first name, lowercased: the key everything else uses.
     pub key: String,
+    /// Syntax OID without a length bound.
     pub syntax: String,
+    /// Rule for equality, approx, compare and the indexes; `None` → such filters are Undefined.
     pub equality: Option<Rule>,
+    /// Rule for `>=` / `<=`; `None` → Undefined.
     pub ordering: Option<Rule>,
+    /// Rule for substring filters; `None` → Undefined.
     pub substr: Option<Rule>,
     pub single_value: bool,
     /// `USAGE` other than userApplications: returned only when asked for by name or `+`.
@@ -111,6 +115,8 @@ pub struct ObjectClass {
     pub oid: String,
     pub names: Vec<String>,
     pub kind: ClassKind,
+    /// Lowercased names of the superclasses.
+    pub sup: Vec<String>,
     /// Lowercased attribute names.
     pub must: Vec<String>,
     pub may: Vec<String>,
@@ -119,6 +125,7 @@ pub struct ObjectClass {
 /// The parsed schema.
 #[derive(Debug, Default)]
 pub struct Schema {
+    /// In file order; entries refer to attributes by index into this list.
     pub attributes: Vec<AttributeType>,
     pub classes: Vec<ObjectClass>,
     attr_index: HashMap<String, usize>,
@@ -228,6 +235,7 @@ impl Schema {
             oid: def.oid.clone(),
             names: def.names.clone(),
             kind,
+            sup: lower("SUP"),
             must: lower("MUST"),
             may: lower("MAY"),
         };
@@ -261,6 +269,31 @@ impl Schema {
         self.class_index
             .get(&name.trim().to_ascii_lowercase())
             .and_then(|i| self.classes.get(*i))
+    }
+
+    /// Every attribute (lowercased) an object class and its superclasses allow, for
+    /// RFC 4529 `@class` attribute lists. `None` for an unknown class.
+    pub fn class_attributes(&self, name: &str) -> Option<Vec<String>> {
+        let mut out: Vec<String> = Vec::new();
+        let mut pending = vec![self.class(name)?];
+        let mut visited = 0;
+        while let Some(class) = pending.pop() {
+            visited += 1;
+            if visited > self.classes.len() {
+                break;
+            }
+            for a in class.must.iter().chain(&class.may) {
+                let key = self
+                    .attribute(a)
+                    .map(|x| x.key.clone())
+                    .unwrap_or_else(|| a.clone());
+                if !out.contains(&key) {
+                    out.push(key);
+                }
+            }
+            pending.extend(class.sup.iter().filter_map(|s| self.class(s)));
+        }
+        Some(out)
     }
 
     /// The OID of a matching rule given by name or OID, if we know it.
@@ -477,6 +510,17 @@ mod tests {
                 attr.key
             );
         }
+    }
+
+    #[test]
+    fn class_attribute_lists_include_superclasses() {
+        let s = schema();
+        let inet = s.class_attributes("inetOrgPerson").unwrap();
+        for a in ["objectclass", "sn", "cn", "ou", "mail", "uid"] {
+            assert!(inet.contains(&a.to_string()), "{a}");
+        }
+        assert!(!inet.contains(&"uidnumber".to_string()));
+        assert!(s.class_attributes("nope").is_none());
     }
 
     #[test]

@@ -78,7 +78,8 @@ pub struct AttrSelection {
 
 impl AttrSelection {
     /// RFC 4511 section 4.5.1.8: an empty list means all user attributes; `1.1` alone means
-    /// none; `*` all user and `+` all operational attributes (RFC 3673). Names are matched
+    /// none; `*` all user and `+` all operational attributes (RFC 3673); `@class` the
+    /// attributes an object class allows (RFC 4529). Names are matched
     /// case-insensitively and OIDs or aliases map to the schema's name.
     pub fn parse(requested: &[String]) -> AttrSelection {
         let mut sel = AttrSelection {
@@ -93,6 +94,14 @@ impl AttrSelection {
                 "*" => sel.all_user = true,
                 "+" => sel.all_operational = true,
                 "1.1" | "" => {}
+                _ if name.starts_with('@') => {
+                    let class = name.get(1..).unwrap_or("");
+                    for key in s.class_attributes(class).unwrap_or_default() {
+                        if !sel.names.contains(&key) {
+                            sel.names.push(key);
+                        }
+                    }
+                }
                 _ => {
                     let key = match s.attribute(name) {
                         Some(a) => a.key.clone(),
@@ -288,24 +297,27 @@ impl Snapshot {
         } else {
             filter::plan(compiled)
         };
+        let planned: Option<&[EntryId]> = plan.as_ref().map(|c| {
+            let ids = c.ids();
+            let start = ids.partition_point(|&i| i < lo);
+            let end = ids.partition_point(|&i| i < hi);
+            ids.get(start..end).unwrap_or(&[])
+        });
+        let scope_len = if one_level {
+            base_entry.children.len()
+        } else {
+            (hi - lo) as usize
+        };
+        // Walk whichever is smaller: the candidates or the scope itself.
+        let planned = planned.filter(|p| p.len() <= scope_len);
         let mut stats = SearchStats {
             evaluated: 0,
-            indexed: plan.is_some(),
+            indexed: planned.is_some(),
         };
-        let planned: &[EntryId] = match &plan {
-            Some(c) => {
-                let ids = c.ids();
-                let start = ids.partition_point(|&i| i < lo);
-                let end = ids.partition_point(|&i| i < hi);
-                ids.get(start..end).unwrap_or(&[])
-            }
-            None if one_level => &base_entry.children,
-            None => &[],
-        };
-        let walk: Box<dyn Iterator<Item = EntryId> + '_> = if plan.is_some() || one_level {
-            Box::new(planned.iter().copied())
-        } else {
-            Box::new(lo..hi)
+        let walk: Box<dyn Iterator<Item = EntryId> + '_> = match planned {
+            Some(p) => Box::new(p.iter().copied()),
+            None if one_level => Box::new(base_entry.children.iter().copied()),
+            None => Box::new(lo..hi),
         };
         let mut out = Vec::new();
         for id in walk {
@@ -473,6 +485,7 @@ impl Snapshot {
         self.entries.len()
     }
 
+    /// Never true in practice: the root DSE and `cn=Subschema` are always present.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -443,6 +443,17 @@ fn substring_ordering_present_approx() {
     );
     // No substring rule on uidNumber: Undefined, never matches.
     assert!(names(&s, &sub("uidNumber", Some("1"), &[], None)).is_empty());
+    // entryDN is indexed and DN-normalised.
+    let f = eq("entryDN", &format!("UID=Bob,ou=people,{BASE}"));
+    assert_eq!(names(&s, &f), ["bob"]);
+    assert_eq!(plan_size(&s, &f).unwrap(), Some(1));
+    // GeneralizedTime ordering, with offsets converted to UTC.
+    let ts = |t: &str| LdapFilter::GreaterOrEqual("modifyTimestamp".into(), t.into());
+    // Users were modified at 22:15:00Z, groups at 22:13:20Z; containers have no timestamps.
+    assert_eq!(names(&s, &ts("20231114221500Z")), ["alice", "bob", "dave"]);
+    assert!(names(&s, &ts("20231114221501Z")).is_empty());
+    assert_eq!(names(&s, &ts("20231115001500+0200")).len(), 3);
+    assert_eq!(names(&s, &ts("2023111422Z")).len(), 6);
     // Numeric, not lexicographic: 9999 < 10001.
     assert_eq!(
         names(
@@ -828,7 +839,14 @@ fn root_dse_and_subschema() {
     assert_eq!(get("supportedLDAPVersion"), ["3"]);
     assert_eq!(get("supportedControl"), ["1.2.840.113556.1.4.319"]);
     assert_eq!(get("supportedExtension"), ["1.3.6.1.4.1.4203.1.11.3"]);
-    assert_eq!(get("supportedFeatures"), ["1.3.6.1.4.1.4203.1.5.1"]);
+    assert_eq!(
+        get("supportedFeatures"),
+        [
+            "1.3.6.1.4.1.4203.1.5.1",
+            "1.3.6.1.4.1.4203.1.5.2",
+            "1.3.6.1.4.1.4203.1.5.3"
+        ]
+    );
     assert_eq!(get("vendorName"), ["entra-ldap"]);
     assert_eq!(get("vendorVersion"), ["9.9"]);
     assert_eq!(get("subschemaSubentry"), [SUBSCHEMA_DN]);
@@ -871,6 +889,10 @@ fn attribute_selection_and_rendering() {
         "x-Custom".into(),
     ]);
     assert_eq!(sel.names, ["uid", "cn", "x-custom"]);
+    let sel = AttrSelection::parse(&["@posixGroup".into()]);
+    assert!(!sel.all_user);
+    assert!(sel.names.contains(&"gidnumber".into()) && sel.names.contains(&"memberuid".into()));
+    assert!(AttrSelection::parse(&["@nope".into()]).names.is_empty());
     let sel = AttrSelection::parse(&["+".into()]);
     assert!(sel.all_operational && !sel.all_user);
 
@@ -1063,6 +1085,14 @@ fn indexed_searches_never_scan() {
     assert_eq!(plan_size(&s, &f).unwrap(), None);
     // Everything but the root DSE and the subschema entry is in the scope.
     assert_eq!(stats(&s, &f).1.evaluated, s.len() - 2);
+    // One level below the base: the two containers are fewer than the candidates.
+    let q = SearchQuery {
+        base: BASE,
+        scope: LdapSearchScope::OneLevel,
+        filter: &eq("objectClass", "top"),
+    };
+    let (ids, st) = s.search_with_stats(&q, &binder(), None).unwrap();
+    assert_eq!((ids.len(), st.evaluated, st.indexed), (2, 4, false));
     // A value nobody has: no candidates at all.
     assert_eq!(stats(&s, &eq("uid", "nobody")).1.evaluated, 0);
 }

@@ -113,26 +113,58 @@ fn fold_spaces(value: &str, lowercase: bool, trim: bool) -> String {
     out
 }
 
-/// Canonical `YYYYMMDDHHMMSSZ` from a GeneralizedTime with optional minutes/seconds and
-/// fraction, UTC only (`Z`). Other offsets are not supported (→ `None`).
+/// Canonical `YYYYMMDDHHMMSSZ` (UTC) from a GeneralizedTime with optional minutes,
+/// seconds and fraction (ignored), and a `Z` or `±hh[mm]` zone. Local times without a zone
+/// are not comparable (→ `None`).
 fn generalized_time(v: &str) -> Option<String> {
-    let body = v.strip_suffix('Z').or_else(|| v.strip_suffix('z'))?;
+    let (body, offset_secs) = if let Some(b) = v.strip_suffix(['Z', 'z']) {
+        (b, 0)
+    } else {
+        let pos = v.rfind(['+', '-'])?;
+        let (b, zone) = v.split_at(pos);
+        let sign = if zone.starts_with('-') { -1 } else { 1 };
+        let digits = zone.get(1..)?;
+        if !digits.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let (hh, mm) = match digits.len() {
+            2 => (digits.parse::<i64>().ok()?, 0),
+            4 => (
+                digits.get(..2)?.parse::<i64>().ok()?,
+                digits.get(2..)?.parse::<i64>().ok()?,
+            ),
+            _ => return None,
+        };
+        if hh > 23 || mm > 59 {
+            return None;
+        }
+        (b, sign * (hh * 3600 + mm * 60))
+    };
     let body = body.split(['.', ',']).next().unwrap_or(body);
-    if !body.bytes().all(|b| b.is_ascii_digit()) {
+    if !body.bytes().all(|b| b.is_ascii_digit()) || !matches!(body.len(), 10 | 12 | 14) {
         return None;
     }
-    let padded = match body.len() {
-        10 => format!("{body}0000"),
-        12 => format!("{body}00"),
-        14 => body.to_string(),
-        _ => return None,
+    let field = |from: usize, len: usize| -> Option<i64> {
+        match body.get(from..from + len) {
+            Some(t) => t.parse().ok(),
+            None => Some(0),
+        }
     };
-    Some(format!("{padded}Z"))
+    let (y, mo, d) = (field(0, 4)?, field(4, 2)?, field(6, 2)?);
+    let (h, mi, sec) = (field(8, 2)?, field(10, 2)?, field(12, 2)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let t = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec - offset_secs;
+    Some(format_generalized(t))
 }
 
 /// Formats Unix seconds as GeneralizedTime (`YYYYMMDDHHMMSSZ`, UTC). Negative → epoch.
 pub fn unix_to_generalized(t: i64) -> String {
-    let t = t.max(0);
+    format_generalized(t.max(0))
+}
+
+fn format_generalized(t: i64) -> String {
     let days = t.div_euclid(86_400);
     let secs = t.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
@@ -142,6 +174,17 @@ pub fn unix_to_generalized(t: i64) -> String {
         (secs % 3600) / 60,
         secs % 60
     )
+}
+
+/// (year, month, day) in the proleptic Gregorian calendar → days since 1970-01-01.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar.
@@ -226,5 +269,16 @@ mod tests {
         assert_eq!(unix_to_generalized(0), "19700101000000Z");
         assert_eq!(unix_to_generalized(1_700_000_000), "20231114221320Z");
         assert_eq!(unix_to_generalized(951_782_400), "20000229000000Z");
+        assert_eq!(days_from_civil(2000, 2, 29), 951_782_400 / 86_400);
+        assert_eq!(
+            normalize(Rule::GeneralizedTime, "20000229010000+0100"),
+            Some("20000229000000Z".into())
+        );
+        assert_eq!(
+            normalize(Rule::GeneralizedTime, "20000228230000-01"),
+            Some("20000229000000Z".into())
+        );
+        assert_eq!(normalize(Rule::GeneralizedTime, "20001329000000Z"), None);
+        assert_eq!(normalize(Rule::GeneralizedTime, "20000229000000"), None);
     }
 }

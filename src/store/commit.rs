@@ -12,7 +12,7 @@
 //!   group is removed so it gets both back if it re-appears.
 
 use super::naming::{self, MAX_LOGIN_LEN};
-use super::{StoreError, abort, codec, trees};
+use super::{StoreError, abort, codec, in_tx, trees};
 use crate::config::DirectoryConfig;
 use crate::model::{
     ChangeCounts, EntraGroup, EntraUser, GroupRecord, InactiveReason, ObjectId, SyncRun,
@@ -25,6 +25,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
+/// Prefix of login-name reservations in the `alloc` tree.
+pub(super) const LOGIN_PREFIX: &str = "login/";
 const NEXT_UID: &[u8] = b"next_uid";
 const NEXT_GID: &[u8] = b"next_gid";
 /// Upper bound on `name2`, `name3`, … attempts before giving up on a name.
@@ -79,9 +81,7 @@ fn get<T: DeserializeOwned>(
 ) -> TxResult<Option<T>> {
     match tree.get(key)? {
         None => Ok(None),
-        Some(bytes) => codec::decode(name, &bytes)
-            .map(Some)
-            .map_err(ConflictableTransactionError::Abort),
+        Some(bytes) => in_tx(codec::decode(name, &bytes)).map(Some),
     }
 }
 
@@ -92,7 +92,7 @@ fn put<T: Serialize>(
     key: &[u8],
     value: &T,
 ) -> TxResult<()> {
-    let bytes = codec::encode(name, value).map_err(ConflictableTransactionError::Abort)?;
+    let bytes = in_tx(codec::encode(name, value))?;
     tree.insert(key, bytes)?;
     Ok(())
 }
@@ -134,7 +134,7 @@ fn apply_users(
         .collect();
     for (id, (entra, status)) in &seen {
         match get::<UserRecord>(tx.users, trees::USERS, id.as_bytes())? {
-            Some(old) => update_user(tx, old, entra, *status, now, counts)?,
+            Some(old) => update_user(tx, id.as_bytes(), old, entra, *status, now, counts)?,
             None => {
                 let record = new_user(tx, entra, *status, rules, now)?;
                 put(tx.users, trees::USERS, id.as_bytes(), &record)?;
@@ -150,7 +150,7 @@ fn apply_users(
         }
         if let Some(old) = get::<UserRecord>(tx.users, trees::USERS, key)? {
             let entra = old.entra.clone();
-            update_user(tx, old, &entra, deleted, now, counts)?;
+            update_user(tx, key, old, &entra, deleted, now, counts)?;
         }
     }
     Ok(())
@@ -159,6 +159,7 @@ fn apply_users(
 /// Refreshes an existing user's Entra data and status; `modified` moves only on a change.
 fn update_user(
     tx: &TxTrees<'_>,
+    key: &[u8],
     old: UserRecord,
     entra: &EntraUser,
     status: UserStatus,
@@ -179,7 +180,7 @@ fn update_user(
         modified: now,
         ..old
     };
-    put(tx.users, trees::USERS, entra.id.as_bytes(), &record)
+    put(tx.users, trees::USERS, key, &record)
 }
 
 /// A first-seen user: a unique login name and a fresh uidNumber (= its private gidNumber).
@@ -193,11 +194,11 @@ fn new_user(
     let base = naming::sanitize_login(naming::login_source_value(entra, rules.login_source));
     let uid = reserve_name(
         tx.alloc,
-        "login/",
+        LOGIN_PREFIX,
         &base,
         &entra.id,
         Some(MAX_LOGIN_LEN),
-        |n| naming::is_reserved_login(n),
+        naming::is_reserved_login,
     )?;
     let uid_number = next_number(
         tx.alloc,

@@ -44,6 +44,10 @@ pub(crate) mod trees {
     pub const META: &str = "meta";
 }
 
+/// sled's page cache. The served directory lives in the in-memory snapshot, so sled is read
+/// only at start-up and after a sync; its default (1 GiB) would just double resident memory.
+const SLED_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
 const META_SCHEMA: &[u8] = b"schema_version";
 const META_NEXT_RUN: &[u8] = b"next_run_id";
 
@@ -95,6 +99,11 @@ fn tx_error(e: TransactionError<StoreError>) -> StoreError {
     }
 }
 
+/// Lifts one of our results into a transaction body (an error aborts the transaction).
+fn in_tx<T>(r: Result<T, StoreError>) -> Result<T, ConflictableTransactionError<StoreError>> {
+    r.map_err(ConflictableTransactionError::Abort)
+}
+
 /// Aborts a transaction with one of our errors.
 fn abort<T>(e: StoreError) -> Result<T, ConflictableTransactionError<StoreError>> {
     Err(ConflictableTransactionError::Abort(e))
@@ -114,7 +123,10 @@ fn decode_all<T: DeserializeOwned>(
 impl Store {
     /// Opens (or creates) the store under `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new().path(dir).open()?;
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(SLED_CACHE_BYTES)
+            .open()?;
         let trees = Trees {
             users: db.open_tree(trees::USERS)?,
             groups: db.open_tree(trees::GROUPS)?,
@@ -298,6 +310,41 @@ impl Store {
             .map_err(tx_error)
     }
 
+    /// One user's stored record.
+    pub fn get_user(&self, user: &ObjectId) -> Result<Option<UserRecord>, StoreError> {
+        self.get_decoded(&self.trees.users, trees::USERS, user.as_bytes())
+    }
+
+    /// The object id that holds login name `uid` (for CLI and API calls that name a user
+    /// by login). Names are never reused, so this is also true for inactive users.
+    pub fn user_id_by_login(&self, uid: &str) -> Result<Option<ObjectId>, StoreError> {
+        let key = format!("{}{}", commit::LOGIN_PREFIX, uid.to_lowercase());
+        self.get_decoded(&self.trees.alloc, trees::ALLOC, key.as_bytes())
+    }
+
+    /// Replaces a user's SSH public keys (set by admins or users, never by Entra; kept
+    /// across syncs). The user must exist. `modified` moves so clients see the change.
+    pub fn set_ssh_public_keys(&self, user: &ObjectId, keys: &[String]) -> Result<(), StoreError> {
+        let _guard = self.lock_directory();
+        self.trees
+            .users
+            .transaction(|users| {
+                let Some(bytes) = users.get(user.as_bytes())? else {
+                    return abort(StoreError::NotFound(format!("user {user}")));
+                };
+                let mut record: UserRecord = in_tx(codec::decode(trees::USERS, &bytes))?;
+                record.ssh_public_keys = keys.to_vec();
+                record.modified = crate::model::now();
+                users.insert(
+                    user.as_bytes(),
+                    in_tx(codec::encode(trees::USERS, &record))?,
+                )?;
+                users.flush();
+                Ok(())
+            })
+            .map_err(tx_error)
+    }
+
     /// Every binder, ordered by (lowercased) name.
     pub fn list_binders(&self) -> Result<Vec<BinderRecord>, StoreError> {
         decode_all(&self.trees.binders, trees::BINDERS)
@@ -310,10 +357,7 @@ impl Store {
         (&t.meta, &t.runs)
             .transaction(|(meta, runs)| {
                 let id = match meta.get(META_NEXT_RUN)? {
-                    Some(bytes) => match codec::decode::<u64>(trees::META, &bytes) {
-                        Ok(id) => id,
-                        Err(e) => return abort(e),
-                    },
+                    Some(bytes) => in_tx(codec::decode::<u64>(trees::META, &bytes))?,
                     None => 1,
                 };
                 let Some(next) = id.checked_add(1) else {
@@ -321,13 +365,8 @@ impl Store {
                 };
                 let mut started = run.clone();
                 started.id = id;
-                let (counter, record) = match (
-                    codec::encode(trees::META, &next),
-                    codec::encode(trees::RUNS, &started),
-                ) {
-                    (Ok(c), Ok(r)) => (c, r),
-                    (Err(e), _) | (_, Err(e)) => return abort(e),
-                };
+                let counter = in_tx(codec::encode(trees::META, &next))?;
+                let record = in_tx(codec::encode(trees::RUNS, &started))?;
                 meta.insert(META_NEXT_RUN, counter)?;
                 runs.insert(&codec::run_key(id), record)?;
                 runs.flush();

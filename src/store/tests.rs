@@ -225,9 +225,12 @@ fn unchanged_data_keeps_modified_and_ssh_keys_survive() {
     let store = Store::open(dir.path()).unwrap();
     let snap = snapshot(vec![user("a", "alice@x")], vec![]);
     store.commit_sync(&snap, &default_rules(), &run(1)).unwrap();
-    // An admin-set key, written as a later release's key API would.
-    let mut rec = find_user(&store.load_directory().unwrap(), "a").clone();
-    rec.ssh_public_keys = vec!["ssh-ed25519 AAAA".into()];
+    // An admin-set key; `modified` forced to a marker value to see whether syncs move it.
+    store
+        .set_ssh_public_keys(&"a".to_string(), &["ssh-ed25519 AAAA".to_string()])
+        .unwrap();
+    let mut rec = store.get_user(&"a".to_string()).unwrap().unwrap();
+    assert_eq!(rec.ssh_public_keys, vec!["ssh-ed25519 AAAA".to_string()]);
     rec.modified = 7;
     store
         .trees
@@ -236,6 +239,10 @@ fn unchanged_data_keeps_modified_and_ssh_keys_survive() {
         .unwrap();
     let counts = store.commit_sync(&snap, &default_rules(), &run(2)).unwrap();
     assert_eq!(counts, ChangeCounts::default());
+    assert_eq!(
+        store.get_user(&"a".to_string()).unwrap().unwrap().modified,
+        7
+    );
     let mut changed = snap.clone();
     changed.users[0].0.display_name = Some("Alice".into());
     store
@@ -532,6 +539,28 @@ fn verifiers_and_binders() {
     ));
     assert!(matches!(
         store.set_binder_verifier("x", "$v"),
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[test]
+fn users_are_found_by_login_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let r = default_rules();
+    let snap = snapshot(vec![user("a", "Alice@x"), user("b", "alice@y")], vec![]);
+    store.commit_sync(&snap, &r, &run(1)).unwrap();
+    assert_eq!(
+        store.user_id_by_login("alice").unwrap().as_deref(),
+        Some("a")
+    );
+    assert_eq!(
+        store.user_id_by_login("ALICE2").unwrap().as_deref(),
+        Some("b")
+    );
+    assert_eq!(store.user_id_by_login("bob").unwrap(), None);
+    assert!(matches!(
+        store.set_ssh_public_keys(&"zz".to_string(), &[]),
         Err(StoreError::NotFound(_))
     ));
 }

@@ -1,0 +1,270 @@
+//! Credentials tests with cheap argon2 parameters.
+
+use super::*;
+use crate::config::DirectoryConfig;
+use crate::model::{
+    BinderRecord, EntraUser, SyncOutcome, SyncRun, SyncTrigger, TenantSnapshot, UserStatus,
+};
+use std::time::Instant;
+
+fn config(permits: usize, cache_secs: u64) -> AuthConfig {
+    AuthConfig {
+        argon2_memory_kib: 2048,
+        argon2_iterations: 2,
+        argon2_parallelism: 1,
+        max_concurrent_hashes: permits,
+        verified_cache_secs: cache_secs,
+    }
+}
+
+/// A store holding user `a` and binder `app`.
+fn new_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let user = EntraUser {
+        id: "a".into(),
+        user_principal_name: "alice@example.com".into(),
+        account_enabled: true,
+        ..Default::default()
+    };
+    let tenant = TenantSnapshot {
+        users: vec![(user, UserStatus::Active)],
+        ..Default::default()
+    };
+    let run = SyncRun {
+        id: 1,
+        trigger: SyncTrigger::Manual,
+        started: 0,
+        finished: Some(0),
+        outcome: SyncOutcome::Succeeded,
+        credential: None,
+        graph_requests: 0,
+        changes: Default::default(),
+        error: None,
+    };
+    store
+        .commit_sync(&tenant, &DirectoryConfig::default(), &run)
+        .unwrap();
+    let binder = BinderRecord {
+        name: "app".into(),
+        description: None,
+        scope: vec![],
+        created: 0,
+    };
+    store.add_binder(&binder, "$argon2id$placeholder").unwrap();
+    (dir, store)
+}
+
+fn alice() -> Principal {
+    Principal::User("a".into())
+}
+
+#[tokio::test]
+async fn right_and_wrong_passwords() {
+    let (_dir, store) = new_store();
+    let creds = Credentials::new(store, &config(2, 0));
+    creds.set_password(&alice(), "correct horse").await.unwrap();
+    assert!(
+        creds
+            .verify(Some(&alice()), b"correct horse")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !creds
+            .verify(Some(&alice()), b"correct horsE")
+            .await
+            .unwrap()
+    );
+    assert!(!creds.verify(None, b"correct horse").await.unwrap());
+    // A binder, by any case of its name.
+    let app = Principal::Binder("APP".into());
+    creds.set_password(&app, "binder-secret").await.unwrap();
+    assert!(
+        creds
+            .verify(Some(&Principal::Binder("app".into())), b"binder-secret")
+            .await
+            .unwrap()
+    );
+    // A principal without a verifier, or a corrupt one, never verifies.
+    let (_d2, other) = new_store();
+    let fresh = Credentials::new(other, &config(2, 0));
+    assert!(!fresh.verify(Some(&alice()), b"anything").await.unwrap());
+    assert!(
+        !fresh.verify(Some(&app), b"anything").await.unwrap(),
+        "placeholder PHC is not valid"
+    );
+}
+
+#[tokio::test]
+async fn stored_verifier_is_argon2id_with_configured_params() {
+    let (_dir, store) = new_store();
+    let creds = Credentials::new(store.clone(), &config(1, 0));
+    creds.set_password(&alice(), "password1").await.unwrap();
+    let phc = store.user_verifier(&"a".into()).unwrap().unwrap();
+    assert!(phc.starts_with("$argon2id$v=19$m=2048,t=2,p=1$"), "{phc}");
+    assert!(!phc.contains("password1"));
+}
+
+#[tokio::test]
+async fn policy_is_enforced() {
+    let (_dir, store) = new_store();
+    let creds = Credentials::new(store, &config(1, 0));
+    for bad in ["short", "       \t  ", &"x".repeat(257)] {
+        match creds.set_password(&alice(), bad).await {
+            Err(AuthError::Policy(msg)) => assert!(!msg.contains(bad)),
+            other => panic!("{bad:?} accepted: {other:?}"),
+        }
+    }
+    // 8 characters counted as characters, not bytes.
+    creds.set_password(&alice(), "äöüäöüäö").await.unwrap();
+    let missing = Principal::User("nobody".into());
+    assert!(matches!(
+        creds.set_password(&missing, "long enough").await,
+        Err(AuthError::Store(StoreError::NotFound(_)))
+    ));
+}
+
+/// The fastest of several runs: robust against a busy machine.
+async fn fastest(creds: &Credentials, who: Option<&Principal>, pw: &[u8]) -> Duration {
+    let mut best = Duration::MAX;
+    for _ in 0..5 {
+        let t = Instant::now();
+        assert!(!creds.verify(who, pw).await.unwrap());
+        best = best.min(t.elapsed());
+    }
+    best
+}
+
+#[tokio::test]
+async fn unknown_principal_takes_comparable_time() {
+    let (_dir, store) = new_store();
+    let creds = Credentials::new(store, &config(1, 0));
+    creds
+        .set_password(&alice(), "right password")
+        .await
+        .unwrap();
+    let wrong = fastest(&creds, Some(&alice()), b"wrong password").await;
+    let unknown = fastest(&creds, None, b"wrong password").await;
+    let no_verifier = fastest(&creds, Some(&Principal::User("nobody".into())), b"x").await;
+    for (name, d) in [("unknown", unknown), ("no verifier", no_verifier)] {
+        assert!(
+            d * 2 > wrong && wrong * 2 > d,
+            "{name}: {d:?} vs wrong password {wrong:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn cache_hit_skips_hashing_and_set_password_invalidates() {
+    let (_dir, store) = new_store();
+    let creds = Credentials::new(store.clone(), &config(1, 300));
+    creds
+        .set_password(&alice(), "first password")
+        .await
+        .unwrap();
+    let before = creds.stats().hashes_run;
+    assert!(
+        creds
+            .verify(Some(&alice()), b"first password")
+            .await
+            .unwrap()
+    );
+    assert_eq!(creds.stats().hashes_run, before + 1);
+    for _ in 0..3 {
+        assert!(
+            creds
+                .verify(Some(&alice()), b"first password")
+                .await
+                .unwrap()
+        );
+    }
+    assert_eq!(
+        creds.stats().hashes_run,
+        before + 1,
+        "repeated binds hit the cache"
+    );
+    assert_eq!(creds.stats().cached_verifications, 1);
+    // A wrong password is never answered from the cache.
+    assert!(
+        !creds
+            .verify(Some(&alice()), b"first passworD")
+            .await
+            .unwrap()
+    );
+    creds
+        .set_password(&alice(), "second password")
+        .await
+        .unwrap();
+    assert_eq!(creds.stats().cached_verifications, 0);
+    assert!(
+        !creds
+            .verify(Some(&alice()), b"first password")
+            .await
+            .unwrap()
+    );
+    assert!(
+        creds
+            .verify(Some(&alice()), b"second password")
+            .await
+            .unwrap()
+    );
+    // A verifier changed behind our back (another process) also invalidates the entry.
+    let other = Credentials::new(store, &config(1, 300));
+    other
+        .set_password(&alice(), "third password")
+        .await
+        .unwrap();
+    assert!(
+        !creds
+            .verify(Some(&alice()), b"second password")
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_is_bounded() {
+    let (_dir, store) = new_store();
+    for permits in [1usize, 2] {
+        let creds = Credentials::new(store.clone(), &config(permits, 0));
+        creds.set_password(&alice(), "pass word").await.unwrap();
+        let tasks: Vec<_> = (0..6)
+            .map(|_| {
+                let c = creds.clone();
+                tokio::spawn(async move { c.verify(Some(&alice()), b"pass word").await.unwrap() })
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.await.unwrap());
+        }
+        let peak = creds.stats().peak_concurrent_hashes;
+        assert!(
+            peak >= 1 && peak <= permits,
+            "peak {peak} with {permits} permits"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_permit_serializes_verifications() {
+    let (_dir, store) = new_store();
+    let creds = Credentials::new(store, &config(1, 0));
+    creds.set_password(&alice(), "pass word").await.unwrap();
+    let t = Instant::now();
+    assert!(creds.verify(Some(&alice()), b"pass word").await.unwrap());
+    let single = t.elapsed();
+    let t = Instant::now();
+    let who = alice();
+    let (a, b) = tokio::join!(
+        creds.verify(Some(&who), b"pass word"),
+        creds.verify(Some(&who), b"pass word")
+    );
+    assert!(a.unwrap() && b.unwrap());
+    let both = t.elapsed();
+    assert!(
+        both * 10 >= single * 15,
+        "two took {both:?}, one took {single:?}"
+    );
+    assert_eq!(creds.stats().peak_concurrent_hashes, 1);
+}
