@@ -1081,3 +1081,138 @@ async fn silent_ldaps_client_is_dropped_after_the_handshake_timeout() {
     let mut ldap = h.ldaps_client().await;
     assert_eq!(whoami(&mut ldap).await, "");
 }
+
+/// Runs an OpenLDAP command-line client; `None` when ldap-utils is not installed.
+async fn openldap(tool: &str, args: &[&str]) -> Option<std::process::Output> {
+    let output = tokio::process::Command::new(tool)
+        .args(args)
+        // Not LDAPNOINIT: it would also ignore the LDAPTLS_* variables.
+        .env("LDAPCONF", "/dev/null")
+        .env("LDAPTLS_REQCERT", "never")
+        .output()
+        .await;
+    match output {
+        Ok(output) => Some(output),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => panic!("running {tool}: {err}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openldap_clients_interoperate() {
+    let h = Harness::start().await;
+    let plain = format!("ldap://{}", h.plain);
+    let ldaps = format!("ldaps://{}", h.ldaps);
+    let alice = alice_dn();
+    let bob = format!("uid=bob,ou=people,{BASE}");
+
+    // StartTLS (-ZZ: fail unless it succeeds) and paged results.
+    let Some(out) = openldap(
+        "ldapsearch",
+        &[
+            "-x",
+            "-H",
+            &plain,
+            "-ZZ",
+            "-D",
+            &alice,
+            "-w",
+            ALICE_PW,
+            "-b",
+            BASE,
+            "-LLL",
+            "-E",
+            "pr=5/noprompt",
+            "(objectClass=posixAccount)",
+            "uid",
+        ],
+    )
+    .await
+    else {
+        eprintln!("ldap-utils not installed; skipping");
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let dns: Vec<&str> = stdout.lines().filter(|l| l.starts_with("dn: ")).collect();
+    assert_eq!(dns.len(), 2 + FILLERS, "{stdout}");
+    assert_eq!(dns.iter().collect::<HashSet<_>>().len(), dns.len());
+
+    let out = openldap(
+        "ldapwhoami",
+        &["-x", "-H", &ldaps, "-D", &alice, "-w", ALICE_PW],
+    )
+    .await
+    .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("dn:{alice}")
+    );
+
+    let out = openldap(
+        "ldapwhoami",
+        &["-x", "-H", &ldaps, "-D", &alice, "-w", "wrong"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(49));
+
+    let out = openldap(
+        "ldapcompare",
+        &[
+            "-x",
+            "-H",
+            &ldaps,
+            "-D",
+            &alice,
+            "-w",
+            ALICE_PW,
+            &alice,
+            "uid:alice",
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = openldap(
+        "ldappasswd",
+        &[
+            "-x",
+            "-H",
+            &ldaps,
+            "-D",
+            &bob,
+            "-w",
+            BOB_PW,
+            "-a",
+            BOB_PW,
+            "-s",
+            "Bob-Secret-3",
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = openldap(
+        "ldapwhoami",
+        &["-x", "-H", &ldaps, "-D", &bob, "-w", "Bob-Secret-3"],
+    )
+    .await
+    .unwrap();
+    assert!(out.status.success());
+}

@@ -382,6 +382,8 @@ where
     };
     match next {
         Some(Ok(msg)) => Incoming::Message(msg),
+        // A TLS peer that hangs up without close_notify: a plain disconnect, not bad input.
+        Some(Err(err)) if err.kind() == std::io::ErrorKind::UnexpectedEof => Incoming::Eof,
         Some(Err(err)) => Incoming::Malformed(err),
         None => Incoming::Eof,
     }
