@@ -222,14 +222,11 @@ impl Session {
                 }
                 Action::Reply(reply) => {
                     let then = reply.then;
-                    log::emit(
-                        &self.state.conn,
-                        &self.state.bind_dn,
-                        &reply.record,
-                        started,
-                    );
-                    let messages = reply.into_messages(msgid);
-                    if let Err(reason) = write_all(&mut framed, messages, write_timeout).await {
+                    let (messages, record) = reply.into_messages(msgid);
+                    let written = write_all(&mut framed, messages, write_timeout).await;
+                    // Logged after writing, so the duration includes encoding and sending.
+                    log::emit(&self.state.conn, &self.state.bind_dn, &record, started);
+                    if let Err(reason) = written {
                         return Exit::Closed(reason);
                     }
                     if then == Then::StartTls {
