@@ -76,10 +76,11 @@ impl VerifiedCache {
             return false;
         }
         let key = self.entry_key(principal, password);
+        let current = fingerprint(current_phc);
         let now = Instant::now();
         let mut entries = self.lock();
         match entries.get(&key) {
-            Some(e) if e.expires > now && e.verifier == fingerprint(current_phc) => true,
+            Some(e) if e.expires > now && e.verifier == current => true,
             Some(_) => {
                 entries.remove(&key);
                 false

@@ -251,9 +251,13 @@ async fn one_permit_serializes_verifications() {
     let (_dir, store) = new_store();
     let creds = Credentials::new(store, &config(1, 0));
     creds.set_password(&alice(), "pass word").await.unwrap();
-    let t = Instant::now();
-    assert!(creds.verify(Some(&alice()), b"pass word").await.unwrap());
-    let single = t.elapsed();
+    // The fastest of three single verifications (a busy machine only slows some down).
+    let mut single = Duration::MAX;
+    for _ in 0..3 {
+        let t = Instant::now();
+        assert!(creds.verify(Some(&alice()), b"pass word").await.unwrap());
+        single = single.min(t.elapsed());
+    }
     let t = Instant::now();
     let who = alice();
     let (a, b) = tokio::join!(

@@ -17,8 +17,8 @@ mod naming;
 
 use crate::config::DirectoryConfig;
 use crate::model::{
-    BinderRecord, ChangeCounts, DirectoryData, EntraDomain, GroupRecord, ObjectId, SyncRun,
-    TenantSnapshot, UserRecord,
+    BinderRecord, ChangeCounts, DirectoryData, EntraDomain, GroupRecord, ObjectId, SyncOutcome,
+    SyncRun, TenantSnapshot, UserRecord,
 };
 use serde::de::DeserializeOwned;
 use sled::Transactional;
@@ -47,6 +47,13 @@ pub(crate) mod trees {
 /// sled's page cache. The served directory lives in the in-memory snapshot, so sled is read
 /// only at start-up and after a sync; its default (1 GiB) would just double resident memory.
 const SLED_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// How long `open` waits for sled's directory lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How many of the newest runs are checked for interrupted ones on open.
+const INTERRUPTED_SCAN: usize = 100;
+/// How many runs the history keeps (older ones are pruned as new ones begin).
+pub const RUN_HISTORY: u64 = 10_000;
 
 const META_SCHEMA: &[u8] = b"schema_version";
 const META_NEXT_RUN: &[u8] = b"next_run_id";
@@ -120,13 +127,32 @@ fn decode_all<T: DeserializeOwned>(
         .collect()
 }
 
+/// Opens sled, waiting briefly for the directory lock: after a `Db` is dropped sled's
+/// background thread can hold the lock for a moment, so a quick re-open in the same process
+/// (tests, an in-process restart) would otherwise fail spuriously. Another process holding
+/// the lock still fails, after [`LOCK_WAIT`].
+fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
+    let config = sled::Config::new()
+        .path(dir)
+        .cache_capacity(SLED_CACHE_BYTES);
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 impl Store {
     /// Opens (or creates) the store under `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(SLED_CACHE_BYTES)
-            .open()?;
+        let db = open_db(dir)?;
         let trees = Trees {
             users: db.open_tree(trees::USERS)?,
             groups: db.open_tree(trees::GROUPS)?,
@@ -144,7 +170,26 @@ impl Store {
             directory_lock: Arc::new(Mutex::new(())),
         };
         store.check_schema()?;
+        store.fail_interrupted_runs()?;
         Ok(store)
+    }
+
+    /// Marks runs still `Running` as failed. sled locks its directory, so a freshly opened
+    /// store has no live run: such a record was left by a process that stopped mid-sync, and
+    /// would otherwise show as running forever.
+    fn fail_interrupted_runs(&self) -> Result<(), StoreError> {
+        for run in self.list_runs(INTERRUPTED_SCAN)? {
+            if run.outcome == SyncOutcome::Running {
+                let failed = SyncRun {
+                    outcome: SyncOutcome::Failed,
+                    finished: run.finished.or(Some(crate::model::now())),
+                    error: Some("interrupted: the server stopped during this run".to_string()),
+                    ..run
+                };
+                self.record_run(&failed)?;
+            }
+        }
+        Ok(())
     }
 
     /// Writes the schema version into a new store, refuses a store of another version.
@@ -354,7 +399,7 @@ impl Store {
     /// monotonically across restarts (a persisted counter, starting at 1).
     pub fn begin_run(&self, run: &SyncRun) -> Result<u64, StoreError> {
         let t = &self.trees;
-        (&t.meta, &t.runs)
+        let id = (&t.meta, &t.runs)
             .transaction(|(meta, runs)| {
                 let id = match meta.get(META_NEXT_RUN)? {
                     Some(bytes) => in_tx(codec::decode::<u64>(trees::META, &bytes))?,
@@ -372,7 +417,20 @@ impl Store {
                 runs.flush();
                 Ok(id)
             })
-            .map_err(tx_error)
+            .map_err(tx_error)?;
+        self.prune_runs(id, RUN_HISTORY)?;
+        Ok(id)
+    }
+
+    /// Drops runs older than the newest `keep` (`newest` is the latest id).
+    fn prune_runs(&self, newest: u64, keep: u64) -> Result<(), StoreError> {
+        let Some(oldest_kept) = newest.checked_sub(keep.saturating_sub(1)) else {
+            return Ok(());
+        };
+        for key in self.trees.runs.range(..codec::run_key(oldest_kept)).keys() {
+            self.trees.runs.remove(key?)?;
+        }
+        Ok(())
     }
 
     /// Records a run's final state (used for failed runs; successful ones are written by

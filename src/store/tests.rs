@@ -470,15 +470,19 @@ fn run_ids_are_monotonic_across_reopen() {
     let store = Store::open(dir.path()).unwrap();
     let third = store.begin_run(&started).unwrap();
     assert!(third > second);
-    let mut failed = store.get_run(second).unwrap().unwrap();
-    assert_eq!((failed.id, failed.outcome), (second, SyncOutcome::Running));
+    // Runs left `Running` by the previous process are failed on open.
+    let interrupted = store.get_run(second).unwrap().unwrap();
+    assert_eq!(interrupted.outcome, SyncOutcome::Failed);
+    assert!(interrupted.error.unwrap().contains("interrupted"));
+    let mut failed = store.get_run(third).unwrap().unwrap();
+    assert_eq!((failed.id, failed.outcome), (third, SyncOutcome::Running));
     failed.outcome = SyncOutcome::Failed;
     failed.error = Some("boom".into());
     store.record_run(&failed).unwrap();
     let runs = store.list_runs(10).unwrap();
     let ids: Vec<u64> = runs.iter().map(|r| r.id).collect();
     assert_eq!(ids, vec![third, second, first], "newest first");
-    assert_eq!(runs[1].outcome, SyncOutcome::Failed);
+    assert_eq!(runs[0].error.as_deref(), Some("boom"));
     assert_eq!(store.list_runs(1).unwrap().len(), 1);
 }
 
@@ -563,4 +567,113 @@ fn users_are_found_by_login_name() {
         store.set_ssh_public_keys(&"zz".to_string(), &[]),
         Err(StoreError::NotFound(_))
     ));
+}
+
+#[test]
+fn old_runs_are_pruned() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    for id in 1..=6 {
+        store.record_run(&run(id)).unwrap();
+    }
+    store.prune_runs(6, 3).unwrap();
+    let ids: Vec<u64> = store.list_runs(10).unwrap().iter().map(|r| r.id).collect();
+    assert_eq!(ids, vec![6, 5, 4]);
+    store.prune_runs(2, 3).unwrap();
+    assert_eq!(
+        store.list_runs(10).unwrap().len(),
+        3,
+        "nothing to prune yet"
+    );
+}
+
+/// Users of the `n`-th snapshot of the crash test: a growing, deterministic set.
+fn crash_snapshot(n: u64) -> TenantSnapshot {
+    let users = (0..n * 5)
+        .map(|i| user(&format!("u{i:08}"), &format!("user{i}@example.com")))
+        .collect();
+    let groups = (0..n)
+        .map(|g| group(&format!("g{g:08}"), &format!("group{g}"), &["u00000000"]))
+        .collect();
+    snapshot(users, groups)
+}
+
+const CRASH_DIR_VAR: &str = "ENTRA_LDAP_STORE_CRASH_DIR";
+
+/// Child half of `a_killed_process_leaves_the_last_committed_state`: commits ever larger
+/// snapshots until it is killed. Without the variable (a normal test run) it does nothing.
+#[test]
+fn crash_child() {
+    let Some(dir) = std::env::var_os(CRASH_DIR_VAR) else {
+        return;
+    };
+    let store = Store::open(std::path::Path::new(&dir)).unwrap();
+    let r = rules((1000, 999_999), (1_000_000, 1_999_999));
+    let started = std::time::Instant::now();
+    for n in 1.. {
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            break; // never outlive a parent that failed to kill us
+        }
+        store.commit_sync(&crash_snapshot(n), &r, &run(n)).unwrap();
+        // Only after commit_sync returned: the parent checks this run survived.
+        println!("committed {n}");
+    }
+}
+
+#[test]
+fn a_killed_process_leaves_the_last_committed_state() {
+    let exe = std::env::current_exe().unwrap();
+    for delay_ms in [300u64, 700, 1100] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new(&exe)
+            .args([
+                "--exact",
+                "store::tests::crash_child",
+                "--test-threads=1",
+                "--nocapture",
+            ])
+            .env(CRASH_DIR_VAR, dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        child.kill().unwrap(); // SIGKILL: no destructors, no flush
+        let output = child.wait_with_output().unwrap();
+        let acknowledged = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("committed ")?.parse::<u64>().ok())
+            .max()
+            .unwrap_or(0);
+
+        let store = Store::open(dir.path()).unwrap();
+        let data = store.load_directory().unwrap();
+        let last = store.list_runs(1).unwrap().first().map_or(0, |r| r.id);
+        assert!(
+            last >= acknowledged,
+            "run {acknowledged} was acknowledged but lost"
+        );
+        let expected = crash_snapshot(last);
+        assert_eq!(data.users.len(), expected.users.len(), "after run {last}");
+        assert_eq!(data.groups.len(), expected.groups.len(), "after run {last}");
+        let mut numbers: Vec<u32> = data.users.iter().map(|u| u.uid_number).collect();
+        numbers.sort_unstable();
+        let contiguous: Vec<u32> = (1000..1000 + numbers.len() as u32).collect();
+        assert_eq!(numbers, contiguous, "numbers handed out exactly once");
+        for u in &data.users {
+            assert_eq!(
+                store.user_id_by_login(&u.uid).unwrap().as_ref(),
+                Some(&u.entra.id)
+            );
+        }
+        // The next commit continues where the committed state left off.
+        let r = rules((1000, 999_999), (1_000_000, 1_999_999));
+        store
+            .commit_sync(&crash_snapshot(last + 1), &r, &run(last + 1))
+            .unwrap();
+        let data = store.load_directory().unwrap();
+        let max = data.users.iter().map(|u| u.uid_number).max().unwrap();
+        assert_eq!(max as usize, 1000 + data.users.len() - 1);
+        eprintln!("killed after {delay_ms} ms: acknowledged {acknowledged}, found {last}");
+    }
 }
