@@ -1216,3 +1216,52 @@ async fn openldap_clients_interoperate() {
     .unwrap();
     assert!(out.status.success());
 }
+
+/// One paged request by hand: the entries, the result code and the returned cookie.
+async fn page(
+    ldap: &mut Ldap,
+    size: i32,
+    sizelimit: i32,
+    cookie: Vec<u8>,
+) -> (usize, u32, Vec<u8>) {
+    let res = ldap
+        .with_search_options(SearchOptions::new().sizelimit(sizelimit))
+        .with_controls(ctrl::PagedResults { size, cookie })
+        .search(
+            BASE,
+            Scope::Subtree,
+            "(objectClass=posixAccount)",
+            vec!["uid"],
+        )
+        .await
+        .unwrap();
+    let cookie = res
+        .1
+        .ctrls
+        .iter()
+        .find(|c| matches!(c.0, Some(ctrl::ControlType::PagedResults)))
+        .map(|c| c.1.parse::<ctrl::PagedResults>().cookie)
+        .unwrap_or_default();
+    (res.0.len(), res.1.rc, cookie)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_size_limit_caps_a_paged_search_and_size_zero_abandons() {
+    let h = Harness::start().await;
+    let mut ldap = h.plain_client().await;
+    bind_ok(&mut ldap, "alice", ALICE_PW).await;
+    let (n, rc, cookie) = page(&mut ldap, 10, 15, Vec::new()).await;
+    assert_eq!((n, rc), (10, 0));
+    assert!(!cookie.is_empty());
+    let (n, rc, cookie) = page(&mut ldap, 10, 15, cookie).await;
+    assert_eq!((n, rc), (5, 4));
+    assert!(cookie.is_empty());
+
+    // Size 0 with a cookie abandons; the cookie is then dead.
+    let (_, _, cookie) = page(&mut ldap, 10, 0, Vec::new()).await;
+    let (n, rc, end) = page(&mut ldap, 0, 0, cookie.clone()).await;
+    assert_eq!((n, rc), (0, 0));
+    assert!(end.is_empty());
+    let (_, rc, _) = page(&mut ldap, 10, 0, cookie).await;
+    assert_eq!(rc, 53);
+}
