@@ -847,6 +847,17 @@ async fn password_modify_changes_own_password() {
         .await
         .unwrap();
     assert_eq!(res.1.rc, 53);
+    // Too short for the password policy.
+    let res = ldap
+        .extended(PasswordModify {
+            user_id: None,
+            old_pass: Some(BOB_PW),
+            new_pass: Some("x"),
+        })
+        .await
+        .unwrap();
+    assert_eq!(res.1.rc, 19, "{:?}", res.1);
+    assert!(res.1.text.contains("at least"), "{}", res.1.text);
     // Right.
     let bob = format!("uid=bob,ou=people,{BASE}");
     let res = ldap
