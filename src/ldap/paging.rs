@@ -48,7 +48,6 @@ pub(crate) struct PagedSearch {
 
 impl PagedSearch {
     /// A search whose first page has not been sent yet.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         key: SearchKey,
         snapshot: Arc<Snapshot>,
