@@ -847,6 +847,17 @@ async fn password_modify_changes_own_password() {
         .await
         .unwrap();
     assert_eq!(res.1.rc, 53);
+    // Too short for the password policy.
+    let res = ldap
+        .extended(PasswordModify {
+            user_id: None,
+            old_pass: Some(BOB_PW),
+            new_pass: Some("x"),
+        })
+        .await
+        .unwrap();
+    assert_eq!(res.1.rc, 19, "{:?}", res.1);
+    assert!(res.1.text.contains("at least"), "{}", res.1.text);
     // Right.
     let bob = format!("uid=bob,ou=people,{BASE}");
     let res = ldap
@@ -1080,4 +1091,188 @@ async fn silent_ldaps_client_is_dropped_after_the_handshake_timeout() {
     // Others are served meanwhile and afterwards.
     let mut ldap = h.ldaps_client().await;
     assert_eq!(whoami(&mut ldap).await, "");
+}
+
+/// Runs an OpenLDAP command-line client; `None` when ldap-utils is not installed.
+async fn openldap(tool: &str, args: &[&str]) -> Option<std::process::Output> {
+    let output = tokio::process::Command::new(tool)
+        .args(args)
+        // Not LDAPNOINIT: it would also ignore the LDAPTLS_* variables.
+        .env("LDAPCONF", "/dev/null")
+        .env("LDAPTLS_REQCERT", "never")
+        .output()
+        .await;
+    match output {
+        Ok(output) => Some(output),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => panic!("running {tool}: {err}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openldap_clients_interoperate() {
+    let h = Harness::start().await;
+    let plain = format!("ldap://{}", h.plain);
+    let ldaps = format!("ldaps://{}", h.ldaps);
+    let alice = alice_dn();
+    let bob = format!("uid=bob,ou=people,{BASE}");
+
+    // StartTLS (-ZZ: fail unless it succeeds) and paged results.
+    let Some(out) = openldap(
+        "ldapsearch",
+        &[
+            "-x",
+            "-H",
+            &plain,
+            "-ZZ",
+            "-D",
+            &alice,
+            "-w",
+            ALICE_PW,
+            "-b",
+            BASE,
+            "-LLL",
+            "-E",
+            "pr=5/noprompt",
+            "(objectClass=posixAccount)",
+            "uid",
+        ],
+    )
+    .await
+    else {
+        eprintln!("ldap-utils not installed; skipping");
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let dns: Vec<&str> = stdout.lines().filter(|l| l.starts_with("dn: ")).collect();
+    assert_eq!(dns.len(), 2 + FILLERS, "{stdout}");
+    assert_eq!(dns.iter().collect::<HashSet<_>>().len(), dns.len());
+
+    let out = openldap(
+        "ldapwhoami",
+        &["-x", "-H", &ldaps, "-D", &alice, "-w", ALICE_PW],
+    )
+    .await
+    .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("dn:{alice}")
+    );
+
+    let out = openldap(
+        "ldapwhoami",
+        &["-x", "-H", &ldaps, "-D", &alice, "-w", "wrong"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(49));
+
+    let out = openldap(
+        "ldapcompare",
+        &[
+            "-x",
+            "-H",
+            &ldaps,
+            "-D",
+            &alice,
+            "-w",
+            ALICE_PW,
+            &alice,
+            "uid:alice",
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = openldap(
+        "ldappasswd",
+        &[
+            "-x",
+            "-H",
+            &ldaps,
+            "-D",
+            &bob,
+            "-w",
+            BOB_PW,
+            "-a",
+            BOB_PW,
+            "-s",
+            "Bob-Secret-3",
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = openldap(
+        "ldapwhoami",
+        &["-x", "-H", &ldaps, "-D", &bob, "-w", "Bob-Secret-3"],
+    )
+    .await
+    .unwrap();
+    assert!(out.status.success());
+}
+
+/// One paged request by hand: the entries, the result code and the returned cookie.
+async fn page(
+    ldap: &mut Ldap,
+    size: i32,
+    sizelimit: i32,
+    cookie: Vec<u8>,
+) -> (usize, u32, Vec<u8>) {
+    let res = ldap
+        .with_search_options(SearchOptions::new().sizelimit(sizelimit))
+        .with_controls(ctrl::PagedResults { size, cookie })
+        .search(
+            BASE,
+            Scope::Subtree,
+            "(objectClass=posixAccount)",
+            vec!["uid"],
+        )
+        .await
+        .unwrap();
+    let cookie = res
+        .1
+        .ctrls
+        .iter()
+        .find(|c| matches!(c.0, Some(ctrl::ControlType::PagedResults)))
+        .map(|c| c.1.parse::<ctrl::PagedResults>().cookie)
+        .unwrap_or_default();
+    (res.0.len(), res.1.rc, cookie)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_size_limit_caps_a_paged_search_and_size_zero_abandons() {
+    let h = Harness::start().await;
+    let mut ldap = h.plain_client().await;
+    bind_ok(&mut ldap, "alice", ALICE_PW).await;
+    let (n, rc, cookie) = page(&mut ldap, 10, 15, Vec::new()).await;
+    assert_eq!((n, rc), (10, 0));
+    assert!(!cookie.is_empty());
+    let (n, rc, cookie) = page(&mut ldap, 10, 15, cookie).await;
+    assert_eq!((n, rc), (5, 4));
+    assert!(cookie.is_empty());
+
+    // Size 0 with a cookie abandons; the cookie is then dead.
+    let (_, _, cookie) = page(&mut ldap, 10, 0, Vec::new()).await;
+    let (n, rc, end) = page(&mut ldap, 0, 0, cookie.clone()).await;
+    assert_eq!((n, rc), (0, 0));
+    assert!(end.is_empty());
+    let (_, rc, _) = page(&mut ldap, 10, 0, cookie).await;
+    assert_eq!(rc, 53);
 }

@@ -10,9 +10,14 @@ use crate::directory::{AttrSelection, EntryId, Snapshot};
 use ldap3_proto::proto::{LdapFilter, LdapSearchScope};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// At most this many paged searches are kept open per connection.
 pub(crate) const MAX_PAGED_SEARCHES: usize = 8;
+
+/// A paged search not continued for this long is dropped, so a client that walks away
+/// does not keep an old snapshot alive for the life of its connection.
+pub(crate) const PAGED_SEARCH_TTL: Duration = Duration::from_secs(300);
 
 /// What identifies "the same search" across pages (RFC 2696 §3 requires the client to
 /// repeat it unchanged).
@@ -38,11 +43,11 @@ pub(crate) struct PagedSearch {
     /// Message id of the request that produced the current cookie (for Abandon).
     pub msgid: i32,
     last_used: u64,
+    parked_at: Option<Instant>,
 }
 
 impl PagedSearch {
     /// A search whose first page has not been sent yet.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         key: SearchKey,
         snapshot: Arc<Snapshot>,
@@ -62,6 +67,7 @@ impl PagedSearch {
             types_only,
             msgid,
             last_used: 0,
+            parked_at: None,
         }
     }
 
@@ -92,7 +98,12 @@ pub(crate) struct PagingState {
 impl PagingState {
     /// Stores `search` under a fresh random cookie (returned), dropping the least recently
     /// used search if the connection already has [`MAX_PAGED_SEARCHES`].
-    pub(crate) fn park(&mut self, mut search: PagedSearch) -> Vec<u8> {
+    pub(crate) fn park(&mut self, search: PagedSearch) -> Vec<u8> {
+        self.park_at(search, Instant::now())
+    }
+
+    fn park_at(&mut self, mut search: PagedSearch, now: Instant) -> Vec<u8> {
+        self.expire(now);
         if self.searches.len() >= MAX_PAGED_SEARCHES {
             let oldest = self
                 .searches
@@ -105,6 +116,7 @@ impl PagingState {
         }
         self.clock = self.clock.wrapping_add(1);
         search.last_used = self.clock;
+        search.parked_at = Some(now);
         let mut cookie: [u8; 16] = rand::random();
         while self.searches.contains_key(&cookie) {
             cookie = rand::random();
@@ -116,8 +128,17 @@ impl PagingState {
     /// Removes and returns the search a cookie refers to (the caller parks it again under
     /// a new cookie if pages remain). `None` for unknown, expired or foreign cookies.
     pub(crate) fn take(&mut self, cookie: &[u8]) -> Option<PagedSearch> {
+        self.expire(Instant::now());
         let key: [u8; 16] = cookie.try_into().ok()?;
         self.searches.remove(&key)
+    }
+
+    /// Drops searches parked longer than [`PAGED_SEARCH_TTL`] before `now`.
+    fn expire(&mut self, now: Instant) {
+        self.searches.retain(|_, s| {
+            s.parked_at
+                .is_none_or(|at| now.saturating_duration_since(at) < PAGED_SEARCH_TTL)
+        });
     }
 
     /// Drops the search last continued by message `msgid` (Abandon).
@@ -192,5 +213,20 @@ mod tests {
         assert!(!state.abandon(100 + 1));
         state.clear();
         assert_eq!(state.len(), 0);
+    }
+
+    #[test]
+    fn stale_searches_expire() {
+        let mut state = PagingState::default();
+        let start = Instant::now();
+        let stale = state.park_at(search(vec![1], 1), start);
+        let later = start + PAGED_SEARCH_TTL + Duration::from_secs(1);
+        let fresh = state.park_at(search(vec![2], 2), later);
+        state.expire(later);
+        assert_eq!(state.len(), 1);
+        let key: [u8; 16] = stale.as_slice().try_into().unwrap();
+        assert!(!state.searches.contains_key(&key));
+        let key: [u8; 16] = fresh.as_slice().try_into().unwrap();
+        assert!(state.searches.contains_key(&key));
     }
 }

@@ -38,15 +38,17 @@ impl Reply {
         }
     }
 
-    /// The PDUs to write, stamped with the request's message id.
-    pub(crate) fn into_messages(self, msgid: i32) -> Vec<LdapMsg> {
+    /// The PDUs to write, stamped with the request's message id, and the log record.
+    pub(crate) fn into_messages(self, msgid: i32) -> (Vec<LdapMsg>, OpRecord) {
         let Reply {
             ops,
             mut final_controls,
+            record,
             ..
         } = self;
         let last = ops.len().saturating_sub(1);
-        ops.into_iter()
+        let messages = ops
+            .into_iter()
             .enumerate()
             .map(|(i, op)| {
                 let ctrl = if i == last {
@@ -56,7 +58,8 @@ impl Reply {
                 };
                 LdapMsg::new_with_ctrls(msgid, op, ctrl)
             })
-            .collect()
+            .collect();
+        (messages, record)
     }
 }
 
@@ -165,7 +168,8 @@ mod tests {
             record: OpRecord::new("search", "", LdapResultCode::Success),
             then: Then::Continue,
         };
-        let msgs = reply.into_messages(7);
+        let (msgs, record) = reply.into_messages(7);
+        assert_eq!(record.op, "search");
         assert_eq!(msgs.len(), 2);
         assert!(msgs.iter().all(|m| m.msgid == 7));
         assert!(msgs[0].ctrl.is_empty());

@@ -222,14 +222,11 @@ impl Session {
                 }
                 Action::Reply(reply) => {
                     let then = reply.then;
-                    log::emit(
-                        &self.state.conn,
-                        &self.state.bind_dn,
-                        &reply.record,
-                        started,
-                    );
-                    let messages = reply.into_messages(msgid);
-                    if let Err(reason) = write_all(&mut framed, messages, write_timeout).await {
+                    let (messages, record) = reply.into_messages(msgid);
+                    let written = write_all(&mut framed, messages, write_timeout).await;
+                    // Logged after writing, so the duration includes encoding and sending.
+                    log::emit(&self.state.conn, &self.state.bind_dn, &record, started);
+                    if let Err(reason) = written {
                         return Exit::Closed(reason);
                     }
                     if then == Then::StartTls {
@@ -382,6 +379,8 @@ where
     };
     match next {
         Some(Ok(msg)) => Incoming::Message(msg),
+        // A TLS peer that hangs up without close_notify: a plain disconnect, not bad input.
+        Some(Err(err)) if err.kind() == std::io::ErrorKind::UnexpectedEof => Incoming::Eof,
         Some(Err(err)) => Incoming::Malformed(err),
         None => Incoming::Eof,
     }
