@@ -122,6 +122,12 @@ $INCLUDE sites-enabled/
         "pap {\n    normalise = yes\n}\n",
     )
     .unwrap();
+    // `reject` in the authorize section is the `always` module configured to reject.
+    std::fs::write(
+        dir.join("mods-enabled/always"),
+        "always reject {\n    rcode = reject\n}\nalways ok {\n    rcode = ok\n}\n",
+    )
+    .unwrap();
     std::fs::write(
         dir.join("sites-enabled/default"),
         format!(
@@ -169,19 +175,40 @@ fn free_udp_port() -> u16 {
     socket.local_addr().unwrap().port()
 }
 
+/// One Access-Request through `radclient` (what `radtest` wraps), with a short timeout so a
+/// dead server fails fast; returns radclient's output.
 async fn radtest(user: &str, password: &str, port: u16) -> String {
-    let output = tokio::process::Command::new("radtest")
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new("radclient")
         .args([
-            user,
-            password,
+            "-x",
+            "-t",
+            "2",
+            "-r",
+            "1",
             &format!("127.0.0.1:{port}"),
-            "0",
+            "auth",
             "testing123",
         ])
-        .output()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("radclient (freeradius-utils) is installed");
+    let request = format!("User-Name = \"{user}\"\nUser-Password = \"{password}\"\n");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(request.as_bytes())
         .await
-        .expect("radtest (freeradius-utils) is installed");
-    String::from_utf8_lossy(&output.stdout).into_owned()
+        .expect("write request");
+    drop(stdin);
+    let output = child.wait_with_output().await.expect("radclient runs");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -202,13 +229,19 @@ async fn radtest_accepts_active_users_and_rejects_wrong_or_disabled() {
 
     // Wait until FreeRADIUS answers (it reads its config and opens its LDAP pool first).
     let mut ready = false;
-    for _ in 0..100 {
+    for _ in 0..20 {
+        if let Ok(Some(status)) = radiusd.try_wait() {
+            panic!(
+                "freeradius exited ({status}):\n{}",
+                std::fs::read_to_string(dir.path().join("radiusd.out")).unwrap_or_default()
+            );
+        }
         let reply = radtest("alice", DEMO_USER_PASSWORD, port).await;
         if reply.contains("Access-Accept") {
             ready = true;
             break;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let log = || std::fs::read_to_string(dir.path().join("radiusd.out")).unwrap_or_default();
     assert!(
