@@ -4,6 +4,11 @@
 //! `sync`, `user` and `binder` are clients of a running server's admin API.
 
 use clap::{Args, Parser, Subcommand};
+
+/// mimalloc returns freed memory to the OS far more readily than glibc's malloc under the
+/// allocate-build-free pattern of snapshot rebuilds and password hashing (see docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use entra_ldap::admin::client::AdminClient;
 use entra_ldap::app::App;
 use entra_ldap::config::Config;
