@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::Output;
 
 /// Demo credentials, re-exported for readability in tests.
+#[allow(unused_imports)]
 pub use entra_ldap::demo::{DEMO_BINDER_SECRET, DEMO_USER_PASSWORD};
 
 /// A running server plus what clients need to reach it.
