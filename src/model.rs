@@ -172,6 +172,16 @@ pub struct ChangeCounts {
     pub groups_added: u64,
     pub groups_changed: u64,
     pub groups_removed: u64,
+    /// Domains added, changed or removed (they decide the derived base DN).
+    #[serde(default)]
+    pub domains_changed: u64,
+}
+
+impl ChangeCounts {
+    /// True when the run changed nothing that the directory snapshot is built from.
+    pub fn is_empty(&self) -> bool {
+        *self == ChangeCounts::default()
+    }
 }
 
 /// One sync run, as shown in the run history.

@@ -644,3 +644,30 @@ async fn runs_repeat_on_the_schedule() {
     }
     env.shutdown.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_changes_nothing_keeps_the_served_snapshot() {
+    let env = env().await;
+    let sync = env.start_sync(&env.sim.client_secret);
+    let first = sync.wait_first_run().await.unwrap();
+    assert_eq!(first.outcome, SyncOutcome::Succeeded, "{:?}", first.error);
+    let served = env.live.load();
+
+    let id = sync.trigger(SyncTrigger::Manual).unwrap();
+    let run = sync.wait_for(id).await.unwrap();
+    assert_eq!(run.outcome, SyncOutcome::Succeeded, "{:?}", run.error);
+    assert!(run.changes.is_empty(), "{:?}", run.changes);
+    assert!(
+        Arc::ptr_eq(&served, &env.live.load()),
+        "no rebuild when nothing changed"
+    );
+
+    env.sim.with_tenant(|t| t.disable_user("alice@example.com"));
+    let id = sync.trigger(SyncTrigger::Manual).unwrap();
+    let run = sync.wait_for(id).await.unwrap();
+    assert_eq!(run.changes.users_deactivated, 1, "{:?}", run.changes);
+    assert!(
+        !Arc::ptr_eq(&served, &env.live.load()),
+        "a change publishes a new snapshot"
+    );
+}

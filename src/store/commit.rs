@@ -110,7 +110,7 @@ pub(super) fn apply(
     let mut counts = ChangeCounts::default();
     apply_users(tx, existing, tenant, rules, now, &mut counts)?;
     apply_groups(tx, existing, tenant, rules, now, &mut counts)?;
-    apply_domains(tx, existing, tenant)?;
+    counts.domains_changed = apply_domains(tx, existing, tenant)?;
     let mut record = run.clone();
     record.changes = counts;
     put(tx.runs, trees::RUNS, &codec::run_key(run.id), &record)?;
@@ -288,18 +288,26 @@ fn group_alloc(
     Ok(alloc)
 }
 
-/// Replaces the stored domains with the snapshot's.
-fn apply_domains(tx: &TxTrees<'_>, existing: &Existing, tenant: &TenantSnapshot) -> TxResult<()> {
+/// Replaces the stored domains with the snapshot's; returns how many were added, changed or
+/// removed (so a sync that changed nothing can skip rebuilding the snapshot).
+fn apply_domains(tx: &TxTrees<'_>, existing: &Existing, tenant: &TenantSnapshot) -> TxResult<u64> {
+    let mut changed = 0;
     let seen: BTreeSet<&[u8]> = tenant.domains.iter().map(|d| d.id.as_bytes()).collect();
     for key in &existing.domains {
         if !seen.contains(key.as_slice()) {
             tx.domains.remove(key.as_slice())?;
+            changed += 1;
         }
     }
     for domain in &tenant.domains {
-        put(tx.domains, trees::DOMAINS, domain.id.as_bytes(), domain)?;
+        let bytes = in_tx(codec::encode(trees::DOMAINS, domain))?;
+        let key = domain.id.as_bytes();
+        if tx.domains.get(key)?.as_deref() != Some(bytes.as_slice()) {
+            tx.domains.insert(key, bytes)?;
+            changed += 1;
+        }
     }
-    Ok(())
+    Ok(changed)
 }
 
 /// Reserves the first free candidate of `base` (`base`, `base2`, …) for `owner`. Names

@@ -677,3 +677,25 @@ fn a_killed_process_leaves_the_last_committed_state() {
         eprintln!("killed after {delay_ms} ms: acknowledged {acknowledged}, found {last}");
     }
 }
+
+#[test]
+fn domain_changes_are_counted_and_unchanged_domains_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut snap = snapshot(vec![], vec![]);
+    snap.domains = vec![crate::model::EntraDomain {
+        id: "example.com".into(),
+        is_default: true,
+        is_verified: true,
+        ..Default::default()
+    }];
+    let commit =
+        |snap: &TenantSnapshot, id| store.commit_sync(snap, &default_rules(), &run(id)).unwrap();
+    assert_eq!(commit(&snap, 1).domains_changed, 1);
+    assert!(commit(&snap, 2).is_empty());
+    snap.domains[0].is_default = false;
+    assert_eq!(commit(&snap, 3).domains_changed, 1);
+    snap.domains.clear();
+    assert_eq!(commit(&snap, 4).domains_changed, 1);
+    assert!(store.load_directory().unwrap().domains.is_empty());
+}

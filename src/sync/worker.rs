@@ -268,6 +268,11 @@ impl Shared {
         done.graph_requests = requests.load(Ordering::Relaxed);
         let (store, rules, record) = (self.store.clone(), self.rules.clone(), done.clone());
         done.changes = blocking(move || store.commit_sync(&snapshot, &rules, &record)).await?;
+        if done.changes.is_empty() {
+            // Nothing the snapshot is built from changed: keep serving the current one rather
+            // than reloading and rebuilding the whole directory (CPU and a memory peak).
+            return Ok((done, users, groups));
+        }
         let store = self.store.clone();
         let data = blocking(move || store.load_directory())
             .await
