@@ -364,44 +364,21 @@ async fn compare_and_password_change() {
     let url = server.ldap_url();
     let dn = server.user_dn("alice");
     let binder = server.binder_dn();
-    let (code, out, _) = split(
-        server
-            .tool(
-                "ldapcompare",
-                &[
-                    "-x",
-                    "-H",
-                    &url,
-                    "-D",
-                    &binder,
-                    "-w",
-                    DEMO_BINDER_SECRET,
-                    &dn,
-                    "uid:alice",
-                ],
-            )
-            .await,
-    );
-    assert_eq!((code, out.trim()), (6, "TRUE"));
-    let (code, out, _) = split(
-        server
-            .tool(
-                "ldapcompare",
-                &[
-                    "-x",
-                    "-H",
-                    &url,
-                    "-D",
-                    &binder,
-                    "-w",
-                    DEMO_BINDER_SECRET,
-                    &dn,
-                    "uid:bob",
-                ],
-            )
-            .await,
-    );
-    assert_eq!((code, out.trim()), (5, "FALSE"));
+    for (assertion, want) in [("uid:alice", (6, "TRUE")), ("uid:bob", (5, "FALSE"))] {
+        let args = [
+            "-x",
+            "-H",
+            &url,
+            "-D",
+            &binder,
+            "-w",
+            DEMO_BINDER_SECRET,
+            &dn,
+            assertion,
+        ];
+        let (code, out, _) = split(server.tool("ldapcompare", &args).await);
+        assert_eq!((code, out.trim()), want, "ldapcompare {assertion}");
+    }
     // The user changes their own password with the old one (over StartTLS).
     let tls = server.ldap_tls_url();
     let (code, _, err) = split(
