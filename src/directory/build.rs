@@ -111,12 +111,7 @@ impl Attrs {
             return;
         }
         if let Some(at) = schema().attribute_index(name) {
-            let (vals, norm): (Vec<String>, Vec<String>) = vals.into_iter().unzip();
-            self.0.push(Attr {
-                at,
-                vals: vals.into_iter().map(String::into_bytes).collect(),
-                norm,
-            });
+            self.0.push(Attr::with_norms(at, vals));
         }
     }
 
@@ -532,8 +527,8 @@ fn index(entries: &[Entry]) -> HashMap<usize, HashMap<String, Vec<EntryId>>> {
             let Some(map) = out.get_mut(&attr.at) else {
                 continue;
             };
-            for norm in &attr.norm {
-                let ids = map.entry(norm.clone()).or_default();
+            for norm in attr.norms() {
+                let ids = map.entry(norm.to_string()).or_default();
                 if ids.last() != Some(&id) {
                     ids.push(id);
                 }

@@ -31,8 +31,10 @@ pub struct Attr {
     /// Index into `schema().attributes`.
     pub at: usize,
     pub vals: Vec<Vec<u8>>,
-    /// Same order as `vals`; a value that does not normalise keeps its raw text.
-    pub norm: Vec<String>,
+    /// Same order as `vals`: the normalised form only where it differs from the served
+    /// text (`None` = identical), so numbers, paths and lowercase names are stored once.
+    /// A value that does not normalise keeps its raw text.
+    norm: Vec<Option<Box<str>>>,
 }
 
 impl Attr {
@@ -41,16 +43,44 @@ impl Attr {
         let rule = schema().attributes.get(at).and_then(|a| a.equality);
         let norm = vals
             .iter()
-            .map(|v| match rule {
-                Some(r) => values::normalize(r, v).unwrap_or_else(|| v.clone()),
-                None => v.clone(),
+            .map(|v| {
+                rule.and_then(|r| values::normalize(r, v))
+                    .filter(|n| n != v)
+                    .map(String::into_boxed_str)
             })
             .collect();
         Attr {
             at,
-            vals: vals.into_iter().map(String::into_bytes).collect(),
+            vals: vals
+                .into_iter()
+                .map(|v| {
+                    let mut bytes = v.into_bytes();
+                    bytes.shrink_to_fit();
+                    bytes
+                })
+                .collect(),
             norm,
         }
+    }
+
+    /// Builds an attribute whose normalised forms are already known: `(served, normalised)`.
+    pub fn with_norms(at: usize, pairs: Vec<(String, String)>) -> Attr {
+        let (vals, norm) = pairs
+            .into_iter()
+            .map(|(val, norm)| {
+                let norm = (norm != val).then(|| norm.into_boxed_str());
+                (val.into_bytes(), norm)
+            })
+            .unzip();
+        Attr { at, vals, norm }
+    }
+
+    /// The values normalised by the attribute's equality rule (as indexed and compared).
+    pub fn norms(&self) -> impl Iterator<Item = &str> {
+        self.norm
+            .iter()
+            .zip(self.texts())
+            .map(|(norm, text)| norm.as_deref().unwrap_or(text))
     }
 
     /// The values as text (they are always built from strings).
@@ -64,9 +94,9 @@ impl Attr {
     /// forms, borrowed, when `rule` is the equality rule, otherwise computed now.
     pub fn normalized_as(&self, rule: Rule) -> impl Iterator<Item = Option<Cow<'_, str>>> {
         let stored = schema().attributes.get(self.at).and_then(|a| a.equality) == Some(rule);
-        self.norm.iter().zip(self.texts()).map(move |(norm, text)| {
+        self.norms().zip(self.texts()).map(move |(norm, text)| {
             if stored {
-                Some(Cow::Borrowed(norm.as_str()))
+                Some(Cow::Borrowed(norm))
             } else {
                 values::normalize(rule, text).map(Cow::Owned)
             }

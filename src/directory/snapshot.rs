@@ -425,7 +425,9 @@ impl Snapshot {
         else {
             return Ok(false);
         };
-        Ok(entry.attr(at).is_some_and(|a| a.norm.contains(&value)))
+        Ok(entry
+            .attr(at)
+            .is_some_and(|a| a.norms().any(|n| n == value)))
     }
 
     /// Resolves a simple-bind name: a DN of a user or binder, or (as configured) a bare
