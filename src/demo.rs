@@ -135,16 +135,13 @@ async fn set_demo_credentials(app: &App, generated: bool) -> Result<(), DemoErro
     };
     let phc = services.credentials.hash(DEMO_BINDER_SECRET).await?;
     match services.store.add_binder(&binder, &phc) {
-        Ok(()) | Err(StoreError::AlreadyExists(_)) => {}
+        Ok(()) => {}
+        // A kept --data-dir already has it: make sure the secret is the demo's.
+        Err(StoreError::AlreadyExists(_)) => {
+            services.store.set_binder_verifier(DEMO_BINDER, &phc)?
+        }
         Err(other) => return Err(other.into()),
     }
-    services
-        .credentials
-        .set_password(
-            &Principal::Binder(DEMO_BINDER.to_string()),
-            DEMO_BINDER_SECRET,
-        )
-        .await?;
     services.republish()?;
     Ok(())
 }

@@ -263,15 +263,20 @@ mod tests {
         assert_eq!(explicit.fingerprint, first.fingerprint);
     }
 
+    /// The first certificate of the PEM file an identity was loaded from.
+    fn leaf_der(id: &TlsIdentity) -> rustls::pki_types::CertificateDer<'static> {
+        let pem = std::fs::read(&id.cert_path).unwrap();
+        rustls_pemfile::certs(&mut pem.as_slice())
+            .next()
+            .unwrap()
+            .unwrap()
+    }
+
     #[test]
     fn fingerprint_matches_the_leaf_der() {
         let dir = tempfile::tempdir().unwrap();
         let id = load_or_generate(None, None, dir.path()).unwrap();
-        let pem = std::fs::read(&id.cert_path).unwrap();
-        let der = rustls_pemfile::certs(&mut pem.as_slice())
-            .next()
-            .unwrap()
-            .unwrap();
+        let der = leaf_der(&id);
         assert_eq!(fingerprint(der.as_ref()), id.fingerprint);
         assert_eq!(&fingerprint(b"")[..8], "E3:B0:C4");
     }
@@ -330,11 +335,7 @@ mod tests {
     fn generated_certificate_serves_a_tls_handshake() {
         let dir = tempfile::tempdir().unwrap();
         let id = load_or_generate(None, None, dir.path()).unwrap();
-        let pem = std::fs::read(&id.cert_path).unwrap();
-        let der = rustls_pemfile::certs(&mut pem.as_slice())
-            .next()
-            .unwrap()
-            .unwrap();
+        let der = leaf_der(&id);
         let mut roots = rustls::RootCertStore::empty();
         roots.add(der).unwrap();
         let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -254,12 +254,12 @@ async fn set_user_password(
     Path(uid): Path<String>,
     JsonBody(body): JsonBody<PasswordBody>,
 ) -> Result<StatusCode, ApiError> {
-    let data = services.store.load_directory()?;
-    let user = data
-        .users
-        .iter()
-        .find(|u| u.uid.eq_ignore_ascii_case(&uid))
-        .ok_or_else(|| ApiError::not_found(format!("user `{uid}` not found")))?;
+    let not_found = || ApiError::not_found(format!("user `{uid}` not found"));
+    let id = services
+        .store
+        .user_id_by_login(&uid)?
+        .ok_or_else(not_found)?;
+    let user = services.store.get_user(&id)?.ok_or_else(not_found)?;
     if !user.status.is_active() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
