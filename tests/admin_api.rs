@@ -15,7 +15,12 @@ struct Api {
 impl Api {
     fn new(server: &TestServer, token: String) -> Api {
         Api {
-            http: reqwest::Client::new(),
+            // No connection reuse: after a 413 the server closes the connection without reading
+            // the rest of the body, and a pooled client would send the next request into it.
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .expect("http client"),
             base: format!("http://{}", server.app.admin_addr),
             token,
         }
