@@ -217,6 +217,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                     run.error.unwrap_or_default()
                 )),
                 SyncOutcome::Running => Err(format!("sync run {id} still running after an hour")),
+                SyncOutcome::Held => Err(format!(
+                    "sync run {id} is held by the deletion guard: {}; approve or discard it",
+                    run.error.unwrap_or_default()
+                )),
+                SyncOutcome::Discarded => Err(format!("sync run {id} was discarded")),
             }
         }
         Command::User {

@@ -70,6 +70,8 @@ pub enum InactiveReason {
     DisabledInEntra,
     NotInAllowedGroup,
     InDeniedGroup,
+    /// The user's UPN/mail domain is not one of the domains selected for sync.
+    OutsideSelectedDomains,
     Deleted,
 }
 
@@ -86,6 +88,16 @@ impl UserStatus {
     pub fn is_active(self) -> bool {
         matches!(self, UserStatus::Active)
     }
+}
+
+/// Everything read from the tenant, before scoping decides who is active: the mirror of
+/// Graph that delta rounds update and that scoping rules are evaluated over (including
+/// groups that are not themselves imported, since allowed/denied groups may be among them).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawTenant {
+    pub users: Vec<EntraUser>,
+    pub groups: Vec<EntraGroup>,
+    pub domains: Vec<EntraDomain>,
 }
 
 /// The complete, scoped picture of a tenant that one sync run hands to the store.
@@ -160,6 +172,21 @@ pub enum SyncOutcome {
     Running,
     Succeeded,
     Failed,
+    /// Read and scoped, but it would deactivate or remove more than the deletion threshold
+    /// allows: nothing was committed; an admin approves or discards it.
+    Held,
+    /// A held run an admin discarded.
+    Discarded,
+}
+
+/// How a run read the tenant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    /// Everything re-read (first run, periodic reconciliation, expired delta token).
+    Full,
+    /// Only the changes since the last committed delta link.
+    Delta,
 }
 
 /// Counts of what one committed run changed.
@@ -194,6 +221,13 @@ pub struct SyncRun {
     pub outcome: SyncOutcome,
     /// Which credential fetched the data (e.g. "client_secret").
     pub credential: Option<String>,
+    /// Credentials tried before the one used, each with why it failed (AADSTS code and
+    /// text), so an admin sees that the backup took over and why.
+    #[serde(default)]
+    pub credential_failures: Vec<String>,
+    /// Full or delta; `None` until the run has decided (or for runs of older releases).
+    #[serde(default)]
+    pub mode: Option<SyncMode>,
     pub graph_requests: u64,
     pub changes: ChangeCounts,
     /// Why the run failed, in words an admin can act on. Never contains a secret.

@@ -226,6 +226,8 @@ impl Harness {
             finished: None,
             outcome: SyncOutcome::Running,
             credential: None,
+            credential_failures: Vec::new(),
+            mode: None,
             graph_requests: 0,
             changes: Default::default(),
             error: None,

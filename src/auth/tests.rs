@@ -38,6 +38,8 @@ fn new_store() -> (tempfile::TempDir, Store) {
         finished: Some(0),
         outcome: SyncOutcome::Succeeded,
         credential: None,
+        credential_failures: Vec::new(),
+        mode: None,
         graph_requests: 0,
         changes: Default::default(),
         error: None,

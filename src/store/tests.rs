@@ -54,6 +54,8 @@ fn run(id: u64) -> SyncRun {
         finished: Some(2),
         outcome: SyncOutcome::Succeeded,
         credential: None,
+        credential_failures: Vec::new(),
+        mode: None,
         graph_requests: 0,
         changes: ChangeCounts::default(),
         error: None,

@@ -21,13 +21,7 @@ const MEMBER_QUERY: &str = "$select=id&$top=999";
 /// Member lists fetched at once (one request each, or more when paged).
 const MEMBER_CONCURRENCY: usize = 8;
 
-/// Everything read from the tenant, before scoping decides who is active.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RawTenant {
-    pub users: Vec<EntraUser>,
-    pub groups: Vec<EntraGroup>,
-    pub domains: Vec<EntraDomain>,
-}
+pub use crate::model::RawTenant;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]

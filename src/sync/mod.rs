@@ -14,6 +14,7 @@ pub mod fetch;
 pub mod graph;
 pub mod retry;
 pub mod scope;
+pub mod settings;
 pub mod token;
 pub mod worker;
 

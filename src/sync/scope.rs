@@ -4,22 +4,19 @@
 //! "Production-grade Entra sync" issue adds admin-configured scoping (allowed and denied
 //! groups), which belongs here and nowhere else.
 
-use super::fetch::RawTenant;
-use crate::model::{EntraUser, InactiveReason, TenantSnapshot, UserStatus};
+use super::settings::SyncSettings;
+use crate::model::{EntraUser, InactiveReason, RawTenant, TenantSnapshot, UserStatus};
 
 /// The snapshot to commit: every user with its status, groups and domains unchanged.
-pub fn apply(raw: RawTenant) -> TenantSnapshot {
+pub fn apply(raw: &RawTenant, _settings: &SyncSettings) -> TenantSnapshot {
     TenantSnapshot {
         users: raw
             .users
-            .into_iter()
-            .map(|u| {
-                let status = user_status(&u);
-                (u, status)
-            })
+            .iter()
+            .map(|u| (u.clone(), user_status(u)))
             .collect(),
-        groups: raw.groups,
-        domains: raw.domains,
+        groups: raw.groups.clone(),
+        domains: raw.domains.clone(),
     }
 }
 
@@ -48,10 +45,11 @@ mod tests {
             account_enabled: false,
             ..EntraUser::default()
         };
-        let snap = apply(RawTenant {
+        let raw = RawTenant {
             users: vec![on, off],
             ..RawTenant::default()
-        });
+        };
+        let snap = apply(&raw, &SyncSettings::default());
         assert_eq!(snap.users[0].1, UserStatus::Active);
         assert_eq!(
             snap.users[1].1,

@@ -11,6 +11,7 @@ use super::error::SyncError;
 use super::fetch::fetch_tenant;
 use super::graph::GraphClient;
 use super::scope;
+use super::settings::SyncSettings;
 use crate::config::{DirectoryConfig, EntraConfig};
 use crate::directory::LiveDirectory;
 use crate::model::{ChangeCounts, SyncOutcome, SyncRun, SyncTrigger, now};
@@ -152,6 +153,8 @@ impl Shared {
             finished: None,
             outcome: SyncOutcome::Running,
             credential: Some(CREDENTIAL.to_string()),
+            credential_failures: Vec::new(),
+            mode: None,
             graph_requests: 0,
             changes: ChangeCounts::default(),
             error: None,
@@ -260,7 +263,7 @@ impl Shared {
             _ = shutdown.cancelled() => return Err(SyncError::Cancelled),
             raw = fetch_tenant(graph, self.entra.page_size, requests) => raw?,
         };
-        let snapshot = scope::apply(raw);
+        let snapshot = scope::apply(&raw, &SyncSettings::default());
         let (users, groups) = (snapshot.users.len(), snapshot.groups.len());
         let mut done = run;
         done.outcome = SyncOutcome::Succeeded;
