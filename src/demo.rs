@@ -66,6 +66,15 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
 /// Starts everything and waits for the first sync and the demo credentials; returns the
 /// running app, its data directory and whether that directory is temporary.
 pub async fn start(options: &DemoOptions) -> Result<(App, PathBuf, bool), DemoError> {
+    let (app, data_dir, temporary, _sim) = start_with_simulator(options).await?;
+    Ok((app, data_dir, temporary))
+}
+
+/// [`start`], also returning the simulated tenant's handle so tests can change the tenant
+/// between runs (dropping the handle does not stop the simulator).
+pub async fn start_with_simulator(
+    options: &DemoOptions,
+) -> Result<(App, PathBuf, bool, simulator::SimulatorHandle), DemoError> {
     let tenant = match options.generated {
         Some((users, groups)) => simulator::generated_tenant(users, groups),
         None => simulator::demo_tenant(),
@@ -101,7 +110,7 @@ pub async fn start(options: &DemoOptions) -> Result<(App, PathBuf, bool), DemoEr
         return Err(DemoError::Sync(first.error.unwrap_or_default()));
     }
     set_demo_credentials(&app, options.generated.is_some()).await?;
-    Ok((app, data_dir, temporary))
+    Ok((app, data_dir, temporary, sim))
 }
 
 async fn set_demo_credentials(app: &App, generated: bool) -> Result<(), DemoError> {

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use entra_ldap::admin::client::AdminClient;
+use entra_ldap::admin::report;
 use entra_ldap::app::App;
 use entra_ldap::config::Config;
 use entra_ldap::demo::{self, DemoOptions};
@@ -73,8 +74,16 @@ enum Command {
     Serve(ConfigArg),
     /// Check a configuration file and exit.
     CheckConfig(ConfigArg),
-    /// Trigger a sync on the running server, wait for it and print the outcome.
-    Sync(ConfigArg),
+    /// Trigger a sync on the running server, wait for it and print the outcome; or, with a
+    /// subcommand, show the sync status or decide about a held run.
+    #[command(args_conflicts_with_subcommands = true)]
+    Sync {
+        #[command(subcommand)]
+        command: Option<SyncCommand>,
+        /// Path of the TOML configuration file (see docs/configuration.md).
+        #[arg(long, short = 'c', env = "ENTRA_LDAP_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Manage users' LDAP passwords on the running server.
     User {
         #[command(subcommand)]
@@ -84,6 +93,31 @@ enum Command {
     Binder {
         #[command(subcommand)]
         command: BinderCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SyncCommand {
+    /// Show the running and held runs and the run history (trigger, times, outcome,
+    /// credential, Graph requests, changes, errors).
+    Status {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// How many runs of the history to show.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+    },
+    /// Commit a run held by the deletion guard, exactly as it was held.
+    Approve {
+        #[command(flatten)]
+        config: ConfigArg,
+        run: u64,
+    },
+    /// Drop a run held by the deletion guard.
+    Discard {
+        #[command(flatten)]
+        config: ConfigArg,
+        run: u64,
     },
 }
 
@@ -194,8 +228,18 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("{}: OK", arg.config.display());
             Ok(())
         }
-        Command::Sync(arg) => {
-            let client = client(&arg)?;
+        Command::Sync {
+            command: Some(command),
+            ..
+        } => sync_command(command).await,
+        Command::Sync {
+            command: None,
+            config,
+        } => {
+            let config = config.ok_or(
+                "sync needs --config FILE (or ENTRA_LDAP_CONFIG), or a subcommand (see --help)",
+            )?;
+            let client = client(&ConfigArg { config })?;
             let (id, started) = client.trigger_sync().await.map_err(|e| e.to_string())?;
             if started {
                 println!("Sync initiated successfully (run {id}); waiting for it to finish…");
@@ -241,6 +285,55 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Binder { command } => binder(command).await,
+    }
+}
+
+async fn sync_command(command: SyncCommand) -> Result<(), String> {
+    match command {
+        SyncCommand::Status { config, limit } => {
+            let client = client(&config)?;
+            let status = client.sync_status().await.map_err(|e| e.to_string())?;
+            let runs = client
+                .runs(limit.clamp(1, 1000))
+                .await
+                .map_err(|e| e.to_string())?;
+            let running = status.get("running").and_then(serde_json::Value::as_u64);
+            let held: Option<entra_ldap::model::SyncRun> = status
+                .get("held")
+                .cloned()
+                .and_then(|v| serde_json::from_value(v).ok());
+            print!("{}", report::status_report(running, held.as_ref(), &runs));
+            Ok(())
+        }
+        SyncCommand::Approve { config, run } => {
+            let client = client(&config)?;
+            client
+                .decide_held_run(run, true)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("Run {run} approved; committing it…");
+            let done = client
+                .wait_run(run, Duration::from_secs(3600))
+                .await
+                .map_err(|e| e.to_string())?;
+            print!("{}", report::runs_table(std::slice::from_ref(&done)));
+            match done.outcome {
+                SyncOutcome::Succeeded => Ok(()),
+                _ => Err(format!(
+                    "run {run} did not commit: {}",
+                    done.error.unwrap_or_default()
+                )),
+            }
+        }
+        SyncCommand::Discard { config, run } => {
+            let client = client(&config)?;
+            client
+                .decide_held_run(run, false)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("Run {run} discarded; nothing of it was committed.");
+            Ok(())
+        }
     }
 }
 

@@ -3,56 +3,9 @@
 
 mod common;
 
-use common::{TestServer, split};
-use serde_json::{Value, json};
-
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Api {
-    fn new(server: &TestServer, token: String) -> Api {
-        Api {
-            // No connection reuse: after a 413 the server closes the connection without reading
-            // the rest of the body, and a pooled client would send the next request into it.
-            http: reqwest::Client::builder()
-                .pool_max_idle_per_host(0)
-                .build()
-                .expect("http client"),
-            base: format!("http://{}", server.app.admin_addr),
-            token,
-        }
-    }
-
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}{}", self.base, path))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("admin API reachable");
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-}
-
-fn admin_token(server: &TestServer) -> String {
-    let dir = server
-        .app
-        .tls_cert_path
-        .parent()
-        .and_then(|p| p.parent())
-        .expect("data dir");
-    std::fs::read_to_string(dir.join("admin-token"))
-        .expect("demo writes the admin token into the data dir")
-        .trim()
-        .to_string()
-}
+use common::TestServer;
+use common::admin::{Api, Cli, admin_token};
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_is_required_and_checked() {
@@ -163,44 +116,8 @@ async fn bad_bodies_get_a_clear_4xx_and_change_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_manages_binders_and_passwords() {
     let server = TestServer::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let token_file = dir.path().join("token");
-    std::fs::write(&token_file, admin_token(&server)).unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = \"{data}\"\n\n[entra]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"unused-here\"\n\n[admin]\nlisten = \"{admin}\"\ntoken_file = \"{token}\"\n",
-            data = dir.path().join("data").display(),
-            admin = server.app.admin_addr,
-            token = token_file.display()
-        ),
-    )
-    .unwrap();
-    let cli = |args: Vec<String>, stdin: Option<&'static str>| {
-        let config = config.clone();
-        async move {
-            let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_entra-ldap"));
-            command
-                .args(&args)
-                .arg("--config")
-                .arg(&config)
-                .env("RUST_LOG", "warn")
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped());
-            let mut child = command.spawn().expect("entra-ldap binary");
-            if let Some(input) = stdin {
-                use tokio::io::AsyncWriteExt;
-                let mut pipe = child.stdin.take().unwrap();
-                pipe.write_all(input.as_bytes()).await.unwrap();
-            } else {
-                drop(child.stdin.take());
-            }
-            split(child.wait_with_output().await.unwrap())
-        }
-    };
-    let (code, out, err) = cli(vec!["binder".into(), "add".into(), "grafana".into()], None).await;
+    let cli = Cli::of(&server);
+    let (code, out, err) = cli.run(&["binder", "add", "grafana"], None).await;
     assert_eq!(code, 0, "{err}");
     let secret = out
         .lines()
@@ -210,14 +127,10 @@ async fn cli_manages_binders_and_passwords() {
     let dn = format!("cn=grafana,{}", server.base);
     assert!(out.contains(&format!("dn: {dn}")), "{out}");
     assert_eq!(server.whoami(&dn, &secret).await, 0);
-    let (code, out, _) = cli(vec!["binder".into(), "list".into()], None).await;
+    let (code, out, _) = cli.run(&["binder", "list"], None).await;
     assert_eq!(code, 0);
     assert!(out.contains("grafana"), "{out}");
-    let (code, out, err) = cli(
-        vec!["binder".into(), "reset".into(), "grafana".into()],
-        None,
-    )
-    .await;
+    let (code, out, err) = cli.run(&["binder", "reset", "grafana"], None).await;
     assert_eq!(code, 0, "{err}");
     let new_secret = out
         .lines()
@@ -230,11 +143,7 @@ async fn cli_manages_binders_and_passwords() {
         "old secret stops working"
     );
     assert_eq!(server.whoami(&dn, &new_secret).await, 0);
-    let (code, _, err) = cli(
-        vec!["binder".into(), "remove".into(), "grafana".into()],
-        None,
-    )
-    .await;
+    let (code, _, err) = cli.run(&["binder", "remove", "grafana"], None).await;
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         server.whoami(&dn, &new_secret).await,
@@ -242,11 +151,12 @@ async fn cli_manages_binders_and_passwords() {
         "removed binder cannot bind"
     );
 
-    let (code, _, err) = cli(
-        vec!["user".into(), "set-password".into(), "bob".into()],
-        Some("bobs-new-password\n"),
-    )
-    .await;
+    let (code, _, err) = cli
+        .run(
+            &["user", "set-password", "bob"],
+            Some("bobs-new-password\n"),
+        )
+        .await;
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         server
@@ -255,7 +165,7 @@ async fn cli_manages_binders_and_passwords() {
         0
     );
 
-    let (code, out, err) = cli(vec!["sync".into()], None).await;
+    let (code, out, err) = cli.run(&["sync"], None).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("succeeded"), "{out}");
     server.stop().await;

@@ -8,8 +8,9 @@
 
 use crate::app::Services;
 use crate::auth::{AuthError, Principal};
-use crate::model::{BinderRecord, SyncTrigger, now};
+use crate::model::{BinderRecord, SyncOutcome, SyncTrigger, now};
 use crate::store::StoreError;
+use crate::sync::worker::HeldRunError;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -159,6 +160,9 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/api/v1/sync", post(trigger_sync))
         .route("/api/v1/sync/runs", get(list_runs))
         .route("/api/v1/sync/runs/{id}", get(get_run))
+        .route("/api/v1/sync/status", get(sync_status))
+        .route("/api/v1/sync/runs/{id}/approve", post(approve_run))
+        .route("/api/v1/sync/runs/{id}/discard", post(discard_run))
         .route("/api/v1/users/{uid}/password", put(set_user_password))
         .route("/api/v1/binders", get(list_binders).post(add_binder))
         .route(
@@ -217,6 +221,55 @@ async fn trigger_sync(State(services): Shared) -> Response {
     }
 }
 
+/// The worker's state (running and held runs) and the latest runs.
+async fn sync_status(State(services): Shared) -> Result<Json<serde_json::Value>, ApiError> {
+    let status = services.sync.status();
+    let recent: Vec<_> = services
+        .store
+        .list_runs(10)?
+        .into_iter()
+        .map(|run| services.sync.live_view(run))
+        .collect();
+    let last_success = recent
+        .iter()
+        .find(|r| r.outcome == SyncOutcome::Succeeded)
+        .cloned();
+    Ok(Json(json!({
+        "running": status.running,
+        "held": status.held,
+        "last_success": last_success,
+        "recent_runs": recent,
+    })))
+}
+
+impl From<HeldRunError> for ApiError {
+    fn from(error: HeldRunError) -> ApiError {
+        let status = match error {
+            HeldRunError::NotHeld(_) => StatusCode::NOT_FOUND,
+            HeldRunError::Busy(_) => StatusCode::CONFLICT,
+        };
+        ApiError::new(status, error.to_string())
+    }
+}
+
+/// Commits a held run as it was held (the admin accepts its deactivations).
+async fn approve_run(State(services): Shared, Path(id): Path<u64>) -> Result<Response, ApiError> {
+    let id = services.sync.approve(id)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "run_id": id, "message": "Held run approved; committing it" })),
+    )
+        .into_response())
+}
+
+/// Drops a held run; nothing of it reaches the directory.
+async fn discard_run(
+    State(services): Shared,
+    Path(id): Path<u64>,
+) -> Result<Json<crate::model::SyncRun>, ApiError> {
+    Ok(Json(services.sync.discard(id)?))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RunsQuery {
@@ -228,7 +281,12 @@ async fn list_runs(
     Query(query): Query<RunsQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let limit = query.limit.unwrap_or(20).clamp(1, 1000);
-    let runs = services.store.list_runs(limit)?;
+    let runs: Vec<_> = services
+        .store
+        .list_runs(limit)?
+        .into_iter()
+        .map(|run| services.sync.live_view(run))
+        .collect();
     Ok(Json(json!({ "runs": runs })))
 }
 
@@ -239,7 +297,7 @@ async fn get_run(
     services
         .store
         .get_run(id)?
-        .map(Json)
+        .map(|run| Json(services.sync.live_view(run)))
         .ok_or_else(|| ApiError::not_found(format!("sync run {id} not found")))
 }
 

@@ -141,6 +141,30 @@ impl AdminClient {
         }
     }
 
+    /// The worker's state and the latest runs (`GET /api/v1/sync/status`).
+    pub async fn sync_status(&self) -> Result<Value, ClientError> {
+        self.expect(reqwest::Method::GET, "/api/v1/sync/status", None)
+            .await
+    }
+
+    /// The newest `limit` runs, newest first.
+    pub async fn runs(&self, limit: usize) -> Result<Vec<SyncRun>, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct Runs {
+            runs: Vec<SyncRun>,
+        }
+        let path = format!("/api/v1/sync/runs?limit={limit}");
+        let runs: Runs = self.expect(reqwest::Method::GET, &path, None).await?;
+        Ok(runs.runs)
+    }
+
+    /// Approves (`approve = true`) or discards a held run.
+    pub async fn decide_held_run(&self, id: u64, approve: bool) -> Result<Value, ClientError> {
+        let verb = if approve { "approve" } else { "discard" };
+        let path = format!("/api/v1/sync/runs/{id}/{verb}");
+        self.expect(reqwest::Method::POST, &path, None).await
+    }
+
     pub async fn set_user_password(&self, uid: &str, password: &str) -> Result<(), ClientError> {
         let path = format!("/api/v1/users/{}/password", urlencode(uid));
         self.call::<Value>(

@@ -12,7 +12,7 @@
 //!   group is removed so it gets both back if it re-appears.
 
 use super::naming::{self, MAX_LOGIN_LEN};
-use super::{StoreError, abort, codec, in_tx, trees};
+use super::{CommitGuard, CommitPreview, StoreError, abort, codec, in_tx, trees};
 use crate::config::DirectoryConfig;
 use crate::model::{
     ChangeCounts, EntraGroup, EntraUser, GroupRecord, InactiveReason, ObjectId, SyncRun,
@@ -105,12 +105,21 @@ pub(super) fn apply(
     tenant: &TenantSnapshot,
     rules: &DirectoryConfig,
     run: &SyncRun,
+    guard: CommitGuard<'_>,
 ) -> TxResult<ChangeCounts> {
     let now = now();
     let mut counts = ChangeCounts::default();
-    apply_users(tx, existing, tenant, rules, now, &mut counts)?;
+    let active_users_before = apply_users(tx, existing, tenant, rules, now, &mut counts)?;
     apply_groups(tx, existing, tenant, rules, now, &mut counts)?;
     counts.domains_changed = apply_domains(tx, existing, tenant)?;
+    let preview = CommitPreview {
+        counts,
+        active_users_before,
+        groups_before: existing.groups.len() as u64,
+    };
+    if let Err(reason) = guard(&preview) {
+        return abort(StoreError::Held(reason));
+    }
     let mut record = run.clone();
     record.changes = counts;
     put(tx.runs, trees::RUNS, &codec::run_key(run.id), &record)?;
@@ -118,6 +127,7 @@ pub(super) fn apply(
     Ok(counts)
 }
 
+/// Applies the users; returns how many stored users were active before.
 fn apply_users(
     tx: &TxTrees<'_>,
     existing: &Existing,
@@ -125,7 +135,8 @@ fn apply_users(
     rules: &DirectoryConfig,
     now: i64,
     counts: &mut ChangeCounts,
-) -> TxResult<()> {
+) -> TxResult<u64> {
+    let mut active_before = 0;
     // Sorted by object id so new users get their names (and suffixes) deterministically.
     let seen: BTreeMap<&str, &(EntraUser, UserStatus)> = tenant
         .users
@@ -134,7 +145,10 @@ fn apply_users(
         .collect();
     for (id, (entra, status)) in &seen {
         match get::<UserRecord>(tx.users, trees::USERS, id.as_bytes())? {
-            Some(old) => update_user(tx, id.as_bytes(), old, entra, *status, now, counts)?,
+            Some(old) => {
+                active_before += u64::from(old.status.is_active());
+                update_user(tx, id.as_bytes(), old, entra, *status, now, counts)?
+            }
             None => {
                 let record = new_user(tx, entra, *status, rules, now)?;
                 put(tx.users, trees::USERS, id.as_bytes(), &record)?;
@@ -149,11 +163,12 @@ fn apply_users(
             continue;
         }
         if let Some(old) = get::<UserRecord>(tx.users, trees::USERS, key)? {
+            active_before += u64::from(old.status.is_active());
             let entra = old.entra.clone();
             update_user(tx, key, old, &entra, deleted, now, counts)?;
         }
     }
-    Ok(())
+    Ok(active_before)
 }
 
 /// Refreshes an existing user's Entra data and status; `modified` moves only on a change.

@@ -71,7 +71,24 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0} already exists")]
     AlreadyExists(String),
+    /// The caller's commit guard refused the commit (e.g. the deletion threshold); nothing
+    /// was written.
+    #[error("held: {0}")]
+    Held(String),
 }
+
+/// What a commit is about to change, shown to a [`CommitGuard`] before anything is written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommitPreview {
+    pub counts: ChangeCounts,
+    /// Active users stored before the commit.
+    pub active_users_before: u64,
+    /// Groups stored before the commit.
+    pub groups_before: u64,
+}
+
+/// Decides whether a commit may proceed; `Err(reason)` aborts it with [`StoreError::Held`].
+pub type CommitGuard<'a> = &'a (dyn Fn(&CommitPreview) -> Result<(), String> + Sync);
 
 /// Open handles on every tree.
 #[derive(Clone)]
@@ -177,17 +194,31 @@ impl Store {
     /// Marks runs still `Running` as failed. sled locks its directory, so a freshly opened
     /// store has no live run: such a record was left by a process that stopped mid-sync, and
     /// would otherwise show as running forever.
+    /// Held runs are discarded the same way: what was held lived only in that process's
+    /// memory, and the next run reads the tenant afresh (and is held again if it must be).
     fn fail_interrupted_runs(&self) -> Result<(), StoreError> {
         for run in self.list_runs(INTERRUPTED_SCAN)? {
-            if run.outcome == SyncOutcome::Running {
-                let failed = SyncRun {
-                    outcome: SyncOutcome::Failed,
-                    finished: run.finished.or(Some(crate::model::now())),
-                    error: Some("interrupted: the server stopped during this run".to_string()),
-                    ..run
-                };
-                self.record_run(&failed)?;
-            }
+            let (outcome, why) = match run.outcome {
+                SyncOutcome::Running => (
+                    SyncOutcome::Failed,
+                    "interrupted: the server stopped during this run".to_string(),
+                ),
+                SyncOutcome::Held => (
+                    SyncOutcome::Discarded,
+                    format!(
+                        "{} — discarded: the server restarted while the run was held",
+                        run.error.as_deref().unwrap_or("held")
+                    ),
+                ),
+                _ => continue,
+            };
+            let closed = SyncRun {
+                outcome,
+                finished: run.finished.or(Some(crate::model::now())),
+                error: Some(why),
+                ..run
+            };
+            self.record_run(&closed)?;
         }
         Ok(())
     }
@@ -237,6 +268,18 @@ impl Store {
         rules: &DirectoryConfig,
         run: &SyncRun,
     ) -> Result<ChangeCounts, StoreError> {
+        self.commit_sync_guarded(tenant, rules, run, &|_| Ok(()))
+    }
+
+    /// [`Store::commit_sync`], but `guard` sees what the commit would change first and may
+    /// refuse it ([`StoreError::Held`], nothing written) — the accidental-deletion guard.
+    pub fn commit_sync_guarded(
+        &self,
+        tenant: &TenantSnapshot,
+        rules: &DirectoryConfig,
+        run: &SyncRun,
+        guard: CommitGuard<'_>,
+    ) -> Result<ChangeCounts, StoreError> {
         let _guard = self.lock_directory();
         let t = &self.trees;
         let existing = commit::Existing::read(&t.users, &t.groups, &t.domains)?;
@@ -249,7 +292,7 @@ impl Store {
                     alloc,
                     runs,
                 };
-                commit::apply(&tx, &existing, tenant, rules, run)
+                commit::apply(&tx, &existing, tenant, rules, run, guard)
             })
             .map_err(tx_error)?;
         Ok(counts)

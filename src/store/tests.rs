@@ -701,3 +701,52 @@ fn domain_changes_are_counted_and_unchanged_domains_are_not() {
     assert_eq!(commit(&snap, 4).domains_changed, 1);
     assert!(store.load_directory().unwrap().domains.is_empty());
 }
+
+#[test]
+fn guarded_commit_writes_nothing_when_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let users = vec![user("a", "alice@x"), user("b", "bob@x")];
+    store
+        .commit_sync(&snapshot(users, vec![]), &default_rules(), &run(1))
+        .unwrap();
+    let before = store.load_directory().unwrap();
+    let seen = std::sync::Mutex::new(None);
+    let refuse = |p: &CommitPreview| {
+        *seen.lock().unwrap() = Some(*p);
+        Err("too many".to_string())
+    };
+    let result = store.commit_sync_guarded(
+        &snapshot(vec![], vec![]),
+        &default_rules(),
+        &run(2),
+        &refuse,
+    );
+    assert!(matches!(result, Err(StoreError::Held(ref r)) if r == "too many"));
+    let preview = seen.lock().unwrap().unwrap();
+    assert_eq!(preview.counts.users_deactivated, 2);
+    assert_eq!(preview.active_users_before, 2);
+    assert_eq!(store.load_directory().unwrap(), before, "nothing written");
+    assert_eq!(store.get_run(2).unwrap(), None, "no run record either");
+}
+
+#[test]
+fn held_runs_are_discarded_on_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut held = run(0);
+    held.outcome = SyncOutcome::Held;
+    held.error = Some("would deactivate 600".into());
+    let id = {
+        let store = Store::open(dir.path()).unwrap();
+        let id = store.begin_run(&held).unwrap();
+        held.id = id;
+        store.record_run(&held).unwrap();
+        id
+    };
+    let store = Store::open(dir.path()).unwrap();
+    let after = store.get_run(id).unwrap().unwrap();
+    assert_eq!(after.outcome, SyncOutcome::Discarded);
+    let why = after.error.unwrap();
+    assert!(why.starts_with("would deactivate 600"), "{why}");
+    assert!(why.contains("server restarted"), "{why}");
+}

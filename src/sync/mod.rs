@@ -9,9 +9,11 @@
 //! paging), [`fetch`] reads the tenant, [`scope`] decides who is active, [`worker`] runs
 //! it all in the background; [`retry`] and [`error`] support them.
 
+pub mod commit;
 pub mod error;
 pub mod fetch;
 pub mod graph;
+pub mod guard;
 pub mod retry;
 pub mod scope;
 pub mod settings;

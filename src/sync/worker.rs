@@ -7,6 +7,7 @@
 //! `watch` channel; the run history itself lives in the store.
 
 use super::AlreadyRunning;
+use super::commit::{CommitResult, PendingCommit};
 use super::error::SyncError;
 use super::fetch::fetch_tenant;
 use super::graph::GraphClient;
@@ -46,12 +47,54 @@ struct Shared {
     state: Mutex<RunState>,
     /// Bumped after every finished run; waiters re-check [`RunState`] then.
     finished: watch::Sender<u64>,
-    queue: mpsc::UnboundedSender<SyncRun>,
+    queue: mpsc::UnboundedSender<Job>,
+}
+
+/// Work for the worker task.
+enum Job {
+    /// Read, scope and commit under the deletion guard.
+    Sync(SyncRun),
+    /// Commit a held run's result as it was held (an admin approved it).
+    Approved(SyncRun, Arc<PendingCommit>),
+}
+
+impl Job {
+    /// The run this job carries out.
+    fn into_run(self) -> SyncRun {
+        match self {
+            Job::Sync(run) | Job::Approved(run, _) => run,
+        }
+    }
+}
+
+/// A run the deletion guard held, with the result waiting for an admin.
+struct HeldRun {
+    run: SyncRun,
+    pending: Arc<PendingCommit>,
+}
+
+/// Why a held run cannot be approved or discarded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeldRunError {
+    #[error("run {0} is not held (only the latest held run can be approved or discarded)")]
+    NotHeld(u64),
+    #[error(transparent)]
+    Busy(#[from] AlreadyRunning),
+}
+
+/// The worker's state as the status page shows it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SyncStatus {
+    /// The run in progress.
+    pub running: Option<u64>,
+    /// The run waiting for an admin's approval, with the changes it would make.
+    pub held: Option<SyncRun>,
 }
 
 #[derive(Default)]
 struct RunState {
     running: Option<u64>,
+    held: Option<HeldRun>,
     first_run: Option<u64>,
     recent: VecDeque<SyncRun>,
     /// Ids handed out for runs the store could not even record (counting down from
@@ -138,6 +181,90 @@ impl SyncService {
     pub fn running(&self) -> Option<u64> {
         lock(&self.shared.state).running
     }
+
+    /// Shows `run` (read from the store) as still running while the worker is finishing it:
+    /// the store records a run's outcome in the same transaction as its data, a moment
+    /// before the new snapshot is published.
+    pub fn live_view(&self, mut run: SyncRun) -> SyncRun {
+        if self.running() == Some(run.id) {
+            run.outcome = SyncOutcome::Running;
+            run.finished = None;
+        }
+        run
+    }
+
+    /// The run in progress and the held run, if any.
+    pub fn status(&self) -> SyncStatus {
+        let st = lock(&self.shared.state);
+        SyncStatus {
+            running: st.running,
+            held: st.held.as_ref().map(|h| h.run.clone()),
+        }
+    }
+
+    /// Commits the held run `id` exactly as it was held; returns at once (the commit runs in
+    /// the background under the same run id; wait with [`SyncService::wait_for`]).
+    pub fn approve(&self, id: u64) -> Result<u64, HeldRunError> {
+        let mut st = lock(&self.shared.state);
+        if let Some(running) = st.running {
+            return Err(AlreadyRunning(running).into());
+        }
+        let held = take_held(&mut st, id)?;
+        let mut run = held.run;
+        run.outcome = SyncOutcome::Running;
+        run.finished = None;
+        run.error = None;
+        if let Err(e) = self.shared.store.record_run(&run) {
+            tracing::warn!(run = id, error = %e, "cannot record the approval");
+        }
+        st.running = Some(id);
+        st.recent.retain(|r| r.id != id);
+        tracing::info!(run = id, "held sync run approved");
+        if let Err(mpsc::error::SendError(job)) =
+            self.shared.queue.send(Job::Approved(run, held.pending))
+        {
+            st.running = None;
+            remember(&mut st, fail(job.into_run(), &SyncError::Cancelled, 0));
+        }
+        Ok(id)
+    }
+
+    /// Drops the held run `id`: nothing of it is committed; the next run reads afresh.
+    pub fn discard(&self, id: u64) -> Result<SyncRun, HeldRunError> {
+        let mut st = lock(&self.shared.state);
+        let held = take_held(&mut st, id)?;
+        let run = discarded(held.run, "discarded by an admin");
+        if let Err(e) = self.shared.store.record_run(&run) {
+            tracing::warn!(run = id, error = %e, "cannot record the discarded run");
+        }
+        tracing::info!(run = id, "held sync run discarded");
+        remember(&mut st, run.clone());
+        drop(st);
+        self.shared.finished.send_modify(|g| *g += 1);
+        Ok(run)
+    }
+}
+
+/// Takes the held run if it is `id`.
+fn take_held(st: &mut RunState, id: u64) -> Result<HeldRun, HeldRunError> {
+    match st.held.take() {
+        Some(held) if held.run.id == id => Ok(held),
+        other => {
+            st.held = other;
+            Err(HeldRunError::NotHeld(id))
+        }
+    }
+}
+
+/// `run` (held) marked discarded, saying why.
+fn discarded(mut run: SyncRun, why: &str) -> SyncRun {
+    run.outcome = SyncOutcome::Discarded;
+    run.finished = Some(now());
+    run.error = Some(match run.error.take() {
+        Some(reason) => format!("{reason} — {why}"),
+        None => why.to_string(),
+    });
+    run
 }
 
 impl Shared {
@@ -178,10 +305,18 @@ impl Shared {
         st.running = Some(run.id);
         st.first_run.get_or_insert(run.id);
         let id = run.id;
-        if let Err(mpsc::error::SendError(run)) = self.queue.send(run) {
+        if let Some(held) = st.held.take() {
+            // A fresh read replaces what was held: approving stale data would be wrong.
+            let old = discarded(held.run, &format!("superseded by run {id}"));
+            if let Err(e) = self.store.record_run(&old) {
+                tracing::warn!(run = old.id, error = %e, "cannot record the superseded run");
+            }
+            remember(&mut st, old);
+        }
+        if let Err(mpsc::error::SendError(job)) = self.queue.send(Job::Sync(run)) {
             // The worker has stopped (shutdown): the run can never happen.
             st.running = None;
-            let failed = fail(run, &SyncError::Cancelled, 0);
+            let failed = fail(job.into_run(), &SyncError::Cancelled, 0);
             remember(&mut st, failed.clone());
             drop(st);
             if let Err(e) = self.store.record_run(&failed) {
@@ -192,16 +327,23 @@ impl Shared {
         Ok(id)
     }
 
-    /// Runs one sync and records its outcome.
-    async fn execute(&self, run: SyncRun, shutdown: &CancellationToken) {
+    /// Runs one job and records its outcome.
+    async fn execute(&self, job: Job, shutdown: &CancellationToken) {
+        let (run, approved) = match job {
+            Job::Sync(run) => (run, None),
+            Job::Approved(run, pending) => (run, Some(pending)),
+        };
         let id = run.id;
         let clock = Instant::now();
-        tracing::info!(run = id, trigger = ?run.trigger, "sync started");
+        tracing::info!(run = id, trigger = ?run.trigger, approved = approved.is_some(), "sync started");
         let requests = AtomicU64::new(0);
-        let result = self.sync_once(run.clone(), &requests, shutdown).await;
+        let result = match approved {
+            None => self.sync_once(run.clone(), &requests, shutdown).await,
+            Some(pending) => self.commit_and_publish(run.clone(), pending, false).await,
+        };
         let duration_ms = clock.elapsed().as_millis() as u64;
         let finished = match result {
-            Ok((done, users, groups)) => {
+            Ok(Step::Committed(done, (users, groups))) => {
                 let c = done.changes;
                 tracing::info!(
                     run = id,
@@ -221,6 +363,15 @@ impl Shared {
                 );
                 done
             }
+            Ok(Step::Held(held, pending)) => {
+                tracing::warn!(run = id, outcome = "held", duration_ms, reason = ?held.error, "sync finished");
+                self.record(&held).await;
+                lock(&self.state).held = Some(HeldRun {
+                    run: held.clone(),
+                    pending,
+                });
+                held
+            }
             Err(e) => {
                 let failed = fail(run, &e, requests.load(Ordering::Relaxed));
                 tracing::warn!(
@@ -231,11 +382,7 @@ impl Shared {
                     error = %e,
                     "sync finished"
                 );
-                let store = self.store.clone();
-                let record = failed.clone();
-                if let Err(e) = blocking(move || store.record_run(&record)).await {
-                    tracing::error!(run = id, error = %e, "cannot record failed sync run");
-                }
+                self.record(&failed).await;
                 failed
             }
         };
@@ -246,14 +393,22 @@ impl Shared {
         self.finished.send_modify(|g| *g += 1);
     }
 
-    /// Fetch → scope → commit → reload → publish. Returns the succeeded run with its
-    /// change counts, and how many users and groups were read.
+    /// Writes a run record outside a commit (failed and held runs).
+    async fn record(&self, run: &SyncRun) {
+        let store = self.store.clone();
+        let record = run.clone();
+        if let Err(e) = blocking(move || store.record_run(&record)).await {
+            tracing::error!(run = run.id, error = %e, "cannot record sync run");
+        }
+    }
+
+    /// Fetch → scope → guarded commit → reload → publish.
     async fn sync_once(
         &self,
-        run: SyncRun,
+        mut run: SyncRun,
         requests: &AtomicU64,
         shutdown: &CancellationToken,
-    ) -> Result<(SyncRun, usize, usize), SyncError> {
+    ) -> Result<Step, SyncError> {
         let graph = self
             .graph
             .as_ref()
@@ -263,18 +418,44 @@ impl Shared {
             _ = shutdown.cancelled() => return Err(SyncError::Cancelled),
             raw = fetch_tenant(graph, self.entra.page_size, requests) => raw?,
         };
-        let snapshot = scope::apply(&raw, &SyncSettings::default());
-        let (users, groups) = (snapshot.users.len(), snapshot.groups.len());
+        let settings = SyncSettings::default();
+        let pending = Arc::new(PendingCommit {
+            snapshot: scope::apply(&raw, &settings),
+        });
+        run.graph_requests = requests.load(Ordering::Relaxed);
+        self.commit_and_publish(run, pending, true).await
+    }
+
+    /// Commits `pending` (under the deletion guard when `guarded`), then reloads and
+    /// publishes the new snapshot if anything it is built from changed.
+    async fn commit_and_publish(
+        &self,
+        run: SyncRun,
+        pending: Arc<PendingCommit>,
+        guarded: bool,
+    ) -> Result<Step, SyncError> {
         let mut done = run;
         done.outcome = SyncOutcome::Succeeded;
         done.finished = Some(now());
-        done.graph_requests = requests.load(Ordering::Relaxed);
+        done.error = None;
+        let limit = guarded.then(|| SyncSettings::default().deletion_threshold);
         let (store, rules, record) = (self.store.clone(), self.rules.clone(), done.clone());
-        done.changes = blocking(move || store.commit_sync(&snapshot, &rules, &record)).await?;
+        let to_commit = Arc::clone(&pending);
+        let result = blocking(move || to_commit.commit(&store, &rules, &record, limit)).await?;
+        let sizes = pending.sizes();
+        match result {
+            CommitResult::Held { reason, counts } => {
+                done.outcome = SyncOutcome::Held;
+                done.changes = counts;
+                done.error = Some(reason);
+                return Ok(Step::Held(done, pending));
+            }
+            CommitResult::Done(changes) => done.changes = changes,
+        }
         if done.changes.is_empty() {
             // Nothing the snapshot is built from changed: keep serving the current one rather
             // than reloading and rebuilding the whole directory (CPU and a memory peak).
-            return Ok((done, users, groups));
+            return Ok(Step::Committed(done, sizes));
         }
         let store = self.store.clone();
         let data = blocking(move || store.load_directory())
@@ -288,14 +469,22 @@ impl Shared {
         tokio::task::spawn_blocking(move || live.publish(&data))
             .await
             .map_err(|e| SyncError::Store(format!("publishing the new snapshot failed: {e}")))?;
-        Ok((done, users, groups))
+        Ok(Step::Committed(done, sizes))
     }
+}
+
+/// How a run that did not fail ended.
+enum Step {
+    /// Committed (and published when something changed); users and groups in the result.
+    Committed(SyncRun, (usize, usize)),
+    /// Held by the deletion guard, with the result kept for the admin's decision.
+    Held(SyncRun, Arc<PendingCommit>),
 }
 
 /// The worker task: executes queued runs one at a time and queues scheduled ones.
 async fn run_worker(
     shared: Arc<Shared>,
-    mut rx: mpsc::UnboundedReceiver<SyncRun>,
+    mut rx: mpsc::UnboundedReceiver<Job>,
     shutdown: CancellationToken,
 ) {
     let every = shared.entra.sync_interval_secs;
@@ -309,9 +498,12 @@ async fn run_worker(
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
-            Some(run) = rx.recv() => shared.execute(run, &shutdown).await,
+            Some(job) = rx.recv() => shared.execute(job, &shutdown).await,
             _ = tick(&mut ticker) => {
-                if let Err(e) = shared.trigger(SyncTrigger::Schedule) {
+                if let Some(held) = lock(&shared.state).held.as_ref().map(|h| h.run.id) {
+                    // Re-reading every interval would only hold the same deletions again.
+                    tracing::info!(held, "scheduled sync skipped: a held run awaits approval");
+                } else if let Err(e) = shared.trigger(SyncTrigger::Schedule) {
                     tracing::info!(error = %e, "scheduled sync skipped");
                 }
             }
@@ -319,7 +511,8 @@ async fn run_worker(
     }
     // Runs queued but never started are recorded as cancelled.
     rx.close();
-    while let Some(run) = rx.recv().await {
+    while let Some(job) = rx.recv().await {
+        let run = job.into_run();
         let id = run.id;
         let failed = fail(run, &SyncError::Cancelled, 0);
         let store = shared.store.clone();

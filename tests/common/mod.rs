@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod admin;
+
 use entra_ldap::app::App;
 use entra_ldap::demo::{self, DemoOptions};
 use std::net::SocketAddr;
@@ -22,6 +24,8 @@ pub struct TestServer {
     pub ldap: SocketAddr,
     pub ldaps: SocketAddr,
     pub cert: PathBuf,
+    /// The simulated tenant: change it between sync runs.
+    pub sim: entra_ldap::simulator::SimulatorHandle,
     _dir: tempfile::TempDir,
 }
 
@@ -50,12 +54,15 @@ impl TestServer {
             data_dir: Some(dir.path().to_path_buf()),
             fast_hashing: true,
         };
-        let (app, _, _) = demo::start(&options).await.expect("demo server starts");
+        let (app, _, _, sim) = demo::start_with_simulator(&options)
+            .await
+            .expect("demo server starts");
         let base = app.services.live.load().base_dn().to_string();
         TestServer {
             ldap: app.ldap_addr.expect("ldap listener"),
             ldaps: app.ldaps_addr.expect("ldaps listener"),
             cert: app.tls_cert_path.clone(),
+            sim,
             app,
             base,
             _dir: dir,

@@ -1,0 +1,72 @@
+//! What one run hands to the store, and committing it under the deletion guard.
+//!
+//! Why a type of its own: a run's result must outlive the run when the deletion guard holds
+//! it, so that an admin's "Approve" commits exactly what was held — not a fresh read that
+//! might differ — and "Discard" drops it without a trace in the served directory.
+
+use super::guard;
+use super::settings::DeletionThreshold;
+use crate::config::DirectoryConfig;
+use crate::model::{ChangeCounts, SyncRun, TenantSnapshot};
+use crate::store::{CommitPreview, Store, StoreError};
+use std::sync::Mutex;
+
+/// A run's scoped result, ready to be committed.
+#[derive(Debug)]
+pub struct PendingCommit {
+    pub snapshot: TenantSnapshot,
+}
+
+/// How a commit attempt ended (errors aside).
+#[derive(Debug)]
+pub enum CommitResult {
+    /// Written; these are the changes.
+    Done(ChangeCounts),
+    /// Refused by the deletion guard; nothing was written.
+    Held {
+        reason: String,
+        counts: ChangeCounts,
+    },
+}
+
+impl PendingCommit {
+    /// Commits with `run` as the run record. With `limit`, a commit deleting more than it
+    /// allows is refused ([`CommitResult::Held`]); without (an admin approved), it is not.
+    pub fn commit(
+        &self,
+        store: &Store,
+        rules: &DirectoryConfig,
+        run: &SyncRun,
+        limit: Option<DeletionThreshold>,
+    ) -> Result<CommitResult, StoreError> {
+        let Some(limit) = limit else {
+            return store
+                .commit_sync(&self.snapshot, rules, run)
+                .map(CommitResult::Done);
+        };
+        let seen: Mutex<Option<CommitPreview>> = Mutex::new(None);
+        let check = |preview: &CommitPreview| {
+            if let Ok(mut slot) = seen.lock() {
+                *slot = Some(*preview);
+            }
+            guard::check(&limit, preview)
+        };
+        match store.commit_sync_guarded(&self.snapshot, rules, run, &check) {
+            Ok(counts) => Ok(CommitResult::Done(counts)),
+            Err(StoreError::Held(reason)) => {
+                let counts = seen
+                    .lock()
+                    .ok()
+                    .and_then(|slot| slot.map(|p| p.counts))
+                    .unwrap_or_default();
+                Ok(CommitResult::Held { reason, counts })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Users and groups in the result (for the run's log line).
+    pub fn sizes(&self) -> (usize, usize) {
+        (self.snapshot.users.len(), self.snapshot.groups.len())
+    }
+}
