@@ -461,3 +461,45 @@ async fn writes_are_refused_with_a_reason() {
     assert!(err.contains("Entra"), "{err}");
     server.stop().await;
 }
+
+/// A simple bind over plain LDAP from a peer that is not loopback is refused with
+/// confidentialityRequired (13) and nothing about the password is checked; the same client
+/// succeeds after StartTLS. (Uses this machine's own non-loopback address, so the server
+/// sees a remote peer.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_plaintext_bind_needs_tls() {
+    let Some(ip) = common::non_loopback_ipv4() else {
+        eprintln!("SKIPPED: this machine has no non-loopback IPv4 address to test a remote peer");
+        return;
+    };
+    let server = TestServer::start_ldap_on(ip).await;
+    let url = format!("ldap://{}", server.ldap);
+    let alice = server.user_dn("alice");
+    let whoami = |extra: &'static [&'static str], password: &'static str| {
+        let (server, url, alice) = (&server, url.clone(), alice.clone());
+        async move {
+            let mut args = vec!["-x", "-H", &url, "-D", &alice, "-w", password];
+            args.extend_from_slice(extra);
+            split(server.tool("ldapwhoami", &args).await)
+        }
+    };
+    let (code, _, err) = whoami(&[], DEMO_USER_PASSWORD).await;
+    assert_eq!(code, 13, "plaintext bind from {ip}: {err}");
+    assert!(err.to_lowercase().contains("confidentiality"), "{err}");
+    // Same answer with a wrong password: nothing is verified over the clear channel.
+    assert_eq!(whoami(&[], "wrong").await.0, 13);
+    // The certificate names localhost, not this address: trust it explicitly for StartTLS.
+    let output = tokio::process::Command::new("ldapwhoami")
+        .args(["-x", "-ZZ", "-H", &url, "-D", &alice, "-w", DEMO_USER_PASSWORD])
+        .env("LDAPTLS_CACERT", &server.cert)
+        .env("LDAPTLS_REQCERT", "allow")
+        .env("LDAPCONF", "/dev/null")
+        .env("LDAPRC", "/dev/null")
+        .output()
+        .await
+        .unwrap();
+    let (code, out, err) = split(output);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("uid=alice"), "{out}");
+    server.stop().await;
+}

@@ -44,11 +44,20 @@ impl TestServer {
         TestServer::start_with(Some((users, groups))).await
     }
 
+    /// The demo tenant with plain LDAP listening on `ip` (e.g. a non-loopback address).
+    pub async fn start_ldap_on(ip: std::net::IpAddr) -> TestServer {
+        TestServer::start_full(None, SocketAddr::new(ip, 0)).await
+    }
+
     async fn start_with(generated: Option<(usize, usize)>) -> TestServer {
+        TestServer::start_full(generated, any_port()).await
+    }
+
+    async fn start_full(generated: Option<(usize, usize)>, ldap: SocketAddr) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let options = DemoOptions {
             generated,
-            ldap: any_port(),
+            ldap,
             ldaps: any_port(),
             admin: any_port(),
             data_dir: Some(dir.path().to_path_buf()),
@@ -140,6 +149,15 @@ impl TestServer {
     pub async fn stop(self) {
         self.app.shutdown().await;
     }
+}
+
+/// This machine's address on the interface that routes outward, if it has one that is not
+/// loopback (found by "connecting" a UDP socket: no packet is sent).
+pub fn non_loopback_ipv4() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
 }
 
 /// (exit code, stdout, stderr) of a finished client.
