@@ -59,6 +59,11 @@ enum Command {
         /// Keep state here (default: a fresh temporary directory removed on exit).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Hash the generated users' passwords at the configured (production) argon2id cost
+        /// instead of a cheap one — slow to start, but binds then cost what they will in
+        /// production (for benchmarks of cold binds).
+        #[arg(long)]
+        production_hashing: bool,
     },
     /// Run only the simulated Entra tenant (to point `serve` at it, or for benchmarks).
     Simulate {
@@ -186,6 +191,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             ldaps,
             admin,
             data_dir,
+            production_hashing,
         } => {
             let options = DemoOptions {
                 generated: users.map(|u| (u, groups)),
@@ -193,7 +199,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 ldaps,
                 admin,
                 data_dir,
-                fast_hashing: users.is_some(),
+                fast_hashing: users.is_some() && !production_hashing,
             };
             demo::run(options).await.map_err(|e| e.to_string())
         }
