@@ -13,6 +13,7 @@ pub mod config;
 pub mod demo;
 pub mod directory;
 pub mod ldap;
+pub mod metrics;
 pub mod model;
 pub mod simulator;
 pub mod store;

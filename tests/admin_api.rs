@@ -170,3 +170,56 @@ async fn cli_manages_binders_and_passwords() {
     assert!(out.contains("succeeded"), "{out}");
     server.stop().await;
 }
+
+/// `/metrics` (Prometheus text, no token) counts what really happened over LDAP and in sync;
+/// `/readyz` says ready once a sync committed the directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_readiness() {
+    let server = TestServer::start().await;
+    let base = format!("http://{}", server.app.admin_addr);
+    let get = |path: &'static str| {
+        let url = format!("{base}{path}");
+        async move {
+            let r = reqwest::get(url).await.expect("admin API reachable");
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        }
+    };
+    let value = |text: &str, prefix: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let (status, body) = get("/readyz").await;
+    assert_eq!((status, body.contains("ready")), (200, true), "{body}");
+
+    let (_, before) = get("/metrics").await;
+    let failures = "entra_ldap_ldap_bind_failures_total";
+    assert_eq!(server.whoami(&server.user_dn("alice"), "wrong").await, 49);
+    assert_eq!(
+        server
+            .whoami(&server.user_dn("alice"), common::DEMO_USER_PASSWORD)
+            .await,
+        0
+    );
+    let (status, after) = get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        value(&after, failures) >= value(&before, failures) + 1.0,
+        "{after}"
+    );
+    assert!(
+        value(
+            &after,
+            "entra_ldap_ldap_operations_total{op=\"bind\",code=\"0\"}"
+        ) >= 1.0,
+        "{after}"
+    );
+    assert!(value(&after, "entra_ldap_sync_runs_total{outcome=\"succeeded\"}") >= 1.0);
+    assert!(value(&after, "entra_ldap_sync_last_success_timestamp_seconds") > 1.7e9);
+    assert!(value(&after, "entra_ldap_directory_entries") > 0.0);
+    assert!(after.contains("entra_ldap_ldap_operation_duration_seconds_bucket"));
+    assert!(!after.contains(common::DEMO_USER_PASSWORD));
+    server.stop().await;
+}

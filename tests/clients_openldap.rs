@@ -490,7 +490,16 @@ async fn remote_plaintext_bind_needs_tls() {
     assert_eq!(whoami(&[], "wrong").await.0, 13);
     // The certificate names localhost, not this address: trust it explicitly for StartTLS.
     let output = tokio::process::Command::new("ldapwhoami")
-        .args(["-x", "-ZZ", "-H", &url, "-D", &alice, "-w", DEMO_USER_PASSWORD])
+        .args([
+            "-x",
+            "-ZZ",
+            "-H",
+            &url,
+            "-D",
+            &alice,
+            "-w",
+            DEMO_USER_PASSWORD,
+        ])
         .env("LDAPTLS_CACERT", &server.cert)
         .env("LDAPTLS_REQCERT", "allow")
         .env("LDAPCONF", "/dev/null")

@@ -179,10 +179,40 @@ pub fn router(services: Arc<Services>) -> Router {
             "/healthz",
             get(|| async { Json(json!({ "status": "ok" })) }),
         )
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .merge(protected)
         .fallback(|| async { ApiError::not_found("no such endpoint (see docs/api.md)") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(services)
+}
+
+/// 200 once the served directory holds a committed sync (from the store at start-up or the
+/// first run); 503 before, so a load balancer does not send LDAP clients to an empty server.
+async fn readyz(State(services): Shared) -> Response {
+    match services.store.is_populated() {
+        Ok(true) => Json(json!({ "status": "ready" })).into_response(),
+        Ok(false) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(
+                json!({ "status": "not ready", "reason": "no sync has committed a directory yet" }),
+            ),
+        )
+            .into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// Prometheus/OpenMetrics text exposition (no token: counts only, never a name or secret).
+async fn metrics() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        crate::metrics::render(),
+    )
+        .into_response()
 }
 
 /// Serves the API on `listener` until `shutdown` is cancelled.

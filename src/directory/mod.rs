@@ -52,6 +52,7 @@ impl LiveDirectory {
     /// Starts with `data` (possibly empty) already built.
     pub fn new(data: &DirectoryData, settings: DirectorySettings) -> LiveDirectory {
         let snapshot = Snapshot::build(data, &settings);
+        crate::metrics::directory_entries(snapshot.len());
         LiveDirectory {
             current: ArcSwap::from_pointee(snapshot),
             settings,
@@ -66,6 +67,7 @@ impl LiveDirectory {
     /// Builds a snapshot from freshly committed data and makes it the served one.
     pub fn publish(&self, data: &DirectoryData) {
         let snapshot = Snapshot::build(data, &self.settings);
+        crate::metrics::directory_entries(snapshot.len());
         self.current.store(Arc::new(snapshot));
     }
 }

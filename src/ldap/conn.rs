@@ -38,6 +38,7 @@ pub(crate) async fn run(
     shutdown: CancellationToken,
 ) {
     tracing::debug!(conn = conn.id, peer = %conn.peer, ?listener, "connection opened");
+    let _counted = crate::metrics::ConnectionGuard::open();
     let handshake_secs = ctx.config.tls_handshake_timeout_secs;
     let mut stream = match listener {
         Listener::Plain => LdapStream::Plain(tcp),

@@ -57,8 +57,10 @@ impl OpRecord {
 
 /// Emits the INFO line for a finished operation.
 pub(crate) fn emit(conn: &ConnInfo, bind_dn: &str, record: &OpRecord, started: Instant) {
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let seconds = started.elapsed().as_secs_f64();
+    let duration_ms = seconds * 1000.0;
     let code = result_number(&record.code);
+    crate::metrics::ldap_operation(record.op, code, seconds);
     let note = record.note;
     match &record.detail {
         Detail::Search {

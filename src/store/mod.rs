@@ -298,6 +298,12 @@ impl Store {
         Ok(counts)
     }
 
+    /// True once a sync has committed users or groups: the directory served is the tenant's,
+    /// not an empty placeholder (readiness).
+    pub fn is_populated(&self) -> Result<bool, StoreError> {
+        Ok(!self.trees.users.is_empty() || !self.trees.groups.is_empty())
+    }
+
     /// Everything the directory snapshot is built from.
     pub fn load_directory(&self) -> Result<DirectoryData, StoreError> {
         let _guard = self.lock_directory();

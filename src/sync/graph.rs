@@ -220,6 +220,7 @@ impl GraphClient {
             return Ok(Attempt::Unauthorized(error_detail(&body), token));
         }
         if is_retryable_status(status) {
+            crate::metrics::graph_throttled();
             let retry_after = resp
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)

@@ -238,6 +238,7 @@ impl SyncService {
             tracing::warn!(run = id, error = %e, "cannot record the discarded run");
         }
         tracing::info!(run = id, "held sync run discarded");
+        crate::metrics::sync_run(&run);
         remember(&mut st, run.clone());
         drop(st);
         self.shared.finished.send_modify(|g| *g += 1);
@@ -386,6 +387,7 @@ impl Shared {
                 failed
             }
         };
+        crate::metrics::sync_run(&finished);
         let mut st = lock(&self.state);
         st.running = None;
         remember(&mut st, finished);
