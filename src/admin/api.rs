@@ -6,6 +6,7 @@
 //! token from the config. Bodies are small JSON documents; unknown fields, wrong types and
 //! oversized bodies get a 4xx with a message and change nothing. See docs/api.md.
 
+use crate::activity::{self, AuditEntry, LdapLogQuery};
 use crate::app::Services;
 use crate::auth::{AuthError, Principal};
 use crate::model::{BinderRecord, SyncOutcome, SyncTrigger, now};
@@ -13,7 +14,7 @@ use crate::store::StoreError;
 use crate::sync::worker::HeldRunError;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -153,6 +154,99 @@ async fn require_token(
     next.run(req).await
 }
 
+/// Records every authenticated request that changes something (POST, PUT, PATCH, DELETE) in
+/// the audit trail: who, which endpoint, the outcome. Bodies are never recorded (they carry
+/// passwords).
+async fn audit_changes(State(services): Shared, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    if matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let path = req.uri().path().to_string();
+    let response = next.run(req).await;
+    let status = response.status();
+    let entry = AuditEntry {
+        time: now(),
+        actor: "admin-token".to_string(),
+        action: format!("{method} {path}"),
+        target: path
+            .rsplit('/')
+            .find(|s| !s.is_empty())
+            .unwrap_or("")
+            .to_string(),
+        outcome: if status.is_success() {
+            "ok".to_string()
+        } else {
+            format!("HTTP {}", status.as_u16())
+        },
+    };
+    let store = services.store.clone();
+    let written = tokio::task::spawn_blocking(move || store.append_audit(&entry)).await;
+    if !matches!(written, Ok(Ok(()))) {
+        tracing::error!(%method, %path, "cannot write the audit trail");
+    }
+    response
+}
+
+/// `GET /api/v1/logs/ldap`: recent LDAP operations, filtered, as JSON or CSV.
+async fn ldap_log(Query(query): Query<LdapLogQuery>) -> Result<Response, ApiError> {
+    let entries = activity::ldap_entries(&query);
+    export(
+        query.format.as_deref(),
+        &entries,
+        activity::ldap_csv,
+        "ldap-log",
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    limit: Option<usize>,
+    format: Option<String>,
+}
+
+/// `GET /api/v1/logs/audit`: the admin audit trail, newest first, as JSON or CSV.
+async fn audit_log(
+    State(services): Shared,
+    Query(query): Query<AuditQuery>,
+) -> Result<Response, ApiError> {
+    let limit = query.limit.unwrap_or(200).clamp(1, 10_000);
+    let entries = services.store.list_audit(limit)?;
+    export(
+        query.format.as_deref(),
+        &entries,
+        activity::audit_csv,
+        "audit-log",
+    )
+}
+
+/// `entries` as `{"entries": […]}` or as a CSV download.
+fn export<T: Serialize>(
+    format: Option<&str>,
+    entries: &[T],
+    csv: fn(&[T]) -> String,
+    name: &str,
+) -> Result<Response, ApiError> {
+    match format.unwrap_or("json") {
+        "json" => Ok(Json(json!({ "entries": entries })).into_response()),
+        "csv" => Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{name}.csv\""),
+                ),
+            ],
+            csv(entries),
+        )
+            .into_response()),
+        other => Err(ApiError::bad_request(format!(
+            "format `{other}` is not supported: use json or csv"
+        ))),
+    }
+}
+
 /// The API routes (without the listener), for tests and for embedding.
 pub fn router(services: Arc<Services>) -> Router {
     let protected = Router::new()
@@ -170,6 +264,13 @@ pub fn router(services: Arc<Services>) -> Router {
             axum::routing::delete(remove_binder),
         )
         .route("/api/v1/binders/{name}/reset", post(reset_binder))
+        .route("/api/v1/logs/ldap", get(ldap_log))
+        .route("/api/v1/logs/audit", get(audit_log))
+        // Inner layer: runs after the token check, so only authenticated actions are audited.
+        .route_layer(middleware::from_fn_with_state(
+            services.clone(),
+            audit_changes,
+        ))
         .route_layer(middleware::from_fn_with_state(
             services.clone(),
             require_token,

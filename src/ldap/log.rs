@@ -61,6 +61,7 @@ pub(crate) fn emit(conn: &ConnInfo, bind_dn: &str, record: &OpRecord, started: I
     let duration_ms = seconds * 1000.0;
     let code = result_number(&record.code);
     crate::metrics::ldap_operation(record.op, code, seconds);
+    remember(conn, bind_dn, record, code, duration_ms);
     let note = record.note;
     match &record.detail {
         Detail::Search {
@@ -105,6 +106,35 @@ pub(crate) fn emit(conn: &ConnInfo, bind_dn: &str, record: &OpRecord, started: I
             "ldap operation"
         ),
     }
+}
+
+/// Keeps the operation for the console's Logs page ([`crate::activity`]).
+fn remember(conn: &ConnInfo, bind_dn: &str, record: &OpRecord, code: i64, duration_ms: f64) {
+    let detail = match &record.detail {
+        Detail::Search {
+            scope,
+            filter,
+            entries,
+        } => format!("scope={scope} filter={filter} entries={entries}"),
+        Detail::Extended { oid } => format!("oid={oid}"),
+        Detail::None => String::new(),
+    };
+    let time_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    crate::activity::record_ldap(crate::activity::LdapLogEntry {
+        time_ms,
+        conn: conn.id,
+        peer: conn.peer.to_string(),
+        bind_dn: bind_dn.to_string(),
+        op: record.op.to_string(),
+        dn: record.dn.clone(),
+        result: code,
+        message: record.note.unwrap_or_default().to_string(),
+        detail,
+        duration_ms,
+    });
 }
 
 /// The numeric LDAP result code (what clients and RFCs show).

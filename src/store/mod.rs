@@ -11,6 +11,7 @@
 //! PHC string), `alloc` (number counters and name reservations, see [`commit`]),
 //! `runs` (big-endian run id → run) and `meta` (schema version, run id counter).
 
+mod audit;
 mod codec;
 mod commit;
 mod naming;

@@ -1,0 +1,239 @@
+//! What happened, for the Logs page: the recent LDAP operations (in memory) and the audit
+//! trail of admin actions (durable, in the store), filterable and exportable as JSON or CSV.
+//!
+//! Why in memory for LDAP operations: they are many (thousands per second under load) and
+//! the server log already keeps them for the long term; the console needs the recent ones
+//! fast. Why durable for admin actions: they are few, and "who reset that password" must
+//! survive a restart. Neither ever holds a password or secret: the records have no field
+//! for one.
+
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::sync::{LazyLock, Mutex};
+
+/// LDAP operations kept for the Logs page.
+pub const LDAP_LOG_CAPACITY: usize = 10_000;
+
+/// One finished LDAP operation (the fields of Foxpass's LDAP log).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LdapLogEntry {
+    /// Unix time in milliseconds.
+    pub time_ms: i64,
+    pub conn: u64,
+    pub peer: String,
+    /// Who the connection was bound as (empty: anonymous).
+    pub bind_dn: String,
+    pub op: String,
+    /// Bind name, search base or compare DN.
+    pub dn: String,
+    /// LDAP result code (0 success, 49 invalid credentials, …).
+    pub result: i64,
+    /// Server-side reason, e.g. "inactive user" (never sent to the client).
+    pub message: String,
+    /// Search scope, filter and entry count, or an extended operation's OID.
+    pub detail: String,
+    pub duration_ms: f64,
+}
+
+/// One admin action.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Unix time in seconds.
+    pub time: i64,
+    /// Who did it: `admin-token` (bearer token), or a signed-in admin's UPN.
+    pub actor: String,
+    /// e.g. `sync.trigger`, `user.set_password`, `binder.add`.
+    pub action: String,
+    /// What it was done to (a uid, binder name, run id…), empty when none.
+    pub target: String,
+    /// `ok`, or why it failed.
+    pub outcome: String,
+}
+
+static LDAP_LOG: LazyLock<Mutex<VecDeque<LdapLogEntry>>> =
+    LazyLock::new(|| Mutex::new(VecDeque::with_capacity(1024)));
+
+fn ldap_log() -> std::sync::MutexGuard<'static, VecDeque<LdapLogEntry>> {
+    // The data is plain records: a panicking holder leaves nothing half-updated to fear.
+    LDAP_LOG.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Keeps `entry`, dropping the oldest beyond [`LDAP_LOG_CAPACITY`].
+pub fn record_ldap(entry: LdapLogEntry) {
+    let mut log = ldap_log();
+    if log.len() >= LDAP_LOG_CAPACITY {
+        log.pop_front();
+    }
+    log.push_back(entry);
+}
+
+/// Which LDAP log entries to return.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LdapLogQuery {
+    /// Operation name (`bind`, `search`, …).
+    pub op: Option<String>,
+    /// Result code.
+    pub result: Option<i64>,
+    /// Case-insensitive substring of peer, bind DN, DN, message or detail.
+    pub q: Option<String>,
+    /// Only entries at or after this Unix time (seconds).
+    pub since: Option<i64>,
+    /// Newest this many (default 200, at most the capacity).
+    pub limit: Option<usize>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+/// Matching entries, newest first.
+pub fn ldap_entries(query: &LdapLogQuery) -> Vec<LdapLogEntry> {
+    let limit = query.limit.unwrap_or(200).clamp(1, LDAP_LOG_CAPACITY);
+    let needle = query.q.as_deref().map(str::to_lowercase);
+    let since_ms = query.since.map(|s| s.saturating_mul(1000));
+    ldap_log()
+        .iter()
+        .rev()
+        .filter(|e| {
+            query
+                .op
+                .as_deref()
+                .is_none_or(|op| e.op.eq_ignore_ascii_case(op))
+        })
+        .filter(|e| query.result.is_none_or(|r| e.result == r))
+        .filter(|e| since_ms.is_none_or(|t| e.time_ms >= t))
+        .filter(|e| {
+            needle.as_deref().is_none_or(|n| {
+                [&e.peer, &e.bind_dn, &e.dn, &e.message, &e.detail]
+                    .iter()
+                    .any(|field| field.to_lowercase().contains(n))
+            })
+        })
+        .take(limit)
+        .cloned()
+        .collect()
+}
+
+/// The LDAP log as CSV (header row first).
+pub fn ldap_csv(entries: &[LdapLogEntry]) -> String {
+    let mut out =
+        String::from("time_ms,conn,peer,bind_dn,op,dn,result,message,detail,duration_ms\n");
+    for e in entries {
+        let row = [
+            e.time_ms.to_string(),
+            e.conn.to_string(),
+            e.peer.clone(),
+            e.bind_dn.clone(),
+            e.op.clone(),
+            e.dn.clone(),
+            e.result.to_string(),
+            e.message.clone(),
+            e.detail.clone(),
+            format!("{:.3}", e.duration_ms),
+        ];
+        push_csv_row(&mut out, &row);
+    }
+    out
+}
+
+/// The audit trail as CSV (header row first).
+pub fn audit_csv(entries: &[AuditEntry]) -> String {
+    let mut out = String::from("time,actor,action,target,outcome\n");
+    for e in entries {
+        let row = [
+            e.time.to_string(),
+            e.actor.clone(),
+            e.action.clone(),
+            e.target.clone(),
+            e.outcome.clone(),
+        ];
+        push_csv_row(&mut out, &row);
+    }
+    out
+}
+
+/// One RFC 4180 row. Fields an attacker may control (a bind DN, a filter) could start with
+/// `=`, `+`, `-` or `@` and run as a formula when the export is opened in a spreadsheet, so
+/// such fields get a leading `'`.
+fn push_csv_row(out: &mut String, fields: &[String]) {
+    for (i, field) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let guarded = if field.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            format!("'{field}")
+        } else {
+            field.clone()
+        };
+        if guarded.contains([',', '"', '\n', '\r']) {
+            out.push('"');
+            out.push_str(&guarded.replace('"', "\"\""));
+            out.push('"');
+        } else {
+            out.push_str(&guarded);
+        }
+    }
+    out.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(op: &str, result: i64, dn: &str) -> LdapLogEntry {
+        LdapLogEntry {
+            time_ms: 1_000,
+            conn: 1,
+            peer: "127.0.0.1:5000".into(),
+            bind_dn: String::new(),
+            op: op.into(),
+            dn: dn.into(),
+            result,
+            message: String::new(),
+            detail: String::new(),
+            duration_ms: 0.5,
+        }
+    }
+
+    #[test]
+    fn csv_quotes_and_defuses_formulas() {
+        let mut e = entry("bind", 49, "=HYPERLINK(\"http://x\"),evil");
+        e.message = "line\nbreak".into();
+        let csv = ldap_csv(&[e]);
+        let row = csv.lines().nth(1).unwrap();
+        assert!(
+            row.contains("\"'=HYPERLINK(\"\"http://x\"\"),evil\""),
+            "{csv}"
+        );
+        assert!(csv.contains("\"line\nbreak\""), "{csv}");
+        assert!(csv.starts_with("time_ms,conn,peer,bind_dn,op,dn,result"));
+    }
+
+    #[test]
+    fn queries_filter_newest_first_and_the_log_is_bounded() {
+        // Unique DNs: other tests in this process also write to the global log.
+        let tag = "uid=activity-test-";
+        for i in 0..LDAP_LOG_CAPACITY + 5 {
+            record_ldap(entry(
+                if i % 2 == 0 { "bind" } else { "search" },
+                (i % 3) as i64,
+                &format!("{tag}{i}"),
+            ));
+        }
+        assert!(ldap_log().len() <= LDAP_LOG_CAPACITY);
+        let q = LdapLogQuery {
+            op: Some("BIND".into()),
+            result: Some(0),
+            q: Some(tag.into()),
+            limit: Some(3),
+            ..LdapLogQuery::default()
+        };
+        let found = ldap_entries(&q);
+        assert_eq!(found.len(), 3);
+        assert!(found.iter().all(|e| e.op == "bind" && e.result == 0));
+        let n: Vec<usize> = found
+            .iter()
+            .map(|e| e.dn.trim_start_matches(tag).parse().unwrap())
+            .collect();
+        assert!(n[0] > n[1] && n[1] > n[2], "newest first: {n:?}");
+    }
+}
