@@ -121,6 +121,29 @@ fn full_example_in_docs_parses() {
 }
 
 #[test]
+fn hardened_deployment_config_parses() {
+    let dir = tempfile::tempdir().unwrap();
+    let creds = "/run/credentials/entra-ldap.service";
+    let text = include_str!("../../docs/deploy/config.toml")
+        .replace(creds, &dir.path().display().to_string());
+    std::fs::write(dir.path().join("client-secret"), "s3cret").unwrap();
+    std::fs::write(dir.path().join("admin-token"), "admin-token-0123456789\n").unwrap();
+    let c = parse(&text).unwrap();
+    assert!(!c.ldap.allow_plaintext_bind);
+    assert!(c.admin.listen.ip().is_loopback(), "admin API on loopback");
+    assert_eq!(c.entra.client_secret.expose(), "s3cret");
+    assert_eq!(c.admin.token.expose(), "admin-token-0123456789");
+    assert_eq!(c.auth.argon2_memory_kib, 19456);
+    // The unit file hands these paths to the service.
+    let unit = include_str!("../../docs/deploy/entra-ldap.service");
+    assert!(
+        unit.contains("LoadCredential=client-secret:")
+            && unit.contains("LoadCredential=admin-token:")
+    );
+    assert!(unit.contains("--config /etc/entra-ldap/config.toml"));
+}
+
+#[test]
 fn unknown_keys_and_typos_are_named() {
     for (text, word) in [
         (with("ldap", "lisen = \"0.0.0.0:389\""), "lisen"),
