@@ -1,4 +1,5 @@
-//! Admin HTTP API: sync control, run history, user passwords and binders.
+//! Admin HTTP API: sync control, run history, sync settings, users, user passwords and
+//! binders.
 //!
 //! Why: operators (and the CLI, and later the web console) need one authenticated surface to
 //! trigger syncs and manage LDAP credentials. Handlers only validate input and call store,
@@ -6,6 +7,7 @@
 //! token from the config. Bodies are small JSON documents; unknown fields, wrong types and
 //! oversized bodies get a 4xx with a message and change nothing. See docs/api.md.
 
+use super::{settings, users};
 use crate::app::Services;
 use crate::auth::{AuthError, Principal};
 use crate::model::{BinderRecord, SyncTrigger, now};
@@ -36,13 +38,13 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             message: message.into(),
         }
     }
-    fn bad_request(message: impl Into<String>) -> ApiError {
+    pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, message)
     }
     fn not_found(message: impl Into<String>) -> ApiError {
@@ -159,6 +161,11 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/api/v1/sync", post(trigger_sync))
         .route("/api/v1/sync/runs", get(list_runs))
         .route("/api/v1/sync/runs/{id}", get(get_run))
+        .route(
+            "/api/v1/sync/settings",
+            get(settings::get_settings).patch(settings::patch_settings),
+        )
+        .route("/api/v1/users", get(users::list_users))
         .route("/api/v1/users/{uid}/password", put(set_user_password))
         .route("/api/v1/binders", get(list_binders).post(add_binder))
         .route(

@@ -1,3 +1,5 @@
 //! The admin HTTP API (bearer token) and the CLI client that talks to it.
 pub mod api;
 pub mod client;
+pub mod settings;
+pub mod users;

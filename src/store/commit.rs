@@ -108,7 +108,10 @@ pub(super) fn apply(
 ) -> TxResult<ChangeCounts> {
     let now = now();
     let mut counts = ChangeCounts::default();
-    apply_users(tx, existing, tenant, rules, now, &mut counts)?;
+    // User sync off: stored users stay exactly as they are (not updated, not deactivated).
+    if tenant.users_synced {
+        apply_users(tx, existing, tenant, rules, now, &mut counts)?;
+    }
     apply_groups(tx, existing, tenant, rules, now, &mut counts)?;
     counts.domains_changed = apply_domains(tx, existing, tenant)?;
     let mut record = run.clone();

@@ -11,7 +11,7 @@ use super::error::SyncError;
 use super::fetch::fetch_tenant;
 use super::graph::GraphClient;
 use super::scope;
-use super::settings::SyncSettings;
+use super::settings::{InactiveUsers, SettingsSource, SyncSettings};
 use crate::config::{DirectoryConfig, EntraConfig};
 use crate::directory::LiveDirectory;
 use crate::model::{ChangeCounts, SyncOutcome, SyncRun, SyncTrigger, now};
@@ -41,6 +41,8 @@ struct Shared {
     rules: DirectoryConfig,
     store: Store,
     live: Arc<LiveDirectory>,
+    /// The `[sync]` options, read afresh by every run and after every scheduled tick.
+    settings: SettingsSource,
     /// The Graph client, or why it could not be built (then every run fails with that).
     graph: Result<GraphClient, String>,
     state: Mutex<RunState>,
@@ -57,6 +59,8 @@ struct RunState {
     /// Ids handed out for runs the store could not even record (counting down from
     /// `u64::MAX`, far from the store's ids).
     unrecorded_ids: u64,
+    /// A run to start as soon as the running one finishes (settings changed mid-run).
+    follow_up: Option<SyncTrigger>,
 }
 
 fn lock(m: &Mutex<RunState>) -> MutexGuard<'_, RunState> {
@@ -64,14 +68,38 @@ fn lock(m: &Mutex<RunState>) -> MutexGuard<'_, RunState> {
 }
 
 impl SyncService {
-    /// Spawns the worker: a startup run, then one every `entra.sync_interval_secs` (0: no
-    /// schedule), plus on-demand runs through [`SyncService::trigger`]. Stops when
-    /// `shutdown` is cancelled. Must be called within a Tokio runtime.
+    /// Spawns the worker with fixed sync options: the defaults, with the schedule of
+    /// `entra.sync_interval_secs` (0: no schedule) and `rules.show_inactive_users`.
+    /// See [`SyncService::start_with_settings`].
     pub fn start(
         entra: EntraConfig,
         rules: DirectoryConfig,
         store: Store,
         live: Arc<LiveDirectory>,
+        shutdown: CancellationToken,
+    ) -> SyncService {
+        let settings = SettingsSource::fixed(&SyncSettings {
+            interval_secs: entra.sync_interval_secs,
+            inactive_users: if rules.show_inactive_users {
+                InactiveUsers::Show
+            } else {
+                InactiveUsers::Hide
+            },
+            ..SyncSettings::default()
+        });
+        SyncService::start_with_settings(entra, rules, store, live, settings, shutdown)
+    }
+
+    /// Spawns the worker: a startup run, then one every effective `interval` (0: no
+    /// schedule; a change applies from the next tick), plus on-demand runs through
+    /// [`SyncService::trigger`]. Stops when `shutdown` is cancelled. Must be called within
+    /// a Tokio runtime.
+    pub fn start_with_settings(
+        entra: EntraConfig,
+        rules: DirectoryConfig,
+        store: Store,
+        live: Arc<LiveDirectory>,
+        settings: SettingsSource,
         shutdown: CancellationToken,
     ) -> SyncService {
         let (queue, rx) = mpsc::unbounded_channel();
@@ -83,6 +111,7 @@ impl SyncService {
                 rules,
                 store,
                 live,
+                settings,
                 graph,
                 state: Mutex::new(RunState::default()),
                 finished,
@@ -138,6 +167,22 @@ impl SyncService {
     pub fn running(&self) -> Option<u64> {
         lock(&self.shared.state).running
     }
+
+    /// Like [`SyncService::trigger`], but when a run is already in progress a new run is
+    /// also queued to start right after it (that run may have read the old settings).
+    /// Returns the new run's id, or `AlreadyRunning` with the running one's.
+    pub fn trigger_or_follow(&self, trigger: SyncTrigger) -> Result<u64, AlreadyRunning> {
+        let result = self.shared.trigger(trigger);
+        if result.is_err() {
+            lock(&self.shared.state).follow_up = Some(trigger);
+        }
+        result
+    }
+
+    /// The sync options this worker runs with (shared with the admin API).
+    pub fn settings(&self) -> &SettingsSource {
+        &self.shared.settings
+    }
 }
 
 impl Shared {
@@ -158,6 +203,7 @@ impl Shared {
             graph_requests: 0,
             changes: ChangeCounts::default(),
             error: None,
+            warnings: Vec::new(),
         };
         // A short sled write; the lock makes "check, then mark running" atomic.
         match self.store.begin_run(&run) {
@@ -242,8 +288,14 @@ impl Shared {
         let mut st = lock(&self.state);
         st.running = None;
         remember(&mut st, finished);
+        let follow_up = st.follow_up.take();
         drop(st);
         self.finished.send_modify(|g| *g += 1);
+        if let Some(trigger) = follow_up
+            && let Err(e) = self.trigger(trigger)
+        {
+            tracing::info!(error = %e, "follow-up sync not started");
+        }
     }
 
     /// Fetch → scope → commit → reload → publish. Returns the succeeded run with its
@@ -263,15 +315,23 @@ impl Shared {
             _ = shutdown.cancelled() => return Err(SyncError::Cancelled),
             raw = fetch_tenant(graph, self.entra.page_size, requests) => raw?,
         };
-        let snapshot = scope::apply(&raw, &SyncSettings::default());
+        let settings = self.settings.current();
+        let snapshot = scope::apply(&raw, &settings);
+        for warning in &snapshot.warnings {
+            tracing::warn!(run = run.id, %warning, "sync option matches nothing");
+        }
         let (users, groups) = (snapshot.users.len(), snapshot.groups.len());
         let mut done = run;
+        done.warnings = snapshot.warnings.clone();
         done.outcome = SyncOutcome::Succeeded;
         done.finished = Some(now());
         done.graph_requests = requests.load(Ordering::Relaxed);
         let (store, rules, record) = (self.store.clone(), self.rules.clone(), done.clone());
         done.changes = blocking(move || store.commit_sync(&snapshot, &rules, &record)).await?;
-        if done.changes.is_empty() {
+        let visibility_changed = self
+            .live
+            .set_show_inactive_users(settings.inactive_users == InactiveUsers::Show);
+        if done.changes.is_empty() && !visibility_changed {
             // Nothing the snapshot is built from changed: keep serving the current one rather
             // than reloading and rebuilding the whole directory (CPU and a memory peak).
             return Ok((done, users, groups));
@@ -298,23 +358,26 @@ async fn run_worker(
     mut rx: mpsc::UnboundedReceiver<SyncRun>,
     shutdown: CancellationToken,
 ) {
-    let every = shared.entra.sync_interval_secs;
-    let mut ticker = (every > 0).then(|| {
-        let period = Duration::from_secs(every);
-        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        t
-    });
+    let mut every = shared.settings.current().interval_secs;
+    let mut next = next_tick(every);
     loop {
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
             Some(run) = rx.recv() => shared.execute(run, &shutdown).await,
-            _ = tick(&mut ticker) => {
+            _ = tick(next) => {
                 if let Err(e) = shared.trigger(SyncTrigger::Schedule) {
                     tracing::info!(error = %e, "scheduled sync skipped");
                 }
+                next = next_tick(every);
             }
+        }
+        // The interval is a run-time option: a change reschedules from now.
+        let now_every = shared.settings.current().interval_secs;
+        if now_every != every {
+            tracing::info!(interval_secs = now_every, "sync schedule changed");
+            every = now_every;
+            next = next_tick(every);
         }
     }
     // Runs queued but never started are recorded as cancelled.
@@ -335,12 +398,19 @@ async fn run_worker(
     }
 }
 
-/// The next schedule tick, or never when there is no schedule.
-async fn tick(ticker: &mut Option<tokio::time::Interval>) {
-    match ticker {
-        Some(t) => {
-            t.tick().await;
-        }
+/// When the next scheduled run is due, `every` seconds from now (`None`: no schedule).
+fn next_tick(every: u64) -> Option<tokio::time::Instant> {
+    if every == 0 {
+        return None;
+    }
+    // Overflow (an absurd interval) means "never" rather than a panic.
+    tokio::time::Instant::now().checked_add(Duration::from_secs(every))
+}
+
+/// Resolves at the next schedule tick, or never when there is no schedule.
+async fn tick(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }
