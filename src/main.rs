@@ -73,8 +73,16 @@ enum Command {
     Serve(ConfigArg),
     /// Check a configuration file and exit.
     CheckConfig(ConfigArg),
-    /// Trigger a sync on the running server, wait for it and print the outcome.
-    Sync(ConfigArg),
+    /// Trigger a sync on the running server, wait for it and print the outcome; or show or
+    /// change the sync options (`sync settings`, `sync set`).
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Sync {
+        /// Path of the TOML configuration file (see docs/configuration.md).
+        #[arg(long, short = 'c', env = "ENTRA_LDAP_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: Option<SyncCommand>,
+    },
     /// Manage users' LDAP passwords on the running server.
     User {
         #[command(subcommand)]
@@ -84,6 +92,23 @@ enum Command {
     Binder {
         #[command(subcommand)]
         command: BinderCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SyncCommand {
+    /// Show every sync option: value, source (file, admin, default), editable.
+    Settings {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Change one sync option at run time (not one the config file sets). VALUE is JSON
+    /// (`true`, `120`, `'["VPN Users"]'`, `null` to reset) or else taken as a string.
+    Set {
+        #[command(flatten)]
+        config: ConfigArg,
+        key: String,
+        value: String,
     },
 }
 
@@ -194,8 +219,19 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("{}: OK", arg.config.display());
             Ok(())
         }
-        Command::Sync(arg) => {
-            let client = client(&arg)?;
+        Command::Sync {
+            command: Some(command),
+            ..
+        } => sync_settings(command).await,
+        Command::Sync {
+            config: None,
+            command: None,
+        } => Err("--config FILE is required (or set ENTRA_LDAP_CONFIG)".to_string()),
+        Command::Sync {
+            config: Some(config),
+            command: None,
+        } => {
+            let client = client(&ConfigArg { config })?;
             let (id, started) = client.trigger_sync().await.map_err(|e| e.to_string())?;
             if started {
                 println!("Sync initiated successfully (run {id}); waiting for it to finish…");
@@ -242,6 +278,40 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Binder { command } => binder(command).await,
     }
+}
+
+async fn sync_settings(command: SyncCommand) -> Result<(), String> {
+    let answer = match command {
+        SyncCommand::Settings { config } => client(&config)?.sync_settings().await,
+        SyncCommand::Set { config, key, value } => {
+            let value = serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value));
+            client(&config)?
+                .patch_sync_settings(serde_json::json!({ key: value }))
+                .await
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    if let Some(options) = answer.get("options").and_then(|o| o.as_object()) {
+        for (key, option) in options {
+            let editable = if option["editable"] == true {
+                ""
+            } else {
+                " (read-only)"
+            };
+            println!(
+                "{key} = {}\t[{}]{editable}",
+                option["value"],
+                option["source"].as_str().unwrap_or("?")
+            );
+        }
+    }
+    for warning in answer["warnings"].as_array().into_iter().flatten() {
+        println!("warning: {}", warning.as_str().unwrap_or_default());
+    }
+    if let Some(message) = answer["message"].as_str() {
+        println!("{message}");
+    }
+    Ok(())
 }
 
 async fn binder(command: BinderCommand) -> Result<(), String> {
