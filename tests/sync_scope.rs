@@ -511,3 +511,68 @@ async fn the_user_list_filters_by_status_and_text() {
     assert_eq!(status, 400);
     server.stop().await;
 }
+
+/// Polls the run history until a finished run with `trigger` newer than `after` shows up.
+async fn wait_for_trigger(server: &Server, trigger: &str, after: u64, within_secs: u64) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(within_secs);
+    loop {
+        let runs = server.get("/api/v1/sync/runs").await;
+        if let Some(run) = runs["runs"].as_array().unwrap().iter().find(|r| {
+            r["trigger"] == trigger
+                && r["id"].as_u64().unwrap() > after
+                && r["outcome"] != "running"
+        }) {
+            return run.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {trigger} run after {after}: {runs}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_during_a_run_is_applied_by_a_run_that_follows_it() {
+    let server = start(json!({"interval": 0})).await;
+    // Slow the next run down: two throttled answers with Retry-After 1.
+    server.sim.inject_faults(
+        simulator::Fault::Throttle {
+            retry_after_secs: 1,
+        },
+        2,
+    );
+    let (status, started) = server
+        .api(reqwest::Method::POST, "/api/v1/sync", None)
+        .await;
+    assert_eq!(status, 202);
+    let running = started["run_id"].as_u64().unwrap();
+    let (status, answer) = server.patch(json!({"denied_groups": ["Platform"]})).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["run_id"].as_u64(), Some(running), "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("already running")
+    );
+    server.wait(running).await;
+    let follow = wait_for_trigger(&server, "settings_changed", running, 20).await;
+    assert_eq!(follow["outcome"], "succeeded", "{follow}");
+    assert_eq!(
+        server.bind("erin").await,
+        49,
+        "the follow-up run applied it"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schedule_follows_the_interval_set_at_run_time() {
+    // No interval in the file: the default (60 s) applies until an admin changes it.
+    let server = start(json!({})).await;
+    let run = server.change(json!({"interval": 10})).await;
+    let scheduled = wait_for_trigger(&server, "schedule", run.id, 25).await;
+    assert_eq!(scheduled["outcome"], "succeeded", "{scheduled}");
+    server.stop().await;
+}

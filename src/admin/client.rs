@@ -149,12 +149,8 @@ impl AdminClient {
 
     /// Changes sync options (`PATCH /api/v1/sync/settings`); `null` resets one.
     pub async fn patch_sync_settings(&self, patch: Value) -> Result<Value, ClientError> {
-        self.expect(
-            reqwest::Method::PATCH,
-            "/api/v1/sync/settings",
-            Some(patch),
-        )
-        .await
+        self.expect(reqwest::Method::PATCH, "/api/v1/sync/settings", Some(patch))
+            .await
     }
 
     pub async fn set_user_password(&self, uid: &str, password: &str) -> Result<(), ClientError> {

@@ -61,8 +61,12 @@ pub struct SettingsSource {
 
 struct Inner {
     file: SyncOptions,
-    /// What admins saved; mirrors the store.
+    /// What admins saved; mirrors the store. Held only to read or swap the value, so the
+    /// worker never waits on a store write.
     saved: Mutex<SyncOptions>,
+    /// Serialises updates (read, validate, persist, swap), so two concurrent changes
+    /// cannot lose one another.
+    updating: Mutex<()>,
     /// Where `saved` is persisted; `None` for a fixed, in-memory source.
     store: Option<Store>,
 }
@@ -75,6 +79,7 @@ impl SettingsSource {
             inner: Arc::new(Inner {
                 file,
                 saved: Mutex::new(saved),
+                updating: Mutex::new(()),
                 store: Some(store.clone()),
             }),
         })
@@ -86,6 +91,7 @@ impl SettingsSource {
             inner: Arc::new(Inner {
                 file: SyncOptions::from(settings),
                 saved: Mutex::new(SyncOptions::default()),
+                updating: Mutex::new(()),
                 store: None,
             }),
         }
@@ -156,8 +162,13 @@ impl SettingsSource {
         if let Some(key) = patch.keys().find(|k| self.inner.file.is_set(k)) {
             return Err(UpdateError::FileManaged { key: key.clone() });
         }
-        let mut saved = self.saved();
-        let mut next = saved.overlaid(changes);
+        // The guarded value is `()`, so a poisoned lock carries no broken state.
+        let _updating = self
+            .inner
+            .updating
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut next = self.saved().overlaid(changes);
         for key in resets {
             next = next.without(key);
         }
@@ -166,7 +177,7 @@ impl SettingsSource {
         if let Some(store) = &self.inner.store {
             store.save_sync_options(&next)?;
         }
-        *saved = next;
+        *self.saved() = next;
         Ok(settings)
     }
 }
