@@ -346,6 +346,28 @@ async fn only_selected_subdomains_are_in_scope() {
     assert_eq!(server.bind("ulla").await, 49);
     server.change(json!({"all_subdomains": true})).await;
     assert_eq!(server.bind("ulla").await, 0);
+
+    // The domain list is re-read by every run: a subdomain verified later is picked up.
+    server.sim.with_tenant(|t| {
+        t.domains
+            .push(SimDomain::verified("us.example.com", false, false));
+        t.users.push(SimUser {
+            id: "0000000a-0000-4000-8000-0000000000bb".into(),
+            user_principal_name: "uwe@us.example.com".into(),
+            account_enabled: true,
+            user_type: "Member".into(),
+            created_date_time: "2024-05-02T00:00:00Z".into(),
+            ..SimUser::default()
+        });
+    });
+    let run = server.sync_now().await;
+    assert_eq!(run.changes.users_added, 1, "{:?}", run.changes);
+    assert_eq!(server.user("uwe").await["status"], "active");
+    server.change(json!({"all_subdomains": false})).await;
+    assert_eq!(
+        server.user("uwe").await["reason"],
+        "outside_selected_domains"
+    );
     server.stop().await;
 }
 
@@ -574,5 +596,17 @@ async fn the_schedule_follows_the_interval_set_at_run_time() {
     let run = server.change(json!({"interval": 10})).await;
     let scheduled = wait_for_trigger(&server, "schedule", run.id, 25).await;
     assert_eq!(scheduled["outcome"], "succeeded", "{scheduled}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_shows_the_effective_sync_options() {
+    let server = start(json!({"interval": 0, "groups_without_email": true})).await;
+    server.change(json!({"denied_groups": ["Platform"]})).await;
+    let status = server.get("/api/v1/status").await;
+    let sync = &status["sync_settings"];
+    assert_eq!(sync["groups_without_email"], true);
+    assert_eq!(sync["denied_groups"], json!(["Platform"]));
+    assert_eq!(sync["interval_secs"], 0);
     server.stop().await;
 }

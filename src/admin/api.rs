@@ -206,6 +206,7 @@ async fn status(State(services): Shared) -> Result<Json<serde_json::Value>, ApiE
         "base_dn": snapshot.base_dn(),
         "entries": snapshot.len(),
         "last_run": last_runs.first(),
+        "sync_settings": services.sync.settings().current(),
     })))
 }
 
