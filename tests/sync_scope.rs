@@ -610,3 +610,27 @@ async fn the_status_shows_the_effective_sync_options() {
     assert_eq!(sync["interval_secs"], 0);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_only_changes_visibility_still_republishes() {
+    let server = start(json!({"interval": 0})).await;
+    // Changed behind the API's back: only the worker can make it visible.
+    let Value::Object(patch) = json!({"inactive_users": "show"}) else {
+        unreachable!()
+    };
+    server
+        .app()
+        .services
+        .sync
+        .settings()
+        .update(&patch)
+        .unwrap();
+    assert!(dns(&server.ldapsearch("(uid=carol)", &["1.1"]).await).is_empty());
+    let run = server.sync_now().await;
+    assert!(run.changes.is_empty(), "{:?}", run.changes);
+    assert_eq!(
+        dns(&server.ldapsearch("(uid=carol)", &["1.1"]).await).len(),
+        1
+    );
+    server.stop().await;
+}

@@ -80,10 +80,13 @@ pub async fn patch_settings(
     tracing::info!(?keys, "admin changed sync settings");
     if before.inactive_users != after.inactive_users {
         // Visibility needs no Graph read: rebuild the served snapshot now.
-        services
-            .live
-            .set_show_inactive_users(after.inactive_users == InactiveUsers::Show);
-        services.republish()?;
+        let show = after.inactive_users == InactiveUsers::Show;
+        services.live.set_show_inactive_users(show);
+        if let Err(e) = services.republish() {
+            // Put the flag back so the sync run below sees the change and republishes.
+            services.live.set_show_inactive_users(!show);
+            tracing::warn!(error = %e, "cannot rebuild the directory now; the sync run will");
+        }
     }
     let (run_id, message) = if before == after {
         (
