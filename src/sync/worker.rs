@@ -172,11 +172,7 @@ impl SyncService {
     /// also queued to start right after it (that run may have read the old settings).
     /// Returns the new run's id, or `AlreadyRunning` with the running one's.
     pub fn trigger_or_follow(&self, trigger: SyncTrigger) -> Result<u64, AlreadyRunning> {
-        let result = self.shared.trigger(trigger);
-        if result.is_err() {
-            lock(&self.shared.state).follow_up = Some(trigger);
-        }
-        result
+        self.shared.start_run(trigger, true)
     }
 
     /// The sync options this worker runs with (shared with the admin API).
@@ -187,8 +183,18 @@ impl SyncService {
 
 impl Shared {
     fn trigger(&self, trigger: SyncTrigger) -> Result<u64, AlreadyRunning> {
+        self.start_run(trigger, false)
+    }
+
+    /// Starts a run, or when one is running answers its id and, with `follow_if_busy`,
+    /// queues another to start when it finishes (decided under the same lock, so the
+    /// running run cannot finish in between and miss it).
+    fn start_run(&self, trigger: SyncTrigger, follow_if_busy: bool) -> Result<u64, AlreadyRunning> {
         let mut st = lock(&self.state);
         if let Some(id) = st.running {
+            if follow_if_busy {
+                st.follow_up = Some(trigger);
+            }
             return Err(AlreadyRunning(id));
         }
         let mut run = SyncRun {
