@@ -634,3 +634,54 @@ async fn a_run_that_only_changes_visibility_still_republishes() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_shows_and_changes_sync_options() {
+    let server = start(json!({"interval": 0})).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{data}\"\n[entra]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"unused\"\n[admin]\nlisten = \"{admin}\"\ntoken = \"{token}\"\n",
+            data = dir.path().join("data").display(),
+            admin = server.app().admin_addr,
+            token = server.config.admin.token.expose(),
+        ),
+    )
+    .unwrap();
+    let cli = |args: &[&str]| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_entra-ldap"));
+        command
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true);
+        async move { split(command.output().await.unwrap()) }
+    };
+    let (code, out, err) = cli(&["sync", "set", "denied_groups", r#"["Platform"]"#]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("denied_groups = [\"Platform\"]\t[admin]"),
+        "{out}"
+    );
+    let (code, out, err) = cli(&["sync", "settings"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("interval = 0\t[file] (read-only)"), "{out}");
+    let (code, _, err) = cli(&["sync", "set", "interval", "120"]).await;
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("interval") && err.contains("config file"),
+        "{err}"
+    );
+    let (code, _, err) = cli(&["sync", "set", "users", "perhaps"]).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("users"), "{err}");
+    // The change took effect through the run the CLI's PATCH started.
+    let runs = server.get("/api/v1/sync/runs").await;
+    let id = runs["runs"][0]["id"].as_u64().unwrap();
+    server.wait(id).await;
+    assert_eq!(server.user("erin").await["reason"], "in_denied_group");
+    server.stop().await;
+}
