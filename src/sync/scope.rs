@@ -115,12 +115,12 @@ impl<'a> Tenant<'a> {
     ) -> HashSet<&'a str> {
         let mut starts = Vec::new();
         for entry in entries {
+            let name = entry.to_lowercase();
             let matched: Vec<&str> = self
                 .groups
                 .iter()
                 .filter(|g| {
-                    g.id.eq_ignore_ascii_case(entry)
-                        || g.display_name.to_lowercase() == entry.to_lowercase()
+                    g.id.eq_ignore_ascii_case(entry) || g.display_name.to_lowercase() == name
                 })
                 .map(|g| g.id.as_str())
                 .collect();
