@@ -12,6 +12,7 @@ use crate::directory::{DirectorySettings, LiveDirectory};
 use crate::ldap::{self, LdapContext};
 use crate::store::{Store, StoreError};
 use crate::sync::SyncService;
+use crate::sync::settings::{InactiveUsers, SettingsSource};
 use crate::tls::{self, TlsError};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -88,11 +89,11 @@ async fn bind_optional(
     }
 }
 
-/// The snapshot settings implied by the configuration.
-fn directory_settings(config: &Config) -> DirectorySettings {
+/// The snapshot settings implied by the configuration and the effective sync options.
+fn directory_settings(config: &Config, sync: &SettingsSource) -> DirectorySettings {
     DirectorySettings {
         base_dn: config.base_dn.clone(),
-        show_inactive_users: config.directory.show_inactive_users,
+        show_inactive_users: sync.current().inactive_users == InactiveUsers::Show,
         home_directory: config.directory.home_directory.clone(),
         login_shell: config.directory.login_shell.clone(),
         supported_controls: ldap::supported_controls(),
@@ -113,8 +114,12 @@ impl App {
             source,
         })?;
         let store = Store::open(&config.data_dir.join("store"))?;
+        let sync_settings = SettingsSource::open(config.sync.clone(), &store)?;
         let data = store.load_directory()?;
-        let live = Arc::new(LiveDirectory::new(&data, directory_settings(&config)));
+        let live = Arc::new(LiveDirectory::new(
+            &data,
+            directory_settings(&config, &sync_settings),
+        ));
         tracing::info!(
             entries = live.load().len(),
             base = live.load().base_dn(),
@@ -143,11 +148,12 @@ impl App {
 
         let shutdown = CancellationToken::new();
         let credentials = Credentials::new(store.clone(), &config.auth);
-        let sync = SyncService::start(
+        let sync = SyncService::start_with_settings(
             config.entra.clone(),
             config.directory.clone(),
             store.clone(),
             live.clone(),
+            sync_settings,
             shutdown.child_token(),
         );
         let services = Arc::new(Services {

@@ -57,6 +57,8 @@ pub struct Config {
     pub admin: AdminConfig,
     pub directory: DirectoryConfig,
     pub auth: AuthConfig,
+    /// `[sync]`: the sync options the file manages (the others are editable at run time).
+    pub sync: crate::sync::settings::SyncOptions,
 }
 
 /// `[ldap]`: listeners, TLS and connection hygiene.
@@ -93,6 +95,9 @@ pub struct EntraConfig {
     pub client_secret: Secret,
     pub authority_url: url::Url,
     pub graph_url: url::Url,
+    /// The schedule the file implies (`sync.interval`, or its deprecated alias here, or
+    /// the default). The server schedules by the effective `interval` of the sync settings
+    /// instead, which an admin may change at run time when the file does not set it.
     pub sync_interval_secs: u64,
     /// `$top` for Graph collections (1..=999).
     pub page_size: u32,
@@ -127,7 +132,9 @@ pub struct DirectoryConfig {
     /// `{uid}` is replaced by the login name.
     pub home_directory: String,
     pub login_shell: String,
-    /// Serve inactive users in searches (default false: hidden).
+    /// Serve inactive users in searches (default false: hidden). The file's value of
+    /// `sync.inactive_users` (or its deprecated alias here); the server follows the
+    /// effective sync setting, which an admin may change when the file does not set it.
     pub show_inactive_users: bool,
 }
 

@@ -165,6 +165,18 @@ impl AdminClient {
         self.expect(reqwest::Method::POST, &path, None).await
     }
 
+    /// Every sync option with its value and source (`GET /api/v1/sync/settings`).
+    pub async fn sync_settings(&self) -> Result<Value, ClientError> {
+        self.expect(reqwest::Method::GET, "/api/v1/sync/settings", None)
+            .await
+    }
+
+    /// Changes sync options (`PATCH /api/v1/sync/settings`); `null` resets one.
+    pub async fn patch_sync_settings(&self, patch: Value) -> Result<Value, ClientError> {
+        self.expect(reqwest::Method::PATCH, "/api/v1/sync/settings", Some(patch))
+            .await
+    }
+
     pub async fn set_user_password(&self, uid: &str, password: &str) -> Result<(), ClientError> {
         let path = format!("/api/v1/users/{}/password", urlencode(uid));
         self.call::<Value>(

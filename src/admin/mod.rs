@@ -2,3 +2,5 @@
 pub mod api;
 pub mod client;
 pub mod report;
+pub mod settings;
+pub mod users;

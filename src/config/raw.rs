@@ -39,6 +39,9 @@ pub struct RawConfig {
     pub directory: RawDirectory,
     #[serde(default)]
     pub auth: RawAuth,
+    /// `[sync]`, kept as a table: each key is parsed on its own so every error names it
+    /// (see `validate::sync`).
+    pub sync: Option<toml::Table>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,8 +96,9 @@ pub struct RawEntra {
     pub authority_url: String,
     #[serde(default = "default_graph")]
     pub graph_url: String,
-    #[serde(default = "default_sync_interval", alias = "sync_interval")]
-    pub sync_interval_secs: u64,
+    /// Deprecated alias of `sync.interval`.
+    #[serde(default, alias = "sync_interval")]
+    pub sync_interval_secs: Option<u64>,
     #[serde(default = "default_page_size")]
     pub page_size: u32,
     #[serde(default = "default_request_timeout")]
@@ -106,9 +110,6 @@ fn default_authority() -> String {
 }
 fn default_graph() -> String {
     DEFAULT_GRAPH_URL.to_string()
-}
-fn default_sync_interval() -> u64 {
-    300
 }
 fn default_page_size() -> u32 {
     999
@@ -147,7 +148,8 @@ pub struct RawDirectory {
     pub gid_number_max: u32,
     pub home_directory: String,
     pub login_shell: String,
-    pub show_inactive_users: bool,
+    /// Deprecated alias of `sync.inactive_users`.
+    pub show_inactive_users: Option<bool>,
 }
 
 impl Default for RawDirectory {
@@ -160,7 +162,7 @@ impl Default for RawDirectory {
             gid_number_max: 299_999,
             home_directory: "/home/{uid}".to_string(),
             login_shell: "/bin/bash".to_string(),
-            show_inactive_users: false,
+            show_inactive_users: None,
         }
     }
 }

@@ -54,7 +54,9 @@ fn minimal_file_gets_documented_defaults() {
         "https://login.microsoftonline.com/"
     );
     assert_eq!(c.entra.graph_url.as_str(), "https://graph.microsoft.com/");
-    assert_eq!(c.entra.sync_interval_secs, 300);
+    // `sync.interval`'s default (the `[entra]` key is now a deprecated alias of it).
+    assert_eq!(c.entra.sync_interval_secs, 60);
+    assert_eq!(c.sync, crate::sync::settings::SyncOptions::default());
     assert_eq!((c.entra.page_size, c.entra.request_timeout_secs), (999, 30));
     assert_eq!(c.entra.client_secret.expose(), "s3cret");
     assert_eq!(c.admin.listen, "127.0.0.1:8080".parse().unwrap());
@@ -149,7 +151,7 @@ fn unknown_keys_and_typos_are_named() {
         (with("ldap", "lisen = \"0.0.0.0:389\""), "lisen"),
         (with("", "data_dri = \"/x\""), "data_dri"),
         (with("entra", "graph = \"https://x\""), "graph"),
-        (format!("{MINIMAL}\n[sync]\nx = 1\n"), "sync"),
+        (format!("{MINIMAL}\n[sink]\nx = 1\n"), "sink"),
     ] {
         match parse(&text) {
             Err(ConfigError::Parse { message, .. }) => {
@@ -528,4 +530,110 @@ fn demo_config_is_loopback_and_writes_a_private_token() {
     // A second start reuses the token so CLI clients keep working.
     let again = Config::demo(dir.path().to_path_buf(), url);
     assert_eq!(again.admin.token, c.admin.token);
+}
+
+#[test]
+fn sync_options_are_read_from_the_sync_table() {
+    let c = parse(&with(
+        "sync",
+        r#"users = true
+groups = false
+groups_without_email = true
+group_prefixes = ["eng-", "ops-"]
+allowed_groups = ["VPN Users", "0d8a3c2e-0000-4000-8000-000000000001"]
+denied_groups = ["Service Accounts"]
+subdomains = ["eu.example.com"]
+all_subdomains = false
+inactive_users = "show"
+deletion_threshold = { count = 50 }
+interval = 120
+full_interval = 3600"#,
+    ))
+    .unwrap();
+    let s = crate::sync::settings::SyncSettings::from_options(&c.sync);
+    assert!(!s.groups && s.groups_without_email);
+    assert_eq!(s.group_prefixes, ["eng-", "ops-"]);
+    assert_eq!(s.allowed_groups.len(), 2);
+    assert_eq!(s.deletion_threshold.count, Some(50));
+    assert_eq!(s.deletion_threshold.percent, None);
+    assert_eq!((s.interval_secs, s.full_interval_secs), (120, 3600));
+    assert_eq!(c.entra.sync_interval_secs, 120);
+    assert!(c.directory.show_inactive_users, "inactive_users = show");
+    // Only what the file sets is file-managed.
+    let c = parse(&with("sync", "interval = 0")).unwrap();
+    assert!(c.sync.is_set("interval") && !c.sync.is_set("users"));
+}
+
+#[test]
+fn sync_errors_name_the_key() {
+    for (line, key) in [
+        ("usres = true", "sync.usres"),
+        ("users = \"yes\"", "sync.users"),
+        (
+            "group_prefixes = [\"a\", \"b\", \"\"]",
+            "sync.group_prefixes[2]",
+        ),
+        ("allowed_groups = \"VPN Users\"", "sync.allowed_groups"),
+        ("subdomains = [\"not a domain\"]", "sync.subdomains[0]"),
+        ("inactive_users = \"maybe\"", "sync.inactive_users"),
+        ("deletion_threshold = {}", "sync.deletion_threshold"),
+        (
+            "deletion_threshold = { percent = 120 }",
+            "sync.deletion_threshold.percent",
+        ),
+        (
+            "deletion_threshold = { cuont = 1 }",
+            "sync.deletion_threshold",
+        ),
+        ("interval = 5", "sync.interval"),
+        ("interval = -1", "sync.interval"),
+        ("interval = 600\nfull_interval = 300", "sync.full_interval"),
+    ] {
+        assert_eq!(invalid_key(&with("sync", line)), key, "{line}");
+    }
+    let text = format!("{}", parse(&with("sync", "usres = true")).unwrap_err());
+    assert!(text.contains("unknown option"), "{text}");
+}
+
+#[test]
+fn deprecated_keys_still_work_and_clash_with_their_replacements() {
+    let c = parse(&with("entra", "sync_interval_secs = 900")).unwrap();
+    assert_eq!(c.sync.interval, Some(900));
+    assert_eq!(c.entra.sync_interval_secs, 900);
+    let c = parse(&with("directory", "show_inactive_users = true")).unwrap();
+    assert_eq!(
+        c.sync.inactive_users,
+        Some(crate::sync::settings::InactiveUsers::Show)
+    );
+    let both = format!(
+        "{}\n[sync]\ninterval = 120\n",
+        with("entra", "sync_interval = 600")
+    );
+    match parse(&both) {
+        Err(ConfigError::Invalid { key, reason }) => {
+            assert_eq!(key, "sync.interval");
+            assert!(reason.contains("entra.sync_interval_secs"), "{reason}");
+        }
+        other => panic!("expected a clash, got {other:?}"),
+    }
+    let both = format!(
+        "{}\n[sync]\ninactive_users = \"hide\"\n",
+        with("directory", "show_inactive_users = true")
+    );
+    match parse(&both) {
+        Err(ConfigError::Invalid { key, reason }) => {
+            assert_eq!(key, "sync.inactive_users");
+            assert!(reason.contains("directory.show_inactive_users"), "{reason}");
+        }
+        other => panic!("expected a clash, got {other:?}"),
+    }
+}
+
+#[test]
+fn demo_config_imports_mail_less_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = url::Url::parse("http://127.0.0.1:4567/").unwrap();
+    let c = Config::demo(dir.path().to_path_buf(), url);
+    assert_eq!(c.sync.groups_without_email, Some(true));
+    assert_eq!(c.sync.interval, Some(c.entra.sync_interval_secs));
 }

@@ -12,6 +12,8 @@ use super::{
     AdminConfig, AuthConfig, Config, ConfigError, DirectoryConfig, EntraConfig, LdapConfig,
     SecretSource,
 };
+use crate::sync::settings::{InactiveUsers, SettingsError, SyncOptions, SyncSettings};
+use serde_json::{Map, Value};
 use std::net::SocketAddr;
 
 /// Largest PDU a client may send (a defence, not a feature: 64 MiB).
@@ -37,15 +39,90 @@ pub fn config(raw: RawConfig) -> Result<Config, ConfigError> {
     let Some(entra_raw) = raw.entra else {
         return Err(invalid("entra", "the [entra] section is required"));
     };
+    let sync = sync(raw.sync, &entra_raw, &raw.directory)?;
+    let file_settings = SyncSettings::from_options(&sync);
+    let mut directory = directory(raw.directory)?;
+    directory.show_inactive_users = file_settings.inactive_users == InactiveUsers::Show;
     Ok(Config {
         data_dir,
         base_dn,
         ldap: ldap(raw.ldap)?,
-        entra: entra(entra_raw)?,
+        entra: entra(entra_raw, file_settings.interval_secs)?,
         admin: admin(raw.admin)?,
-        directory: directory(raw.directory)?,
+        directory,
         auth: auth(raw.auth)?,
+        sync,
     })
+}
+
+/// `[sync]`, plus the deprecated keys it replaces (`entra.sync_interval_secs`,
+/// `directory.show_inactive_users`). Each key is parsed and checked on its own, by the same
+/// code that checks an admin's run-time change, so both give the same messages.
+fn sync(
+    table: Option<toml::Table>,
+    entra: &RawEntra,
+    directory: &RawDirectory,
+) -> Result<SyncOptions, ConfigError> {
+    let map = match table.map(serde_json::to_value).transpose() {
+        Ok(None) => Map::new(),
+        Ok(Some(Value::Object(map))) => map,
+        Ok(Some(_)) | Err(_) => return Err(invalid("sync", "must be a table of options")),
+    };
+    let mut options = SyncOptions::from_map(&map).map_err(|e| settings_error("sync.", e))?;
+    if let Some(secs) = entra.sync_interval_secs {
+        let alias = SyncOptions {
+            interval: Some(secs),
+            ..SyncOptions::default()
+        };
+        deprecated_alias(&options, "interval", "entra.sync_interval_secs", &alias)?;
+        options.interval = Some(secs);
+    }
+    if let Some(show) = directory.show_inactive_users {
+        let alias = SyncOptions {
+            inactive_users: Some(if show {
+                InactiveUsers::Show
+            } else {
+                InactiveUsers::Hide
+            }),
+            ..SyncOptions::default()
+        };
+        deprecated_alias(
+            &options,
+            "inactive_users",
+            "directory.show_inactive_users",
+            &alias,
+        )?;
+        options.inactive_users = alias.inactive_users;
+    }
+    SyncSettings::from_options(&options)
+        .check()
+        .map_err(|e| settings_error("sync.", e))?;
+    Ok(options)
+}
+
+/// An old key that now means `sync.<key>`: checked under its own name, refused when the
+/// new key is set too, and reported as deprecated.
+fn deprecated_alias(
+    options: &SyncOptions,
+    key: &str,
+    old: &str,
+    alias: &SyncOptions,
+) -> Result<(), ConfigError> {
+    if options.is_set(key) {
+        return Err(invalid(
+            &format!("sync.{key}"),
+            format!("set together with its deprecated alias `{old}`; keep only `sync.{key}`"),
+        ));
+    }
+    alias.validate().map_err(|e| invalid(old, e.reason))?;
+    tracing::warn!(key = old, replacement = %format!("sync.{key}"), "deprecated config key");
+    Ok(())
+}
+
+/// A sync option error as a config error (`sync.group_prefixes[2]: …`).
+fn settings_error(prefix: &str, e: SettingsError) -> ConfigError {
+    let e = e.prefixed(prefix);
+    invalid(&e.key, e.reason)
 }
 
 pub fn ldap(raw: RawLdap) -> Result<LdapConfig, ConfigError> {
@@ -120,7 +197,9 @@ pub fn ldap_from(
     }
 }
 
-fn entra(raw: RawEntra) -> Result<EntraConfig, ConfigError> {
+/// `[entra]`; `sync_interval_secs` is the file's effective `sync.interval` (its deprecated
+/// alias here was folded into that by [`sync`]).
+fn entra(raw: RawEntra, sync_interval_secs: u64) -> Result<EntraConfig, ConfigError> {
     let source = SecretSource {
         value: raw.client_secret,
         file: raw.client_secret_file,
@@ -132,7 +211,7 @@ fn entra(raw: RawEntra) -> Result<EntraConfig, ConfigError> {
         client_secret: secret("entra.client_secret", &source)?,
         authority_url: service_url("entra.authority_url", &raw.authority_url)?,
         graph_url: service_url("entra.graph_url", &raw.graph_url)?,
-        sync_interval_secs: at_least("entra.sync_interval_secs", raw.sync_interval_secs, 10)?,
+        sync_interval_secs,
         page_size: within("entra.page_size", raw.page_size, 1, 999)?,
         request_timeout_secs: at_least("entra.request_timeout_secs", raw.request_timeout_secs, 1)?,
     })
@@ -214,7 +293,7 @@ pub fn directory_unchecked(raw: RawDirectory) -> DirectoryConfig {
         gid_number_max: raw.gid_number_max,
         home_directory: raw.home_directory,
         login_shell: raw.login_shell,
-        show_inactive_users: raw.show_inactive_users,
+        show_inactive_users: raw.show_inactive_users.unwrap_or(false),
     }
 }
 

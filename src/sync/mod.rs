@@ -6,8 +6,10 @@
 //! published. A failed run leaves what is served untouched and says why in its run record.
 //!
 //! Layout: [`token`] gets access tokens, [`graph`] talks to Graph safely (retries,
-//! paging), [`fetch`] reads the tenant, [`scope`] decides who is active, [`worker`] runs
-//! it all in the background; [`retry`] and [`error`] support them.
+//! paging), [`fetch`] reads the tenant, [`scope`] decides who is active and which groups
+//! are imported under the [`settings`] (the `[sync]` options, file over admin over
+//! default), [`worker`] runs it all in the background; [`retry`] and [`error`] support
+//! them.
 
 pub mod commit;
 pub mod error;
