@@ -14,6 +14,7 @@ pub mod demo;
 pub mod directory;
 pub mod ldap;
 pub mod model;
+pub mod secrets;
 pub mod simulator;
 pub mod store;
 pub mod sync;

@@ -39,6 +39,29 @@ pub struct RawConfig {
     pub directory: RawDirectory,
     #[serde(default)]
     pub auth: RawAuth,
+    #[serde(default)]
+    pub secrets: RawSecrets,
+}
+
+/// `[secrets]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSecrets {
+    pub key_file: Option<PathBuf>,
+}
+
+/// `[entra.backup]`: a second app registration.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackupApp {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    pub client_secret_env: Option<String>,
+    pub client_certificate: Option<PathBuf>,
+    pub client_key: Option<String>,
+    pub client_key_file: Option<PathBuf>,
+    pub client_key_env: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,6 +122,11 @@ pub struct RawEntra {
     pub page_size: u32,
     #[serde(default = "default_request_timeout")]
     pub request_timeout_secs: u64,
+    pub client_certificate: Option<PathBuf>,
+    pub client_key: Option<String>,
+    pub client_key_file: Option<PathBuf>,
+    pub client_key_env: Option<String>,
+    pub backup: Option<RawBackupApp>,
 }
 
 fn default_authority() -> String {
@@ -124,6 +152,7 @@ pub struct RawAdmin {
     pub token: Option<String>,
     pub token_file: Option<PathBuf>,
     pub token_env: Option<String>,
+    pub public_url: Option<String>,
 }
 
 impl Default for RawAdmin {
@@ -133,6 +162,7 @@ impl Default for RawAdmin {
             token: None,
             token_file: None,
             token_env: None,
+            public_url: None,
         }
     }
 }

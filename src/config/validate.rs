@@ -3,6 +3,7 @@
 //! Why: each section is checked in one function that names every key it rejects, so the
 //! rules live next to each other and each has a test in `config::tests`.
 
+use super::credentials::{admin_public_url, app_credential, backup_app};
 use super::checks::{
     at_least, base_dn, invalid, listener, optional_listener, required, secret, service_url,
     tenant_id, within,
@@ -45,6 +46,9 @@ pub fn config(raw: RawConfig) -> Result<Config, ConfigError> {
         admin: admin(raw.admin)?,
         directory: directory(raw.directory)?,
         auth: auth(raw.auth)?,
+        secrets: crate::config::SecretsConfig {
+            key_file: raw.secrets.key_file,
+        },
     })
 }
 
@@ -126,10 +130,19 @@ fn entra(raw: RawEntra) -> Result<EntraConfig, ConfigError> {
         file: raw.client_secret_file,
         env: raw.client_secret_env,
     };
+    let key = SecretSource {
+        value: raw.client_key,
+        file: raw.client_key_file,
+        env: raw.client_key_env,
+    };
+    let (client_secret, client_certificate) =
+        app_credential("entra", &source, raw.client_certificate.as_deref(), &key)?;
     Ok(EntraConfig {
         tenant_id: tenant_id("entra.tenant_id", raw.tenant_id)?,
         client_id: required("entra.client_id", raw.client_id)?,
-        client_secret: secret("entra.client_secret", &source)?,
+        client_secret,
+        client_certificate,
+        backup: raw.backup.map(backup_app).transpose()?,
         authority_url: service_url("entra.authority_url", &raw.authority_url)?,
         graph_url: service_url("entra.graph_url", &raw.graph_url)?,
         sync_interval_secs: at_least("entra.sync_interval_secs", raw.sync_interval_secs, 10)?,
@@ -145,6 +158,8 @@ fn admin(raw: RawAdmin) -> Result<AdminConfig, ConfigError> {
         env: raw.token_env,
     };
     let token = secret("admin.token", &source)?;
+    let listen = listener("admin.listen", &raw.listen)?;
+    let public_url = raw.public_url.as_deref().map(admin_public_url).transpose()?;
     if token.expose().chars().count() < MIN_TOKEN_LEN {
         return Err(invalid(
             "admin.token",
@@ -152,8 +167,9 @@ fn admin(raw: RawAdmin) -> Result<AdminConfig, ConfigError> {
         ));
     }
     Ok(AdminConfig {
-        listen: listener("admin.listen", &raw.listen)?,
+        listen,
         token,
+        public_url,
     })
 }
 

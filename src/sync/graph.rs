@@ -291,6 +291,8 @@ mod tests {
             sync_interval_secs: 0,
             page_size: 100,
             request_timeout_secs: 5,
+            client_certificate: None,
+            backup: None,
         };
         GraphClient::new(&entra).unwrap()
     }
