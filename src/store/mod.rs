@@ -12,6 +12,7 @@
 //! `runs` (big-endian run id → run) and `meta` (schema version, run id counter).
 
 mod codec;
+pub mod credentials;
 mod commit;
 mod naming;
 

@@ -9,6 +9,7 @@
 //! paging), [`fetch`] reads the tenant, [`scope`] decides who is active, [`worker`] runs
 //! it all in the background; [`retry`] and [`error`] support them.
 
+pub mod credentials;
 pub mod error;
 pub mod fetch;
 pub mod graph;
