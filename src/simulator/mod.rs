@@ -9,7 +9,9 @@
 //! benchmark tenants, `server` runs axum with the handle tests drive, `identity` is the
 //! token endpoint and `graph` the Graph collections.
 
+mod assertion;
 mod clock;
+mod delegation;
 pub mod demo;
 mod graph;
 mod identity;
@@ -17,5 +19,6 @@ mod server;
 pub mod tenant;
 
 pub use demo::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, demo_tenant, generated_tenant};
+pub use delegation::SimApp;
 pub use server::{Fault, SimulatorHandle, start};
 pub use tenant::{MemberKind, SimDomain, SimGroup, SimMember, SimOtherObject, SimUser, Tenant};
