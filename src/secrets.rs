@@ -75,8 +75,8 @@ impl SecretBox {
         if bytes.len() != KEY_LEN {
             return Err(SecretsError::Seal("key must be 32 bytes"));
         }
-        let unbound = UnboundKey::new(&AES_256_GCM, bytes)
-            .map_err(|_| SecretsError::Seal("key rejected"))?;
+        let unbound =
+            UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| SecretsError::Seal("key rejected"))?;
         Ok(SecretBox {
             key: std::sync::Arc::new(LessSafeKey::new(unbound)),
         })
@@ -155,8 +155,14 @@ mod tests {
         let sealed = b.seal("primary/all", "refresh-token-value").unwrap();
         assert!(sealed.starts_with(VERSION_PREFIX));
         assert!(!sealed.contains("refresh-token-value"));
-        assert_eq!(b.open("primary/all", &sealed).unwrap(), "refresh-token-value");
-        assert_ne!(sealed, b.seal("primary/all", "refresh-token-value").unwrap());
+        assert_eq!(
+            b.open("primary/all", &sealed).unwrap(),
+            "refresh-token-value"
+        );
+        assert_ne!(
+            sealed,
+            b.seal("primary/all", "refresh-token-value").unwrap()
+        );
         assert!(matches!(
             b.open("backup/all", &sealed),
             Err(SecretsError::Open)

@@ -6,6 +6,7 @@
 //! token from the config. Bodies are small JSON documents; unknown fields, wrong types and
 //! oversized bodies get a 4xx with a message and change nothing. See docs/api.md.
 
+use crate::admin::authorize;
 use crate::app::Services;
 use crate::auth::{AuthError, Principal};
 use crate::model::{BinderRecord, SyncTrigger, now};
@@ -159,6 +160,12 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/api/v1/sync", post(trigger_sync))
         .route("/api/v1/sync/runs", get(list_runs))
         .route("/api/v1/sync/runs/{id}", get(get_run))
+        .route("/api/v1/sync/authorizations", post(authorize::start))
+        .route(
+            "/api/v1/sync/authorizations/{slot}/{purpose}",
+            axum::routing::delete(authorize::remove),
+        )
+        .route("/api/v1/sync/credentials", get(authorize::list))
         .route("/api/v1/users/{uid}/password", put(set_user_password))
         .route("/api/v1/binders", get(list_binders).post(add_binder))
         .route(
@@ -175,6 +182,9 @@ pub fn router(services: Arc<Services>) -> Router {
             "/healthz",
             get(|| async { Json(json!({ "status": "ok" })) }),
         )
+        // No bearer token: the browser comes back from the identity platform; the
+        // single-use state protects it (see authorize.rs).
+        .route(authorize::CALLBACK_PATH, get(authorize::callback))
         .merge(protected)
         .fallback(|| async { ApiError::not_found("no such endpoint (see docs/api.md)") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -25,9 +25,7 @@ pub fn app_credential(
     match (has_secret, certificate) {
         (true, Some(_)) => Err(invalid(
             &format!("{prefix}.client_certificate"),
-            format!(
-                "set either {prefix}.client_secret or {prefix}.client_certificate, not both"
-            ),
+            format!("set either {prefix}.client_secret or {prefix}.client_certificate, not both"),
         )),
         (true, None) if has_key => Err(invalid(
             &format!("{prefix}.client_key"),
@@ -39,7 +37,10 @@ pub fn app_credential(
         )),
         (false, Some(path)) => {
             let key = secret(&format!("{prefix}.client_key"), key_source)?;
-            Ok((Secret::default(), Some(certificate_pair(prefix, path, key)?)))
+            Ok((
+                Secret::default(),
+                Some(certificate_pair(prefix, path, key)?),
+            ))
         }
         (false, None) => Err(invalid(
             &format!("{prefix}.client_secret"),

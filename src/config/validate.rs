@@ -3,11 +3,11 @@
 //! Why: each section is checked in one function that names every key it rejects, so the
 //! rules live next to each other and each has a test in `config::tests`.
 
-use super::credentials::{admin_public_url, app_credential, backup_app};
 use super::checks::{
     at_least, base_dn, invalid, listener, optional_listener, required, secret, service_url,
     tenant_id, within,
 };
+use super::credentials::{admin_public_url, app_credential, backup_app};
 use super::raw::{RawAdmin, RawAuth, RawConfig, RawDirectory, RawEntra, RawLdap, cpu_count};
 use super::{
     AdminConfig, AuthConfig, Config, ConfigError, DirectoryConfig, EntraConfig, LdapConfig,
@@ -159,7 +159,11 @@ fn admin(raw: RawAdmin) -> Result<AdminConfig, ConfigError> {
     };
     let token = secret("admin.token", &source)?;
     let listen = listener("admin.listen", &raw.listen)?;
-    let public_url = raw.public_url.as_deref().map(admin_public_url).transpose()?;
+    let public_url = raw
+        .public_url
+        .as_deref()
+        .map(admin_public_url)
+        .transpose()?;
     if token.expose().chars().count() < MIN_TOKEN_LEN {
         return Err(invalid(
             "admin.token",

@@ -39,7 +39,8 @@ pub fn verify(
 ) -> Result<(), AssertionError> {
     let malformed = |why: &str| AssertionError::Malformed(why.to_string());
     let mut parts = jwt.split('.');
-    let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(c), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(malformed("a JWT has three parts"));
     };
@@ -58,26 +59,25 @@ pub fn verify(
         .decode(s)
         .map_err(|_| malformed("the signature is not base64url"))?;
 
-    let (thumbprint, matches): (String, Box<dyn Fn(&[u8]) -> bool>) =
-        if let Some(t) = header.get("x5t#S256").and_then(Value::as_str) {
-            let t = t.to_string();
-            let want = t.clone();
-            (
-                t,
-                Box::new(move |der| digest_b64(&ring::digest::SHA256, der) == want),
-            )
-        } else if let Some(t) = header.get("x5t").and_then(Value::as_str) {
-            let t = t.to_string();
-            let want = t.clone();
-            (
-                t,
-                Box::new(move |der| {
-                    digest_b64(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, der) == want
-                }),
-            )
-        } else {
-            return Err(malformed("the header has no x5t#S256 or x5t"));
-        };
+    let (thumbprint, matches): (String, Box<dyn Fn(&[u8]) -> bool>) = if let Some(t) =
+        header.get("x5t#S256").and_then(Value::as_str)
+    {
+        let t = t.to_string();
+        let want = t.clone();
+        (
+            t,
+            Box::new(move |der| digest_b64(&ring::digest::SHA256, der) == want),
+        )
+    } else if let Some(t) = header.get("x5t").and_then(Value::as_str) {
+        let t = t.to_string();
+        let want = t.clone();
+        (
+            t,
+            Box::new(move |der| digest_b64(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, der) == want),
+        )
+    } else {
+        return Err(malformed("the header has no x5t#S256 or x5t"));
+    };
     let cert = certificates
         .iter()
         .find(|der| matches(der))
@@ -134,7 +134,9 @@ mod tests {
                 .unwrap()
                 .unwrap()
                 .to_vec(),
-            key_pem: Secret::new(std::fs::read_to_string(root.join(format!("{name}.key"))).unwrap()),
+            key_pem: Secret::new(
+                std::fs::read_to_string(root.join(format!("{name}.key"))).unwrap(),
+            ),
         }
     }
 
@@ -144,7 +146,10 @@ mod tests {
     fn good_assertions_verify_and_every_check_bites() {
         let app = cert("app");
         let other = cert("other");
-        let jwt = AssertionSigner::new(&app).unwrap().sign("cid", AUD).unwrap();
+        let jwt = AssertionSigner::new(&app)
+            .unwrap()
+            .sign("cid", AUD)
+            .unwrap();
         let now = crate::model::now();
         let registered = vec![app.cert_der.clone()];
         assert_eq!(verify(&jwt, &registered, "cid", AUD, now), Ok(()));

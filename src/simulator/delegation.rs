@@ -135,12 +135,14 @@ impl IdentityState {
                 redirect_uris: extra.map(|a| a.redirect_uris.clone()).unwrap_or_default(),
             });
         }
-        extra.filter(|a| a.client_secret.is_some() || !a.certificates.is_empty()).map(|a| AppView {
-            client_secret: a.client_secret.clone(),
-            secret_expired: a.secret_expired,
-            certificates: a.certificates.clone(),
-            redirect_uris: a.redirect_uris.clone(),
-        })
+        extra
+            .filter(|a| a.client_secret.is_some() || !a.certificates.is_empty())
+            .map(|a| AppView {
+                client_secret: a.client_secret.clone(),
+                secret_expired: a.secret_expired,
+                certificates: a.certificates.clone(),
+                redirect_uris: a.redirect_uris.clone(),
+            })
     }
 
     /// A new random opaque value (codes, refresh tokens).
@@ -153,7 +155,12 @@ impl IdentityState {
     }
 
     /// Issues a refresh token for `user_id`.
-    pub fn issue_refresh_token(&mut self, client_id: &str, user_id: &str, scopes: &[String]) -> String {
+    pub fn issue_refresh_token(
+        &mut self,
+        client_id: &str,
+        user_id: &str,
+        scopes: &[String],
+    ) -> String {
         self.sequence += 1;
         let token = IdentityState::random("simrt");
         self.refresh_tokens.insert(
@@ -165,7 +172,10 @@ impl IdentityState {
                 issued: self.sequence,
             },
         );
-        self.users.entry(user_id.to_string()).or_default().latest_refresh_token = Some(token.clone());
+        self.users
+            .entry(user_id.to_string())
+            .or_default()
+            .latest_refresh_token = Some(token.clone());
         token
     }
 }
@@ -210,25 +220,36 @@ pub(crate) async fn authorize(
         ));
     }
     let state_param = get("state").to_string();
-    let fail = |error: &str, description: String| error_redirect(redirect, error, &description, &state_param);
+    let fail = |error: &str, description: String| {
+        error_redirect(redirect, error, &description, &state_param)
+    };
     if get("response_type") != "code" {
         return fail(
             "unsupported_response_type",
             "AADSTS70005: response_type 'token' is not enabled for the application.".into(),
         );
     }
-    let method = if get("code_challenge_method").is_empty() { "plain" } else { get("code_challenge_method") };
+    let method = if get("code_challenge_method").is_empty() {
+        "plain"
+    } else {
+        get("code_challenge_method")
+    };
     if get("code_challenge").is_empty() || !matches!(method, "S256" | "plain") {
         return fail(
             "invalid_request",
             "AADSTS9002325: Proof Key for Code Exchange is required for cross-origin authorization code redemption.".into(),
         );
     }
-    let scopes: Vec<String> = get("scope").split_whitespace().map(str::to_string).collect();
+    let scopes: Vec<String> = get("scope")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
     if let Some(bad) = scopes.iter().find(|s| !known_scope(s, &state.base)) {
         return fail(
             "invalid_scope",
-            format!("AADSTS70011: The provided value for the input parameter 'scope' is not valid. The scope '{bad}' does not exist."),
+            format!(
+                "AADSTS70011: The provided value for the input parameter 'scope' is not valid. The scope '{bad}' does not exist."
+            ),
         );
     }
     let hint = get("login_hint");
@@ -238,14 +259,23 @@ pub(crate) async fn authorize(
             "AADSTS50058: A silent sign-in request was sent but no user is signed in (the simulator signs in the login_hint user).".into(),
         );
     }
-    let Some(user) = t.users.iter().find(|u| u.user_principal_name.eq_ignore_ascii_case(hint)) else {
+    let Some(user) = t
+        .users
+        .iter()
+        .find(|u| u.user_principal_name.eq_ignore_ascii_case(hint))
+    else {
         return fail(
             "invalid_request",
-            format!("AADSTS50034: The user account {hint} does not exist in the {tenant} directory."),
+            format!(
+                "AADSTS50034: The user account {hint} does not exist in the {tenant} directory."
+            ),
         );
     };
     if !user.account_enabled {
-        return fail("access_denied", "AADSTS50057: The user account is disabled.".into());
+        return fail(
+            "access_denied",
+            "AADSTS50057: The user account is disabled.".into(),
+        );
     }
     let signin = ids.users.entry(user.id.clone()).or_default();
     if signin.blocked_by_conditional_access {
@@ -286,7 +316,8 @@ pub(crate) fn pkce_matches(grant: &CodeGrant, verifier: &str) -> bool {
     match grant.method.as_str() {
         "S256" => {
             let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref()) == grant.challenge
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
+                == grant.challenge
         }
         _ => verifier == grant.challenge,
     }
@@ -294,7 +325,9 @@ pub(crate) fn pkce_matches(grant: &CodeGrant, verifier: &str) -> bool {
 
 /// `GET /v1.0/me`: the signed-in user of a delegated token.
 pub(crate) async fn me(State(state): State<Arc<SimState>>, headers: HeaderMap) -> Response {
-    state.graph_requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    state
+        .graph_requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -304,7 +337,11 @@ pub(crate) async fn me(State(state): State<Arc<SimState>>, headers: HeaderMap) -
         .get(token)
         .is_some_and(|expiry| *expiry > Instant::now());
     if !valid {
-        return graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.");
+        return graph_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Access token validation failure. Invalid audience.",
+        );
     }
     let subject = lock(&state.identity).subjects.get(token).cloned();
     let Some(user_id) = subject else {
@@ -327,7 +364,11 @@ pub(crate) async fn me(State(state): State<Arc<SimState>>, headers: HeaderMap) -
             })),
         )
             .into_response(),
-        None => graph_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound", "Resource does not exist."),
+        None => graph_error(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            "Resource does not exist.",
+        ),
     }
 }
 
@@ -365,7 +406,11 @@ fn error_redirect(redirect: &str, error: &str, description: &str, state: &str) -
 }
 
 fn found(location: &str) -> Response {
-    (StatusCode::FOUND, [(header::LOCATION, location.to_string())]).into_response()
+    (
+        StatusCode::FOUND,
+        [(header::LOCATION, location.to_string())],
+    )
+        .into_response()
 }
 
 /// What tests do to the identity platform.
@@ -384,7 +429,10 @@ impl SimulatorHandle {
             .filter_map(Result::ok)
             .map(|c| c.to_vec())
             .collect();
-        lock(&self.state().identity).app_mut(client_id).certificates.extend(ders);
+        lock(&self.state().identity)
+            .app_mut(client_id)
+            .certificates
+            .extend(ders);
     }
 
     /// Adds a redirect URI to an app.
@@ -398,7 +446,9 @@ impl SimulatorHandle {
     /// Expires a registered app's client secret (AADSTS7000222); for the tenant's own app
     /// use [`SimulatorHandle::revoke_secret`].
     pub fn expire_app_secret(&self, client_id: &str) {
-        lock(&self.state().identity).app_mut(client_id).secret_expired = true;
+        lock(&self.state().identity)
+            .app_mut(client_id)
+            .secret_expired = true;
     }
 
     /// The user revokes consent: refreshing fails with 65001 until they sign in again.

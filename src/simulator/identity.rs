@@ -196,7 +196,13 @@ fn check_request(
             ));
         }
     }
-    authenticate_client(&app, &client_id, secret, form, &format!("{base}/{tenant}/oauth2/v2.0/token"))?;
+    authenticate_client(
+        &app,
+        &client_id,
+        secret,
+        form,
+        &format!("{base}/{tenant}/oauth2/v2.0/token"),
+    )?;
     match grant {
         "authorization_code" => redeem_code(t, ids, &client_id, form),
         "refresh_token" => redeem_refresh_token(t, ids, &client_id, form),
@@ -295,7 +301,12 @@ fn authenticate_client(
 
 /// `invalid_grant` with an AADSTS code.
 fn invalid_grant(code: u32, message: &str) -> IdentityError {
-    IdentityError::new(StatusCode::BAD_REQUEST, "invalid_grant", code, message.to_string())
+    IdentityError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        code,
+        message.to_string(),
+    )
 }
 
 /// The authorization-code grant: single use, ten minutes, same client and redirect URI,
@@ -308,25 +319,43 @@ fn redeem_code(
 ) -> Result<Granted, IdentityError> {
     let code = form.get("code").map(String::as_str).unwrap_or("");
     let Some(grant) = ids.codes.get_mut(code) else {
-        return Err(invalid_grant(70000, "The provided value for the 'code' parameter is not valid."));
+        return Err(invalid_grant(
+            70000,
+            "The provided value for the 'code' parameter is not valid.",
+        ));
     };
     if grant.redeemed {
-        return Err(invalid_grant(54005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token."));
+        return Err(invalid_grant(
+            54005,
+            "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.",
+        ));
     }
     grant.redeemed = true;
     let grant = grant.clone();
     if Instant::now() > grant.expires {
-        return Err(invalid_grant(70008, "The provided authorization code or refresh token has expired due to inactivity."));
+        return Err(invalid_grant(
+            70008,
+            "The provided authorization code or refresh token has expired due to inactivity.",
+        ));
     }
     if !grant.client_id.eq_ignore_ascii_case(client_id) {
-        return Err(invalid_grant(70000, "The provided value for the 'code' parameter is not valid. The code was issued to another client."));
+        return Err(invalid_grant(
+            70000,
+            "The provided value for the 'code' parameter is not valid. The code was issued to another client.",
+        ));
     }
     if form.get("redirect_uri").map(String::as_str) != Some(grant.redirect_uri.as_str()) {
-        return Err(invalid_grant(500112, "The reply address does not match the reply address provided when requesting the authorization code."));
+        return Err(invalid_grant(
+            500112,
+            "The reply address does not match the reply address provided when requesting the authorization code.",
+        ));
     }
     let verifier = form.get("code_verifier").map(String::as_str).unwrap_or("");
     if !pkce_matches(&grant, verifier) {
-        return Err(invalid_grant(501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request."));
+        return Err(invalid_grant(
+            501481,
+            "The Code_Verifier does not match the code_challenge supplied in the authorization request.",
+        ));
     }
     user_may_get_tokens(t, ids, &grant.user_id)?;
     let refresh_token = grant
@@ -351,15 +380,24 @@ fn redeem_refresh_token(
 ) -> Result<Granted, IdentityError> {
     let presented = form.get("refresh_token").map(String::as_str).unwrap_or("");
     let Some(grant) = ids.refresh_tokens.get(presented).cloned() else {
-        return Err(invalid_grant(9002313, "Invalid request. Request is malformed or invalid."));
+        return Err(invalid_grant(
+            9002313,
+            "Invalid request. Request is malformed or invalid.",
+        ));
     };
     if !grant.client_id.eq_ignore_ascii_case(client_id) {
-        return Err(invalid_grant(70000, "The refresh token was issued to a different client."));
+        return Err(invalid_grant(
+            70000,
+            "The refresh token was issued to a different client.",
+        ));
     }
     user_may_get_tokens(t, ids, &grant.user_id)?;
     let signin = ids.users.entry(grant.user_id.clone()).or_default();
     if grant.issued < signin.sessions_valid_from {
-        return Err(invalid_grant(50173, "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password."));
+        return Err(invalid_grant(
+            50173,
+            "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.",
+        ));
     }
     signin.refreshes += 1;
     let rotated = ids.issue_refresh_token(client_id, &grant.user_id, &grant.scopes);
@@ -383,13 +421,21 @@ fn user_may_get_tokens(
         .find(|u| u.id == user_id)
         .map(|u| u.account_enabled);
     match enabled {
-        None => return Err(invalid_grant(50034, "The user account does not exist in the directory.")),
+        None => {
+            return Err(invalid_grant(
+                50034,
+                "The user account does not exist in the directory.",
+            ));
+        }
         Some(false) => return Err(invalid_grant(50057, "The user account is disabled.")),
         Some(true) => {}
     }
     let signin = ids.users.entry(user_id.to_string()).or_default();
     if signin.consent_revoked {
-        let mut e = invalid_grant(65001, "The user or administrator has not consented to use the application. Send an interactive authorization request for this user and resource.");
+        let mut e = invalid_grant(
+            65001,
+            "The user or administrator has not consented to use the application. Send an interactive authorization request for this user and resource.",
+        );
         e.suberror = Some("consent_required");
         return Err(e);
     }

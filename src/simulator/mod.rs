@@ -18,7 +18,7 @@ mod identity;
 mod server;
 pub mod tenant;
 
-pub use demo::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, demo_tenant, generated_tenant};
 pub use delegation::SimApp;
+pub use demo::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, demo_tenant, generated_tenant};
 pub use server::{Fault, SimulatorHandle, start};
 pub use tenant::{MemberKind, SimDomain, SimGroup, SimMember, SimOtherObject, SimUser, Tenant};

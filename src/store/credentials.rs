@@ -103,7 +103,9 @@ impl Store {
             }
             change(&mut record);
             applied = true;
-            codec::encode(TREE, &record).ok().or_else(|| Some(old.to_vec()))
+            codec::encode(TREE, &record)
+                .ok()
+                .or_else(|| Some(old.to_vec()))
         })?;
         tree.flush()?;
         Ok(applied)
@@ -145,23 +147,33 @@ mod tests {
             "sealed.v1.x".into(),
         );
         store.put_authorization(&rec).unwrap();
-        assert_eq!(sealing_context(CredentialSlot::Backup, CredentialPurpose::Users), "refresh_token/backup/users");
+        assert_eq!(
+            sealing_context(CredentialSlot::Backup, CredentialPurpose::Users),
+            "refresh_token/backup/users"
+        );
         let got = store
             .get_authorization(CredentialSlot::Backup, CredentialPurpose::Users)
             .unwrap()
             .unwrap();
         assert_eq!(got, rec);
         let at = rec.info.authorized_at;
-        assert!(store
-            .update_authorization(CredentialSlot::Backup, CredentialPurpose::Users, at, |r| {
-                r.sealed_refresh_token = "sealed.v1.y".into()
-            })
-            .unwrap());
-        assert!(!store
-            .update_authorization(CredentialSlot::Backup, CredentialPurpose::Users, at + 1, |r| {
-                r.sealed_refresh_token = "sealed.v1.z".into()
-            })
-            .unwrap());
+        assert!(
+            store
+                .update_authorization(CredentialSlot::Backup, CredentialPurpose::Users, at, |r| {
+                    r.sealed_refresh_token = "sealed.v1.y".into()
+                })
+                .unwrap()
+        );
+        assert!(
+            !store
+                .update_authorization(
+                    CredentialSlot::Backup,
+                    CredentialPurpose::Users,
+                    at + 1,
+                    |r| { r.sealed_refresh_token = "sealed.v1.z".into() }
+                )
+                .unwrap()
+        );
         let all = store.list_authorizations().unwrap();
         assert_eq!(all.len(), 1);
         assert_eq!(all[0].sealed_refresh_token, "sealed.v1.y");

@@ -12,8 +12,8 @@
 //! `runs` (big-endian run id → run) and `meta` (schema version, run id counter).
 
 mod codec;
-pub mod credentials;
 mod commit;
+pub mod credentials;
 mod naming;
 
 use crate::config::DirectoryConfig;

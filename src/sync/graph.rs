@@ -5,9 +5,9 @@
 //! token never leaves for them, failing loudly on truncated JSON) are independent of what
 //! sync reads, and are tested on their own.
 
+use super::credentials::delegated::DelegatedStore;
 use super::error::{SyncError, error_chain};
 use super::retry::{RetryPolicy, is_retryable_status, parse_retry_after};
-use super::credentials::delegated::DelegatedStore;
 use super::token::TokenSource;
 use crate::config::EntraConfig;
 use serde::Deserialize;

@@ -92,7 +92,11 @@ impl Credential {
     }
 
     /// A token valid for a while yet; concurrent callers share one request.
-    async fn token(&self, http: &reqwest::Client, app_scope: &str) -> Result<AccessToken, TokenFailure> {
+    async fn token(
+        &self,
+        http: &reqwest::Client,
+        app_scope: &str,
+    ) -> Result<AccessToken, TokenFailure> {
         let mut cached = self.cached.lock().await;
         if let Some((token, refresh_at)) = cached.as_ref()
             && Instant::now() < *refresh_at
@@ -220,7 +224,11 @@ impl TokenSource {
             match credential.token(&self.http, &self.app_scope).await {
                 Ok(token) => {
                     let mut st = lock(&self.run);
-                    if !st.used.iter().any(|(l, p)| *l == credential.label && *p == purpose) {
+                    if !st
+                        .used
+                        .iter()
+                        .any(|(l, p)| *l == credential.label && *p == purpose)
+                    {
                         st.used.push((credential.label.clone(), purpose));
                     }
                     return Ok(token);
@@ -230,7 +238,10 @@ impl TokenSource {
                     self.note_failed(&credential.label, failure.text);
                 }
                 Err(failure) => {
-                    return Err(SyncError::Token(format!("{}: {}", credential.label, failure.text)));
+                    return Err(SyncError::Token(format!(
+                        "{}: {}",
+                        credential.label, failure.text
+                    )));
                 }
             }
         }
@@ -353,7 +364,9 @@ impl TokenSource {
         let mut known = lock(&self.known);
         if let Some(existing) = known.iter().find(|c| match &c.kind {
             Kind::Delegated(d) => {
-                d.slot == info.slot && d.purpose == info.purpose && d.authorized_at == info.authorized_at
+                d.slot == info.slot
+                    && d.purpose == info.purpose
+                    && d.authorized_at == info.authorized_at
             }
             Kind::App(_) => false,
         }) {
@@ -448,7 +461,10 @@ mod tests {
     fn purposes_come_from_the_graph_path() {
         assert_eq!(purpose_of("/v1.0/users"), CredentialPurpose::Users);
         assert_eq!(purpose_of("/v1.0/users/delta"), CredentialPurpose::Users);
-        assert_eq!(purpose_of("/prefix/v1.0/groups/x/members"), CredentialPurpose::Groups);
+        assert_eq!(
+            purpose_of("/prefix/v1.0/groups/x/members"),
+            CredentialPurpose::Groups
+        );
         assert_eq!(purpose_of("/v1.0/domains"), CredentialPurpose::Domains);
         assert_eq!(purpose_of("/v1.0/$batch"), CredentialPurpose::All);
         assert_eq!(purpose_of("/v1.0/me"), CredentialPurpose::All);

@@ -7,6 +7,7 @@
 //! `watch` channel; the run history itself lives in the store.
 
 use super::AlreadyRunning;
+use super::credentials::delegated::DelegatedStore;
 use super::error::SyncError;
 use super::fetch::fetch_tenant;
 use super::graph::GraphClient;
@@ -26,8 +27,6 @@ use tokio_util::sync::CancellationToken;
 /// Finished runs kept in memory for [`SyncService::wait_for`] (older ones come from the
 /// store).
 const RECENT_RUNS: usize = 32;
-/// The credential kind recorded on each run.
-const CREDENTIAL: &str = "client_secret";
 
 /// Handle to the background sync worker. Cheap to clone.
 #[derive(Clone)]
@@ -74,9 +73,30 @@ impl SyncService {
         live: Arc<LiveDirectory>,
         shutdown: CancellationToken,
     ) -> SyncService {
+        SyncService::start_with_delegated(entra, rules, store, live, shutdown, None)
+    }
+
+    /// [`SyncService::start`], also reading Graph with the delegated authorizations in the
+    /// store when `secrets` (the key that seals their refresh tokens) is given.
+    pub fn start_with_delegated(
+        entra: EntraConfig,
+        rules: DirectoryConfig,
+        store: Store,
+        live: Arc<LiveDirectory>,
+        shutdown: CancellationToken,
+        secrets: Option<crate::secrets::SecretBox>,
+    ) -> SyncService {
         let (queue, rx) = mpsc::unbounded_channel();
         let (finished, _) = watch::channel(0);
-        let graph = GraphClient::new(&entra).map_err(|e| e.to_string());
+        let graph = GraphClient::new(&entra)
+            .map(|g| match secrets {
+                Some(secrets) => g.with_delegated(DelegatedStore {
+                    store: store.clone(),
+                    secrets,
+                }),
+                None => g,
+            })
+            .map_err(|e| e.to_string());
         let service = SyncService {
             shared: Arc::new(Shared {
                 entra,
@@ -152,7 +172,7 @@ impl Shared {
             started: now(),
             finished: None,
             outcome: SyncOutcome::Running,
-            credential: Some(CREDENTIAL.to_string()),
+            credential: None,
             credential_failures: Vec::new(),
             mode: None,
             graph_requests: 0,
@@ -222,7 +242,8 @@ impl Shared {
                 done
             }
             Err(e) => {
-                let failed = fail(run, &e, requests.load(Ordering::Relaxed));
+                let mut failed = fail(run, &e, requests.load(Ordering::Relaxed));
+                self.note_credentials(&mut failed);
                 tracing::warn!(
                     run = id,
                     outcome = "failed",
@@ -246,6 +267,15 @@ impl Shared {
         self.finished.send_modify(|g| *g += 1);
     }
 
+    /// Records on `run` which credential read Graph and why the ones before it failed.
+    fn note_credentials(&self, run: &mut SyncRun) {
+        if let Ok(graph) = &self.graph {
+            let (used, failures) = graph.credential_report();
+            run.credential = used;
+            run.credential_failures = failures;
+        }
+    }
+
     /// Fetch → scope → commit → reload → publish. Returns the succeeded run with its
     /// change counts, and how many users and groups were read.
     async fn sync_once(
@@ -258,6 +288,7 @@ impl Shared {
             .graph
             .as_ref()
             .map_err(|e| SyncError::Config(e.clone()))?;
+        graph.begin_run();
         // Only the reading is abandoned on shutdown; a commit, once started, completes.
         let raw = tokio::select! {
             _ = shutdown.cancelled() => return Err(SyncError::Cancelled),
@@ -266,6 +297,7 @@ impl Shared {
         let snapshot = scope::apply(&raw, &SyncSettings::default());
         let (users, groups) = (snapshot.users.len(), snapshot.groups.len());
         let mut done = run;
+        self.note_credentials(&mut done);
         done.outcome = SyncOutcome::Succeeded;
         done.finished = Some(now());
         done.graph_requests = requests.load(Ordering::Relaxed);

@@ -41,19 +41,29 @@ trait ExtraParams: Sized {
     fn extra(self, name: &'static str, value: String) -> Self;
 }
 
-impl ExtraParams for oauth2::ClientCredentialsTokenRequest<'_, oauth2::basic::BasicErrorResponse, BasicTokenResponse> {
+impl ExtraParams
+    for oauth2::ClientCredentialsTokenRequest<
+        '_,
+        oauth2::basic::BasicErrorResponse,
+        BasicTokenResponse,
+    >
+{
     fn extra(self, name: &'static str, value: String) -> Self {
         self.add_extra_param(name, value)
     }
 }
 
-impl ExtraParams for oauth2::RefreshTokenRequest<'_, oauth2::basic::BasicErrorResponse, BasicTokenResponse> {
+impl ExtraParams
+    for oauth2::RefreshTokenRequest<'_, oauth2::basic::BasicErrorResponse, BasicTokenResponse>
+{
     fn extra(self, name: &'static str, value: String) -> Self {
         self.add_extra_param(name, value)
     }
 }
 
-impl ExtraParams for oauth2::CodeTokenRequest<'_, oauth2::basic::BasicErrorResponse, BasicTokenResponse> {
+impl ExtraParams
+    for oauth2::CodeTokenRequest<'_, oauth2::basic::BasicErrorResponse, BasicTokenResponse>
+{
     fn extra(self, name: &'static str, value: String) -> Self {
         self.add_extra_param(name, value)
     }

@@ -118,7 +118,9 @@ mod tests {
     fn assertion_has_documented_header_and_claims_and_verifies() {
         let cert = test_cert();
         let signer = AssertionSigner::new(&cert).unwrap();
-        let jwt = signer.sign("cid", "https://login/t/oauth2/v2.0/token").unwrap();
+        let jwt = signer
+            .sign("cid", "https://login/t/oauth2/v2.0/token")
+            .unwrap();
         let parts: Vec<&str> = jwt.split('.').collect();
         assert_eq!(parts.len(), 3);
         let decode = |s: &str| -> serde_json::Value {
@@ -134,7 +136,10 @@ mod tests {
         assert_eq!(header["x5t#S256"], thumbprint_s256(&cert.cert_der));
         let claims = decode(parts[1]);
         assert_eq!(claims["aud"], "https://login/t/oauth2/v2.0/token");
-        assert_eq!((&claims["iss"], &claims["sub"]), (&json!("cid"), &json!("cid")));
+        assert_eq!(
+            (&claims["iss"], &claims["sub"]),
+            (&json!("cid"), &json!("cid"))
+        );
         assert_eq!(
             claims["exp"].as_i64().unwrap() - claims["nbf"].as_i64().unwrap(),
             LIFETIME_SECS
@@ -145,7 +150,11 @@ mod tests {
         let der = rustls::pki_types::CertificateDer::from(cert.cert_der.clone());
         let ee = webpki::EndEntityCert::try_from(&der).unwrap();
         let msg = format!("{}.{}", parts[0], parts[1]);
-        ee.verify_signature(webpki::ring::RSA_PKCS1_2048_8192_SHA256, msg.as_bytes(), &sig)
-            .unwrap();
+        ee.verify_signature(
+            webpki::ring::RSA_PKCS1_2048_8192_SHA256,
+            msg.as_bytes(),
+            &sig,
+        )
+        .unwrap();
     }
 }

@@ -50,9 +50,16 @@ pub struct DelegatedCredential {
 impl DelegatedCredential {
     /// Redeems the stored refresh token and persists the rotated one; the access token
     /// response is returned. A refusal is also written to the record's `last_error`.
-    pub async fn refresh(&self, http: &reqwest::Client) -> Result<BasicTokenResponse, TokenFailure> {
+    pub async fn refresh(
+        &self,
+        http: &reqwest::Client,
+    ) -> Result<BasicTokenResponse, TokenFailure> {
         let result = self.refresh_inner(http).await;
-        let error = result.as_ref().err().filter(|f| f.refused).map(|f| f.text.clone());
+        let error = result
+            .as_ref()
+            .err()
+            .filter(|f| f.refused)
+            .map(|f| f.text.clone());
         let outcome = self.source.store.update_authorization(
             self.slot,
             self.purpose,
@@ -70,7 +77,10 @@ impl DelegatedCredential {
         result
     }
 
-    async fn refresh_inner(&self, http: &reqwest::Client) -> Result<BasicTokenResponse, TokenFailure> {
+    async fn refresh_inner(
+        &self,
+        http: &reqwest::Client,
+    ) -> Result<BasicTokenResponse, TokenFailure> {
         let context = sealing_context(self.slot, self.purpose);
         let store = &self.source.store;
         let record = store

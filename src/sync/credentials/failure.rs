@@ -184,7 +184,10 @@ mod tests {
             "interaction_required",
             "consent_required",
         ] {
-            assert!(classify(server_error(kind, "AADSTS1: x"), &[]).refused, "{kind}");
+            assert!(
+                classify(server_error(kind, "AADSTS1: x"), &[]).refused,
+                "{kind}"
+            );
         }
         for kind in ["temporarily_unavailable", "server_error"] {
             assert!(!classify(server_error(kind, "x"), &[]).refused, "{kind}");
@@ -203,7 +206,10 @@ mod tests {
         assert_eq!(aadsts_code("AADSTS"), None);
         assert_eq!(redact("bad s3cret!", "s3cret"), "bad [redacted]!");
         assert_eq!(redact("text", ""), "text");
-        let f = classify(server_error("invalid_grant", "AADSTS1: rt-123 bad"), &["rt-123"]);
+        let f = classify(
+            server_error("invalid_grant", "AADSTS1: rt-123 bad"),
+            &["rt-123"],
+        );
         assert!(!f.text.contains("rt-123"), "{}", f.text);
     }
 }
