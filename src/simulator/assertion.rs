@@ -59,28 +59,18 @@ pub fn verify(
         .decode(s)
         .map_err(|_| malformed("the signature is not base64url"))?;
 
-    let (thumbprint, matches): (String, Box<dyn Fn(&[u8]) -> bool>) = if let Some(t) =
-        header.get("x5t#S256").and_then(Value::as_str)
-    {
-        let t = t.to_string();
-        let want = t.clone();
-        (
-            t,
-            Box::new(move |der| digest_b64(&ring::digest::SHA256, der) == want),
-        )
-    } else if let Some(t) = header.get("x5t").and_then(Value::as_str) {
-        let t = t.to_string();
-        let want = t.clone();
-        (
-            t,
-            Box::new(move |der| digest_b64(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, der) == want),
-        )
-    } else {
-        return Err(malformed("the header has no x5t#S256 or x5t"));
+    // `x5t#S256` (SHA-256 of the DER) or the older SHA-1 `x5t`.
+    let (thumbprint, digest) = match (
+        header.get("x5t#S256").and_then(Value::as_str),
+        header.get("x5t").and_then(Value::as_str),
+    ) {
+        (Some(t), _) => (t.to_string(), &ring::digest::SHA256),
+        (None, Some(t)) => (t.to_string(), &ring::digest::SHA1_FOR_LEGACY_USE_ONLY),
+        (None, None) => return Err(malformed("the header has no x5t#S256 or x5t")),
     };
     let cert = certificates
         .iter()
-        .find(|der| matches(der))
+        .find(|der| digest_b64(digest, der) == thumbprint)
         .ok_or(AssertionError::UnknownKey(thumbprint))?;
     let algorithm: &dyn rustls::pki_types::SignatureVerificationAlgorithm =
         match header.get("alg").and_then(Value::as_str) {
@@ -154,7 +144,7 @@ mod tests {
         let registered = vec![app.cert_der.clone()];
         assert_eq!(verify(&jwt, &registered, "cid", AUD, now), Ok(()));
         assert!(matches!(
-            verify(&jwt, &[other.cert_der.clone()], "cid", AUD, now),
+            verify(&jwt, std::slice::from_ref(&other.cert_der), "cid", AUD, now),
             Err(AssertionError::UnknownKey(_))
         ));
         assert!(matches!(

@@ -91,6 +91,9 @@ pub(crate) struct IdentityState {
     pub subjects: HashMap<String, String>,
     pub users: HashMap<String, UserSignIn>,
     pub sequence: u64,
+    /// When set, a redeemed refresh token stops working (Entra keeps old ones valid; tests
+    /// use this to prove the newest token was persisted).
+    pub strict_rotation: bool,
 }
 
 /// An app's identity-platform view, merged from the tenant and [`IdentityState`].
@@ -454,6 +457,17 @@ impl SimulatorHandle {
     /// The user revokes consent: refreshing fails with 65001 until they sign in again.
     pub fn revoke_consent(&self, upn: &str) {
         self.with_signin(upn, |s, _| s.consent_revoked = true);
+    }
+
+    /// The user consents again (as signing in through the authorize endpoint does).
+    pub fn grant_consent(&self, upn: &str) {
+        self.with_signin(upn, |s, _| s.consent_revoked = false);
+    }
+
+    /// Makes every redeemed refresh token invalid from then on (see
+    /// `IdentityState::strict_rotation`).
+    pub fn set_strict_rotation(&self, strict: bool) {
+        lock(&self.state().identity).strict_rotation = strict;
     }
 
     /// `revokeSignInSessions`: the user's refresh tokens fail with 50173.

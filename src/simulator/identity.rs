@@ -400,6 +400,9 @@ fn redeem_refresh_token(
         ));
     }
     signin.refreshes += 1;
+    if ids.strict_rotation {
+        ids.refresh_tokens.remove(presented);
+    }
     let rotated = ids.issue_refresh_token(client_id, &grant.user_id, &grant.scopes);
     Ok(Granted {
         lifetime: t.token_lifetime_secs,

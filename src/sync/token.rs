@@ -76,6 +76,8 @@ struct RunState {
     failures: Vec<(String, String)>,
     /// Labels that produced tokens, with the purposes they served.
     used: Vec<(String, CredentialPurpose)>,
+    /// Labels whose token Graph refused once already in this run.
+    strikes: Vec<String>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -247,16 +249,28 @@ impl TokenSource {
         }
     }
 
-    /// Graph refused a fresh `token` for `path` (401 again, or 403 access denied): the
-    /// credential that issued it is skipped for the rest of the run. Returns whether
-    /// another credential is left to try.
+    /// Graph refused `token` for `path` after a re-authentication (401 again, or 403
+    /// access denied): the credential that issued it gets one more fresh token, then is
+    /// skipped for the rest of the run. Returns whether a credential is left to try.
     pub async fn reject(&self, path: &str, token: &AccessToken, why: &str) -> bool {
         let purpose = purpose_of(path);
         if let Some(credential) = self.current(purpose)
             && credential.forget(token).await
         {
-            tracing::warn!(credential = %credential.label, reason = %why, "Graph refused the credential's token; trying the next one");
-            self.note_failed(&credential.label, format!("Graph refused its token: {why}"));
+            // The token may have been cached before a revocation: the first refusal only
+            // costs the credential its cached token; a refusal of a fresh one fails it.
+            let struck = {
+                let mut st = lock(&self.run);
+                let struck = st.strikes.contains(&credential.label);
+                if !struck {
+                    st.strikes.push(credential.label.clone());
+                }
+                struck
+            };
+            if struck {
+                tracing::warn!(credential = %credential.label, reason = %why, "Graph refused the credential's fresh token; trying the next one");
+                self.note_failed(&credential.label, format!("Graph refused its token: {why}"));
+            }
         }
         self.current(purpose).is_some()
     }
@@ -278,11 +292,14 @@ impl TokenSource {
         self.primary_app.forget(rejected).await;
     }
 
+    /// Records a refusal. A refused credential no longer counts as used in this run: its
+    /// reads are retried with the next credential.
     fn note_failed(&self, label: &str, why: String) {
         let mut st = lock(&self.run);
         if !st.failures.iter().any(|(l, _)| l == label) {
             st.failures.push((label.to_string(), why));
         }
+        st.used.retain(|(l, _)| l != label);
     }
 
     /// The first credential of `purpose`'s chain not refused in this run.
