@@ -73,8 +73,15 @@ enum Command {
     Serve(ConfigArg),
     /// Check a configuration file and exit.
     CheckConfig(ConfigArg),
-    /// Trigger a sync on the running server, wait for it and print the outcome.
-    Sync(ConfigArg),
+    /// Trigger a sync on the running server, wait for it and print the outcome
+    /// (`sync authorize` instead starts a delegated authorization).
+    Sync {
+        /// Path of the TOML configuration file (see docs/configuration.md).
+        #[arg(long, short = 'c', env = "ENTRA_LDAP_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: Option<SyncAction>,
+    },
     /// Manage users' LDAP passwords on the running server.
     User {
         #[command(subcommand)]
@@ -84,6 +91,25 @@ enum Command {
     Binder {
         #[command(subcommand)]
         command: BinderCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SyncAction {
+    /// "Authorize Account for User Sync": prints the URL an admin opens to authorize the
+    /// sync to read Graph on their behalf (delegated, refresh token stored sealed).
+    Authorize {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// `primary` or `backup`.
+        #[arg(long, default_value = "primary")]
+        slot: String,
+        /// `all`, `users`, `groups` or `domains`.
+        #[arg(long, default_value = "all")]
+        purpose: String,
+        /// Pre-fill the sign-in with this admin's userPrincipalName.
+        #[arg(long)]
+        login_hint: Option<String>,
     },
 }
 
@@ -194,7 +220,38 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("{}: OK", arg.config.display());
             Ok(())
         }
-        Command::Sync(arg) => {
+        Command::Sync {
+            action:
+                Some(SyncAction::Authorize {
+                    config,
+                    slot,
+                    purpose,
+                    login_hint,
+                }),
+            ..
+        } => {
+            let (url, redirect) = client(&config)?
+                .authorize(&slot, &purpose, login_hint.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "Open this URL in a browser and sign in as the admin to authorize ({slot}, {purpose}):"
+            );
+            println!("{url}");
+            println!(
+                "(valid for 10 minutes; the app registration must list the redirect URI {redirect})"
+            );
+            Ok(())
+        }
+        Command::Sync {
+            config: None,
+            action: None,
+        } => Err("--config is required (or set ENTRA_LDAP_CONFIG)".to_string()),
+        Command::Sync {
+            config: Some(config),
+            action: None,
+        } => {
+            let arg = ConfigArg { config };
             let client = client(&arg)?;
             let (id, started) = client.trigger_sync().await.map_err(|e| e.to_string())?;
             if started {

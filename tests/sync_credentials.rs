@@ -669,3 +669,62 @@ async fn per_purpose_authorizations_read_their_own_collections() {
     assert!(run.error.unwrap().contains("AADSTS65001"));
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_prints_the_authorize_url_for_a_slot_and_purpose() {
+    let (mut h, _) = Harness::start(|_, _| {}).await;
+    let config = h.dir.path().join("cli.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{data}\"\n\n[entra]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"unused-here\"\n\n[admin]\nlisten = \"{admin}\"\ntoken = \"{token}\"\n",
+            data = h.dir.path().join("cli-data").display(),
+            admin = h.app().admin_addr,
+            token = h.admin_token(),
+        ),
+    )
+    .unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_entra-ldap"))
+        .args([
+            "sync",
+            "authorize",
+            "--slot",
+            "backup",
+            "--purpose",
+            "users",
+        ])
+        .args(["--login-hint", BOB, "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let url = stdout
+        .lines()
+        .find(|l| l.starts_with("http"))
+        .expect("the URL is printed");
+    let response = h.http.get(url).send().await.unwrap();
+    let callback = response.headers()["location"].to_str().unwrap().to_string();
+    let (status, body) = h.callback(&callback).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["authorization"]["slot"], "backup");
+    assert_eq!(body["authorization"]["purpose"], "users");
+    assert_eq!(body["authorization"]["who"], BOB);
+
+    // A bad slot is refused by the API with a message.
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_entra-ldap"))
+        .args(["sync", "authorize", "--slot", "tertiary", "--config"])
+        .arg(&config)
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("slot"));
+    h.stop().await;
+}
