@@ -728,3 +728,27 @@ async fn cli_prints_the_authorize_url_for_a_slot_and_purpose() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("slot"));
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_sealing_key_is_explained_and_the_backup_takes_over() {
+    let (mut h, _) = Harness::start(with_backup_app).await;
+    h.authorize("primary", "all", ALICE).await;
+    succeeded(&h.run().await);
+    h.stop().await;
+    // Someone replaces data_dir/secret.key: the sealed refresh token no longer opens.
+    std::fs::write(h.dir.path().join("secret.key"), [9u8; 32]).unwrap();
+    let first = h.boot().await;
+    succeeded(&first);
+    assert_eq!(
+        first.credential.as_deref(),
+        Some(format!("backup: client secret (app {BACKUP_APP})").as_str())
+    );
+    let failure = &first.credential_failures[0];
+    assert!(
+        failure.starts_with("primary: delegated alice@example.com"),
+        "{failure}"
+    );
+    assert!(failure.contains("wrong key file"), "{failure}");
+    assert!(!failure.contains("simrt."), "{failure}");
+    h.stop().await;
+}

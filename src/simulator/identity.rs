@@ -602,4 +602,164 @@ mod tests {
         assert_eq!(creds, Some(("cid".into(), "s:c ret".into())));
         assert!(check(&t, "tid", &f, creds, BASE).is_ok());
     }
+
+    /// A tenant with user `u1` and a pending code `code` for it (PKCE S256 of `verifier`).
+    fn with_code(code: &str, verifier: &str) -> (Tenant, IdentityState) {
+        let mut t = Tenant::new("tid", "cid", "sec");
+        t.users.push(crate::simulator::SimUser {
+            id: "u1".into(),
+            user_principal_name: "admin@example.com".into(),
+            account_enabled: true,
+            ..Default::default()
+        });
+        let mut ids = IdentityState::default();
+        let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
+        ids.codes.insert(
+            code.to_string(),
+            super::super::delegation::CodeGrant {
+                client_id: "cid".into(),
+                user_id: "u1".into(),
+                redirect_uri: "http://127.0.0.1:1/cb".into(),
+                challenge: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref()),
+                method: "S256".into(),
+                scopes: vec!["offline_access".into(), "User.Read.All".into()],
+                expires: Instant::now() + Duration::from_secs(60),
+                redeemed: false,
+            },
+        );
+        (t, ids)
+    }
+
+    fn redeem(code: &str, verifier: &str, redirect: &str) -> HashMap<String, String> {
+        form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", "cid"),
+            ("client_secret", "sec"),
+            ("code", code),
+            ("redirect_uri", redirect),
+            ("code_verifier", verifier),
+        ])
+    }
+
+    fn refusal(r: Result<Granted, IdentityError>) -> (&'static str, u32, Option<&'static str>) {
+        let e = r.unwrap_err();
+        (e.error, e.code, e.suberror)
+    }
+
+    const CB: &str = "http://127.0.0.1:1/cb";
+
+    #[test]
+    fn codes_check_redirect_pkce_and_are_single_use() {
+        let v = "a".repeat(43);
+        let (t, mut ids) = with_code("c", &v);
+        let r = check_request(
+            &t,
+            &mut ids,
+            "tid",
+            &redeem("c", &v, "http://other/cb"),
+            None,
+            BASE,
+        );
+        assert_eq!(refusal(r), ("invalid_grant", 500112, None));
+        let (t, mut ids) = with_code("c", &v);
+        let r = check_request(
+            &t,
+            &mut ids,
+            "tid",
+            &redeem("c", "wrong-verifier", CB),
+            None,
+            BASE,
+        );
+        assert_eq!(refusal(r), ("invalid_grant", 501481, None));
+        let (t, mut ids) = with_code("c", &v);
+        let granted = check_request(&t, &mut ids, "tid", &redeem("c", &v, CB), None, BASE).unwrap();
+        assert_eq!(granted.user_id.as_deref(), Some("u1"));
+        assert!(
+            granted.refresh_token.is_some(),
+            "offline_access gives a refresh token"
+        );
+        let r = check_request(&t, &mut ids, "tid", &redeem("c", &v, CB), None, BASE);
+        assert_eq!(refusal(r), ("invalid_grant", 54005, None));
+        let r = check_request(&t, &mut ids, "tid", &redeem("nope", &v, CB), None, BASE);
+        assert_eq!(refusal(r).1, 70000);
+    }
+
+    #[test]
+    fn refresh_tokens_rotate_and_fail_like_entra() {
+        let v = "b".repeat(43);
+        let (mut t, mut ids) = with_code("c", &v);
+        let first = check_request(&t, &mut ids, "tid", &redeem("c", &v, CB), None, BASE)
+            .unwrap()
+            .refresh_token
+            .unwrap();
+        let refresh = |rt: &str| {
+            form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", "cid"),
+                ("client_secret", "sec"),
+                ("refresh_token", rt),
+            ])
+        };
+        let second = check_request(&t, &mut ids, "tid", &refresh(&first), None, BASE)
+            .unwrap()
+            .refresh_token
+            .unwrap();
+        assert_ne!(first, second, "rotated");
+        assert!(
+            check_request(&t, &mut ids, "tid", &refresh(&first), None, BASE).is_ok(),
+            "old refresh tokens keep working, as Entra's do"
+        );
+
+        ids.users.entry("u1".into()).or_default().consent_revoked = true;
+        let r = check_request(&t, &mut ids, "tid", &refresh(&second), None, BASE);
+        assert_eq!(
+            refusal(r),
+            ("invalid_grant", 65001, Some("consent_required"))
+        );
+        ids.users.entry("u1".into()).or_default().consent_revoked = false;
+
+        ids.users
+            .entry("u1".into())
+            .or_default()
+            .blocked_by_conditional_access = true;
+        let r = check_request(&t, &mut ids, "tid", &refresh(&second), None, BASE);
+        assert_eq!(
+            refusal(r),
+            ("interaction_required", 53003, Some("message_only"))
+        );
+        ids.users
+            .entry("u1".into())
+            .or_default()
+            .blocked_by_conditional_access = false;
+
+        let seq = ids.sequence;
+        ids.users
+            .entry("u1".into())
+            .or_default()
+            .sessions_valid_from = seq + 1;
+        let r = check_request(&t, &mut ids, "tid", &refresh(&second), None, BASE);
+        assert_eq!(refusal(r), ("invalid_grant", 50173, None));
+        ids.users
+            .entry("u1".into())
+            .or_default()
+            .sessions_valid_from = 0;
+
+        t.disable_user("admin@example.com");
+        let r = check_request(&t, &mut ids, "tid", &refresh(&second), None, BASE);
+        assert_eq!(refusal(r), ("invalid_grant", 50057, None));
+        t.set_enabled("admin@example.com", true);
+
+        t.secret_expired = true;
+        let r = check_request(&t, &mut ids, "tid", &refresh(&second), None, BASE);
+        assert_eq!(refusal(r), ("invalid_client", 7000222, None));
+        t.secret_expired = false;
+
+        ids.strict_rotation = true;
+        let third = check_request(&t, &mut ids, "tid", &refresh(&second), None, BASE)
+            .unwrap()
+            .refresh_token
+            .unwrap();
+        assert!(check_request(&t, &mut ids, "tid", &refresh(&second), None, BASE).is_err());
+        assert!(check_request(&t, &mut ids, "tid", &refresh(&third), None, BASE).is_ok());
+    }
 }
