@@ -15,6 +15,9 @@ const TREE: &str = "authorizations";
 /// An authorization as persisted.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredAuthorization {
+    /// Unique per authorization: a re-authorization of the same slot and purpose gets a
+    /// new one, so updates meant for the replaced record are not applied to it.
+    pub id: String,
     pub info: AuthorizationInfo,
     /// The refresh token, sealed with context [`sealing_context`].
     pub sealed_refresh_token: String,
@@ -83,13 +86,13 @@ impl Store {
         Ok(())
     }
 
-    /// Applies `change` to the record authorized at `authorized_at` (a re-authorization in
-    /// between wins: then nothing is written) and flushes. Returns whether it was applied.
+    /// Applies `change` to the authorization `id` (a re-authorization in between wins: then
+    /// nothing is written) and flushes. Returns whether it was applied.
     pub fn update_authorization(
         &self,
         slot: CredentialSlot,
         purpose: CredentialPurpose,
-        authorized_at: i64,
+        id: &str,
         change: impl Fn(&mut StoredAuthorization),
     ) -> Result<bool, StoreError> {
         let tree = self.authorizations()?;
@@ -98,7 +101,7 @@ impl Store {
         tree.fetch_and_update(key.as_bytes(), |old| {
             let old = old?;
             let mut record: StoredAuthorization = codec::decode(TREE, old).ok()?;
-            if record.info.authorized_at != authorized_at {
+            if record.id != id {
                 return Some(old.to_vec());
             }
             change(&mut record);
@@ -120,6 +123,7 @@ pub fn new_authorization(
     sealed_refresh_token: String,
 ) -> StoredAuthorization {
     StoredAuthorization {
+        id: uuid::Uuid::new_v4().to_string(),
         info: AuthorizationInfo {
             slot,
             purpose,
@@ -156,10 +160,10 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(got, rec);
-        let at = rec.info.authorized_at;
+        let at = rec.id.clone();
         assert!(
             store
-                .update_authorization(CredentialSlot::Backup, CredentialPurpose::Users, at, |r| {
+                .update_authorization(CredentialSlot::Backup, CredentialPurpose::Users, &at, |r| {
                     r.sealed_refresh_token = "sealed.v1.y".into()
                 })
                 .unwrap()
@@ -169,7 +173,7 @@ mod tests {
                 .update_authorization(
                     CredentialSlot::Backup,
                     CredentialPurpose::Users,
-                    at + 1,
+                    "another-id",
                     |r| { r.sealed_refresh_token = "sealed.v1.z".into() }
                 )
                 .unwrap()

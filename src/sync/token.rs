@@ -64,7 +64,7 @@ struct Credential {
 
 enum Kind {
     App(Arc<AppRegistration>),
-    Delegated(DelegatedCredential),
+    Delegated(Box<DelegatedCredential>),
 }
 
 /// Which credentials this run tried and used.
@@ -381,9 +381,7 @@ impl TokenSource {
         let mut known = lock(&self.known);
         if let Some(existing) = known.iter().find(|c| match &c.kind {
             Kind::Delegated(d) => {
-                d.slot == info.slot
-                    && d.purpose == info.purpose
-                    && d.authorized_at == info.authorized_at
+                d.slot == info.slot && d.purpose == info.purpose && d.id == stored.id
             }
             Kind::App(_) => false,
         }) {
@@ -402,15 +400,15 @@ impl TokenSource {
         };
         let credential = Credential::new(
             format!("{slot}: delegated {}{scope}", info.who),
-            Kind::Delegated(DelegatedCredential {
+            Kind::Delegated(Box::new(DelegatedCredential {
                 slot: info.slot,
                 purpose: info.purpose,
                 who: info.who.clone(),
-                authorized_at: info.authorized_at,
+                id: stored.id.clone(),
                 app: Arc::clone(&self.registration),
                 source,
                 scopes: self.delegated_scopes.clone(),
-            }),
+            })),
         );
         known.retain(|c| match &c.kind {
             Kind::Delegated(d) => !(d.slot == info.slot && d.purpose == info.purpose),

@@ -41,7 +41,8 @@ pub struct DelegatedCredential {
     pub slot: CredentialSlot,
     pub purpose: CredentialPurpose,
     pub who: String,
-    pub authorized_at: i64,
+    /// The stored authorization's id (see `StoredAuthorization::id`).
+    pub id: String,
     pub app: Arc<AppRegistration>,
     pub source: DelegatedStore,
     pub scopes: Vec<String>,
@@ -49,32 +50,44 @@ pub struct DelegatedCredential {
 
 impl DelegatedCredential {
     /// Redeems the stored refresh token and persists the rotated one; the access token
-    /// response is returned. A refusal is also written to the record's `last_error`.
+    /// response is returned. The record's `validated_at` (on success) or `last_error` (on a
+    /// refusal) is updated so the credentials list shows the state; outages change nothing.
     pub async fn refresh(
         &self,
         http: &reqwest::Client,
     ) -> Result<BasicTokenResponse, TokenFailure> {
         let result = self.refresh_inner(http).await;
-        let error = result
-            .as_ref()
-            .err()
-            .filter(|f| f.refused)
-            .map(|f| f.text.clone());
-        let outcome = self.source.store.update_authorization(
-            self.slot,
-            self.purpose,
-            self.authorized_at,
-            |r| {
-                r.info.last_error = error.clone();
+        let outcome = match &result {
+            Ok(_) => Some(None),
+            Err(f) if f.refused => Some(Some(f.text.clone())),
+            Err(_) => None,
+        };
+        if let Some(error) = outcome {
+            let noted = self.update(move |r| {
                 if error.is_none() {
                     r.info.validated_at = Some(now());
                 }
-            },
-        );
-        if let Err(e) = outcome {
-            tracing::warn!(error = %e, "cannot record the authorization's state");
+                r.info.last_error = error.clone();
+            });
+            if let Err(e) = noted.await {
+                tracing::warn!(error = %e, "cannot record the authorization's state");
+            }
         }
         result
+    }
+
+    /// Applies `change` to this authorization's record off the async threads (the store
+    /// flushes to disk).
+    async fn update(
+        &self,
+        change: impl Fn(&mut crate::store::credentials::StoredAuthorization) + Send + 'static,
+    ) -> Result<bool, String> {
+        let store = self.source.store.clone();
+        let (slot, purpose, id) = (self.slot, self.purpose, self.id.clone());
+        tokio::task::spawn_blocking(move || store.update_authorization(slot, purpose, &id, change))
+            .await
+            .map_err(|e| format!("store task failed: {e}"))?
+            .map_err(|e| e.to_string())
     }
 
     async fn refresh_inner(
@@ -86,7 +99,7 @@ impl DelegatedCredential {
         let record = store
             .get_authorization(self.slot, self.purpose)
             .map_err(|e| TokenFailure::other(format!("store: {e}")))?
-            .filter(|r| r.info.authorized_at == self.authorized_at)
+            .filter(|r| r.id == self.id)
             .ok_or_else(|| TokenFailure::refused("the authorization was removed or replaced"))?;
         let refresh_token = self
             .source
@@ -100,10 +113,8 @@ impl DelegatedCredential {
                 .secrets
                 .seal(&context, rotated.secret())
                 .map_err(|e| TokenFailure::other(e.to_string()))?;
-            store
-                .update_authorization(self.slot, self.purpose, self.authorized_at, |r| {
-                    r.sealed_refresh_token = sealed.clone();
-                })
+            self.update(move |r| r.sealed_refresh_token = sealed.clone())
+                .await
                 .map_err(|e| {
                     TokenFailure::other(format!("cannot persist the rotated refresh token: {e}"))
                 })?;
