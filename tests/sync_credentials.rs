@@ -601,6 +601,59 @@ async fn an_expired_client_secret_fails_over_to_the_backup_app() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_access_denied_to_the_primary_app_fails_over_to_the_backup_app() {
+    let (mut h, first) = Harness::start(with_backup_app).await;
+    succeeded(&first);
+    // The primary app loses its Graph permission: Graph answers 403 to its tokens.
+    let primary = h.config.entra.client_id.clone();
+    h.sim.deny_graph_access(&primary);
+    let run = h.run().await;
+    succeeded(&run);
+    assert_eq!(
+        run.credential.as_deref(),
+        Some(format!("backup: client secret (app {BACKUP_APP})").as_str())
+    );
+    let failure = &run.credential_failures[0];
+    assert!(failure.starts_with("primary: client secret"), "{failure}");
+    assert!(
+        failure.contains("403 Authorization_RequestDenied"),
+        "{failure}"
+    );
+
+    // Throttling and 5xx are not credential failures: the primary stays in use.
+    h.stop().await;
+    let (mut h, _) = Harness::start(with_backup_app).await;
+    h.sim.inject_faults(
+        simulator::Fault::Unavailable {
+            retry_after_secs: Some(0),
+        },
+        1,
+    );
+    h.sim.inject_faults(
+        simulator::Fault::Throttle {
+            retry_after_secs: 0,
+        },
+        1,
+    );
+    let run = h.run().await;
+    succeeded(&run);
+    assert!(
+        run.credential
+            .unwrap()
+            .starts_with("primary: client secret")
+    );
+    assert!(run.credential_failures.is_empty());
+    h.sim.inject_faults(simulator::Fault::InternalError, 1);
+    let run = h.run().await;
+    assert_eq!(run.outcome, SyncOutcome::Failed);
+    assert!(
+        run.credential_failures.is_empty(),
+        "a 500 is not the credential's fault"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_backup_the_run_fails_explained_and_serving_is_unchanged() {
     let (mut h, _) = Harness::start(|_, _| {}).await;
     h.authorize("primary", "all", ALICE).await;

@@ -89,6 +89,11 @@ pub(crate) struct IdentityState {
     pub refresh_tokens: HashMap<String, RefreshGrant>,
     /// Delegated access token → user id (app-only tokens are absent).
     pub subjects: HashMap<String, String>,
+    /// App-only access token → client id.
+    pub app_tokens: HashMap<String, String>,
+    /// Client ids and user ids whose tokens Graph answers 403 `Authorization_RequestDenied`
+    /// (permission not granted).
+    pub denied: Vec<String>,
     pub users: HashMap<String, UserSignIn>,
     pub sequence: u64,
     /// When set, a redeemed refresh token stops working (Entra keeps old ones valid; tests
@@ -314,6 +319,19 @@ pub(crate) async fn authorize(
     found(target.as_str())
 }
 
+/// Whether Graph refuses `token` for lack of permission (see [`SimulatorHandle::deny_graph_access`]).
+pub(crate) fn is_denied(state: &SimState, token: &str) -> bool {
+    let ids = lock(&state.identity);
+    if ids.denied.is_empty() {
+        return false;
+    }
+    let principal = ids
+        .subjects
+        .get(token)
+        .or_else(|| ids.app_tokens.get(token));
+    principal.is_some_and(|p| ids.denied.iter().any(|d| d.eq_ignore_ascii_case(p)))
+}
+
 /// PKCE: does `verifier` match the code's challenge?
 pub(crate) fn pkce_matches(grant: &CodeGrant, verifier: &str) -> bool {
     match grant.method.as_str() {
@@ -478,6 +496,19 @@ impl SimulatorHandle {
     /// A Conditional Access policy blocks the user's token issuance (53003), or not.
     pub fn set_conditional_access_block(&self, upn: &str, blocked: bool) {
         self.with_signin(upn, |s, _| s.blocked_by_conditional_access = blocked);
+    }
+
+    /// Graph answers 403 `Authorization_RequestDenied` to the tokens of this app (client id)
+    /// or user (UPN): the permission was never granted or was removed.
+    pub fn deny_graph_access(&self, client_id_or_upn: &str) {
+        let state = self.state();
+        let principal = lock(&state.tenant)
+            .users
+            .iter()
+            .find(|u| u.user_principal_name.eq_ignore_ascii_case(client_id_or_upn))
+            .map(|u| u.id.clone())
+            .unwrap_or_else(|| client_id_or_upn.to_string());
+        lock(&state.identity).denied.push(principal);
     }
 
     /// How many refresh-token redemptions the user's tokens have seen.

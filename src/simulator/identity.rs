@@ -96,11 +96,18 @@ pub(crate) async fn token(
                 "ext_expires_in": lifetime,
                 "access_token": access_token,
             });
-            if let Some(user_id) = grant.user_id {
-                lock(&state.identity)
-                    .subjects
-                    .insert(access_token.clone(), user_id);
-                body["scope"] = json!(grant.scopes.join(" "));
+            match grant.user_id {
+                Some(user_id) => {
+                    lock(&state.identity)
+                        .subjects
+                        .insert(access_token.clone(), user_id);
+                    body["scope"] = json!(grant.scopes.join(" "));
+                }
+                None => {
+                    lock(&state.identity)
+                        .app_tokens
+                        .insert(access_token.clone(), grant.client_id.clone());
+                }
             }
             if let Some(rt) = grant.refresh_token {
                 body["refresh_token"] = json!(rt);
@@ -121,6 +128,8 @@ pub(crate) struct Granted {
     lifetime: u64,
     /// The signed-in user for delegated grants.
     user_id: Option<String>,
+    /// The app the token is issued to.
+    client_id: String,
     scopes: Vec<String>,
     refresh_token: Option<String>,
 }
@@ -208,6 +217,7 @@ fn check_request(
         "refresh_token" => redeem_refresh_token(t, ids, &client_id, form),
         _ => Ok(Granted {
             lifetime: t.token_lifetime_secs,
+            client_id: client_id.clone(),
             user_id: None,
             scopes: Vec::new(),
             refresh_token: None,
@@ -365,6 +375,7 @@ fn redeem_code(
         .then(|| ids.issue_refresh_token(client_id, &grant.user_id, &grant.scopes));
     Ok(Granted {
         lifetime: t.token_lifetime_secs,
+        client_id: client_id.to_string(),
         user_id: Some(grant.user_id),
         scopes: grant.scopes,
         refresh_token,
@@ -406,6 +417,7 @@ fn redeem_refresh_token(
     let rotated = ids.issue_refresh_token(client_id, &grant.user_id, &grant.scopes);
     Ok(Granted {
         lifetime: t.token_lifetime_secs,
+        client_id: client_id.to_string(),
         user_id: Some(grant.user_id),
         scopes: grant.scopes,
         refresh_token: Some(rotated),
