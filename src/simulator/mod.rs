@@ -7,7 +7,9 @@
 //!
 //! Layout: [`tenant`] holds the data (Graph-shaped objects), [`demo`] builds the demo and
 //! benchmark tenants, `server` runs axum with the handle tests drive, `identity` is the
-//! token endpoint and `graph` the Graph collections.
+//! token endpoint (with `assertion` checking certificate credentials), `delegation` the
+//! authorize endpoint, delegated sign-ins and their failure switches, and `graph` the Graph
+//! collections.
 
 mod assertion;
 mod clock;
