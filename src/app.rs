@@ -38,6 +38,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretsError),
 }
 
 /// Everything the admin API needs, shared by its handlers.
@@ -47,6 +49,10 @@ pub struct Services {
     pub credentials: Credentials,
     pub sync: SyncService,
     pub admin_token: crate::config::Secret,
+    /// The delegated authorization flow ("Authorize Account for User Sync").
+    pub authorizer: Arc<crate::admin::authorize::Authorizer>,
+    /// `[entra]`, for listing the configured credentials.
+    pub entra: crate::config::EntraConfig,
 }
 
 impl Services {
@@ -148,6 +154,17 @@ impl App {
 
         let shutdown = CancellationToken::new();
         let credentials = Credentials::new(store.clone(), &config.auth);
+        let secrets = crate::secrets::SecretBox::open_or_create(&config.secret_key_path())?;
+        let public_url = config.admin.public_url.clone().unwrap_or_else(|| {
+            url::Url::parse(&format!("http://{admin_addr}"))
+                .unwrap_or_else(|_| config.entra.graph_url.clone())
+        });
+        let authorizer = Arc::new(crate::admin::authorize::Authorizer::new(
+            &config.entra,
+            &public_url,
+            store.clone(),
+            secrets.clone(),
+        ));
         let sync = SyncService::start_with_settings(
             config.entra.clone(),
             config.directory.clone(),
@@ -155,6 +172,7 @@ impl App {
             live.clone(),
             sync_settings,
             shutdown.child_token(),
+            Some(secrets),
         );
         let services = Arc::new(Services {
             store,
@@ -162,6 +180,8 @@ impl App {
             credentials: credentials.clone(),
             sync,
             admin_token: config.admin.token.clone(),
+            authorizer,
+            entra: config.entra.clone(),
         });
 
         let mut tasks = JoinSet::new();

@@ -100,6 +100,12 @@ pub async fn start_with_simulator(
         config.auth.argon2_iterations = 1;
     }
     let app = App::start(config).await?;
+    // So `entra-ldap sync authorize` works against the demo: the simulated app registration
+    // lists this server's callback.
+    sim.register_redirect_uri(
+        crate::config::DEMO_CLIENT_ID,
+        &format!("http://{}/api/v1/sync/callback", app.admin_addr),
+    );
     let first = app
         .services
         .sync

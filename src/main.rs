@@ -137,6 +137,21 @@ enum SyncCommand {
         key: String,
         value: String,
     },
+    /// "Authorize Account for User Sync": prints the URL an admin opens to authorize the
+    /// sync to read Graph on their behalf (delegated, refresh token stored sealed).
+    Authorize {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// `primary` or `backup`.
+        #[arg(long, default_value = "primary")]
+        slot: String,
+        /// `all`, `users`, `groups` or `domains`.
+        #[arg(long, default_value = "all")]
+        purpose: String,
+        /// Pre-fill the sign-in with this admin's userPrincipalName.
+        #[arg(long)]
+        login_hint: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -346,6 +361,25 @@ async fn sync_command(command: SyncCommand) -> Result<(), String> {
             }
         }
         SyncCommand::Settings { config } => sync_settings(config, None).await,
+        SyncCommand::Authorize {
+            config,
+            slot,
+            purpose,
+            login_hint,
+        } => {
+            let (url, redirect) = client(&config)?
+                .authorize(&slot, &purpose, login_hint.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "Open this URL in a browser and sign in as the admin to authorize ({slot}, {purpose}):"
+            );
+            println!("{url}");
+            println!(
+                "(valid for 10 minutes; the app registration must list the redirect URI {redirect})"
+            );
+            Ok(())
+        }
         SyncCommand::Set { config, key, value } => sync_settings(config, Some((key, value))).await,
         SyncCommand::Discard { config, run } => {
             let client = client(&config)?;

@@ -266,6 +266,42 @@ pub struct SyncRun {
     pub warnings: Vec<String>,
 }
 
+/// Which credential slot an authorization fills: the sync tries `primary` first and moves
+/// to `backup` when the primary is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialSlot {
+    Primary,
+    Backup,
+}
+
+/// What an authorization is used for: Graph reads of users, groups or domains (as the Sync
+/// page authorizes user, group and subdomain sync separately), or all of them. A
+/// purpose-specific authorization beats `all` in the same slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialPurpose {
+    All,
+    Users,
+    Groups,
+    Domains,
+}
+
+/// A delegated authorization as the API shows it: who authorized what, and whether it
+/// works. Never carries a token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationInfo {
+    pub slot: CredentialSlot,
+    pub purpose: CredentialPurpose,
+    /// The authorizing admin's userPrincipalName.
+    pub who: String,
+    pub authorized_at: UnixTime,
+    /// When the test Graph call (the "green check") last succeeded.
+    pub validated_at: Option<UnixTime>,
+    /// Why the last use failed (AADSTS code and text), cleared by a success.
+    pub last_error: Option<String>,
+}
+
 /// Current time as [`UnixTime`].
 pub fn now() -> UnixTime {
     std::time::SystemTime::now()

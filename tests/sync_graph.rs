@@ -40,6 +40,8 @@ fn entra_config(sim: &SimulatorHandle, secret: &str) -> EntraConfig {
         sync_interval_secs: 0,
         page_size: 100,
         request_timeout_secs: 5,
+        client_certificate: None,
+        backup: None,
     }
 }
 

@@ -9,6 +9,7 @@
 
 use super::{settings, users};
 use crate::activity::{self, AuditEntry, LdapLogQuery};
+use crate::admin::authorize;
 use crate::app::Services;
 use crate::auth::{AuthError, Principal};
 use crate::model::{BinderRecord, SyncOutcome, SyncTrigger, now};
@@ -264,6 +265,12 @@ pub fn router(services: Arc<Services>) -> Router {
             get(settings::get_settings).patch(settings::patch_settings),
         )
         .route("/api/v1/users", get(users::list_users))
+        .route("/api/v1/sync/authorizations", post(authorize::start))
+        .route(
+            "/api/v1/sync/authorizations/{slot}/{purpose}",
+            axum::routing::delete(authorize::remove),
+        )
+        .route("/api/v1/sync/credentials", get(authorize::list))
         .route("/api/v1/users/{uid}/password", put(set_user_password))
         .route("/api/v1/binders", get(list_binders).post(add_binder))
         .route(
@@ -289,6 +296,9 @@ pub fn router(services: Arc<Services>) -> Router {
         )
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        // No bearer token: the browser comes back from the identity platform; the
+        // single-use state protects it (see authorize.rs).
+        .route(authorize::CALLBACK_PATH, get(authorize::callback))
         .merge(protected)
         .fallback(|| async { ApiError::not_found("no such endpoint (see docs/api.md)") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

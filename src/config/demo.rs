@@ -45,14 +45,18 @@ pub fn config(data_dir: PathBuf, tenant_url: url::Url) -> Config {
             sync_interval_secs: DEMO_INTERVAL_SECS,
             page_size: 999,
             request_timeout_secs: 30,
+            client_certificate: None,
+            backup: None,
         },
         admin: AdminConfig {
             listen: loopback(8080),
             token,
+            public_url: None,
         },
         directory: directory_unchecked(RawDirectory::default()),
         auth: auth_unchecked(RawAuth::default()),
         sync: demo_sync(),
+        secrets: super::SecretsConfig::default(),
         data_dir,
     }
 }

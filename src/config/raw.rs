@@ -42,6 +42,29 @@ pub struct RawConfig {
     /// `[sync]`, kept as a table: each key is parsed on its own so every error names it
     /// (see `validate::sync`).
     pub sync: Option<toml::Table>,
+    #[serde(default)]
+    pub secrets: RawSecrets,
+}
+
+/// `[secrets]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSecrets {
+    pub key_file: Option<PathBuf>,
+}
+
+/// `[entra.backup]`: a second app registration.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackupApp {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    pub client_secret_env: Option<String>,
+    pub client_certificate: Option<PathBuf>,
+    pub client_key: Option<String>,
+    pub client_key_file: Option<PathBuf>,
+    pub client_key_env: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,6 +126,11 @@ pub struct RawEntra {
     pub page_size: u32,
     #[serde(default = "default_request_timeout")]
     pub request_timeout_secs: u64,
+    pub client_certificate: Option<PathBuf>,
+    pub client_key: Option<String>,
+    pub client_key_file: Option<PathBuf>,
+    pub client_key_env: Option<String>,
+    pub backup: Option<RawBackupApp>,
 }
 
 fn default_authority() -> String {
@@ -125,6 +153,7 @@ pub struct RawAdmin {
     pub token: Option<String>,
     pub token_file: Option<PathBuf>,
     pub token_env: Option<String>,
+    pub public_url: Option<String>,
 }
 
 impl Default for RawAdmin {
@@ -134,6 +163,7 @@ impl Default for RawAdmin {
             token: None,
             token_file: None,
             token_env: None,
+            public_url: None,
         }
     }
 }

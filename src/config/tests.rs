@@ -637,3 +637,130 @@ fn demo_config_imports_mail_less_groups() {
     assert_eq!(c.sync.groups_without_email, Some(true));
     assert_eq!(c.sync.interval, Some(c.entra.sync_interval_secs));
 }
+
+/// `[entra]` with the certificate lines instead of the client secret.
+fn with_certificate(cert: &str, key_line: &str) -> String {
+    MINIMAL.replace(
+        "client_secret = \"s3cret\"",
+        &format!("client_certificate = \"{cert}\"\n{key_line}"),
+    )
+}
+
+fn test_cert_path(name: &str) -> String {
+    format!("{}/certs/test/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn certificate_credential_replaces_the_secret() {
+    let key = test_cert_path("app.key");
+    let c = parse(&with_certificate(
+        &test_cert_path("app.crt"),
+        &format!("client_key_file = \"{key}\""),
+    ))
+    .unwrap();
+    let cert = c.entra.client_certificate.unwrap();
+    assert!(!cert.cert_der.is_empty());
+    assert!(cert.key_pem.expose().contains("BEGIN PRIVATE KEY"));
+    assert_eq!(c.entra.client_secret.expose(), "");
+    assert!(
+        !format!("{cert:?}").contains("PRIVATE KEY"),
+        "the key is redacted"
+    );
+}
+
+#[test]
+fn certificate_and_secret_rules_name_the_key() {
+    let cert = test_cert_path("app.crt");
+    let key_file = format!("client_key_file = \"{}\"", test_cert_path("app.key"));
+    // Both a secret and a certificate.
+    assert_eq!(
+        invalid_key(&with(
+            "entra",
+            &format!("client_certificate = \"{cert}\"\n{key_file}")
+        )),
+        "entra.client_certificate"
+    );
+    // Neither.
+    assert_eq!(
+        invalid_key(&MINIMAL.replace("client_secret = \"s3cret\"", "")),
+        "entra.client_secret"
+    );
+    // A certificate without its key, and a key without a certificate.
+    assert_eq!(
+        invalid_key(&with_certificate(&cert, "")),
+        "entra.client_key"
+    );
+    assert_eq!(invalid_key(&with("entra", &key_file)), "entra.client_key");
+    // Unreadable certificate; a "key" that is a certificate.
+    assert_eq!(
+        invalid_key(&with_certificate("/nonexistent.crt", &key_file)),
+        "entra.client_certificate"
+    );
+    assert_eq!(
+        invalid_key(&with_certificate(
+            &cert,
+            &format!("client_key_file = \"{cert}\"")
+        )),
+        "entra.client_key"
+    );
+}
+
+#[test]
+fn backup_app_is_validated_like_the_primary() {
+    let c = parse(&format!(
+        "{MINIMAL}\n[entra.backup]\nclient_id = \"b\"\nclient_secret = \"bs\"\n"
+    ))
+    .unwrap();
+    let backup = c.entra.backup.unwrap();
+    assert_eq!(
+        (backup.client_id.as_str(), backup.client_secret.expose()),
+        ("b", "bs")
+    );
+    assert_eq!(
+        invalid_key(&format!(
+            "{MINIMAL}\n[entra.backup]\nclient_secret = \"bs\"\n"
+        )),
+        "entra.backup.client_id"
+    );
+    assert_eq!(
+        invalid_key(&format!("{MINIMAL}\n[entra.backup]\nclient_id = \"b\"\n")),
+        "entra.backup.client_secret"
+    );
+    let cert = test_cert_path("other.crt");
+    assert_eq!(
+        invalid_key(&format!(
+            "{MINIMAL}\n[entra.backup]\nclient_id = \"b\"\nclient_secret = \"bs\"\nclient_certificate = \"{cert}\"\n"
+        )),
+        "entra.backup.client_certificate"
+    );
+}
+
+#[test]
+fn admin_public_url_and_secrets_key_file() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.admin.public_url, None);
+    assert_eq!(
+        c.secret_key_path(),
+        PathBuf::from("/var/lib/entra-ldap/secret.key")
+    );
+    let c = parse(&with("admin", "public_url = \"https://ldap.example.com\"")).unwrap();
+    assert_eq!(
+        c.admin.public_url.unwrap().as_str(),
+        "https://ldap.example.com/"
+    );
+    for bad in ["https://ldap.example.com/x", "http://10.0.0.1", "not a url"] {
+        assert_eq!(
+            invalid_key(&with("admin", &format!("public_url = \"{bad}\""))),
+            "admin.public_url",
+            "{bad}"
+        );
+    }
+    let c = parse(&format!(
+        "{MINIMAL}\n[secrets]\nkey_file = \"/etc/entra-ldap/secret.key\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        c.secret_key_path(),
+        PathBuf::from("/etc/entra-ldap/secret.key")
+    );
+}

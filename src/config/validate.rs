@@ -7,6 +7,7 @@ use super::checks::{
     at_least, base_dn, invalid, listener, optional_listener, required, secret, service_url,
     tenant_id, within,
 };
+use super::credentials::{admin_public_url, app_credential, backup_app};
 use super::raw::{RawAdmin, RawAuth, RawConfig, RawDirectory, RawEntra, RawLdap, cpu_count};
 use super::{
     AdminConfig, AuthConfig, Config, ConfigError, DirectoryConfig, EntraConfig, LdapConfig,
@@ -52,6 +53,9 @@ pub fn config(raw: RawConfig) -> Result<Config, ConfigError> {
         directory,
         auth: auth(raw.auth)?,
         sync,
+        secrets: crate::config::SecretsConfig {
+            key_file: raw.secrets.key_file,
+        },
     })
 }
 
@@ -205,10 +209,19 @@ fn entra(raw: RawEntra, sync_interval_secs: u64) -> Result<EntraConfig, ConfigEr
         file: raw.client_secret_file,
         env: raw.client_secret_env,
     };
+    let key = SecretSource {
+        value: raw.client_key,
+        file: raw.client_key_file,
+        env: raw.client_key_env,
+    };
+    let (client_secret, client_certificate) =
+        app_credential("entra", &source, raw.client_certificate.as_deref(), &key)?;
     Ok(EntraConfig {
         tenant_id: tenant_id("entra.tenant_id", raw.tenant_id)?,
         client_id: required("entra.client_id", raw.client_id)?,
-        client_secret: secret("entra.client_secret", &source)?,
+        client_secret,
+        client_certificate,
+        backup: raw.backup.map(backup_app).transpose()?,
         authority_url: service_url("entra.authority_url", &raw.authority_url)?,
         graph_url: service_url("entra.graph_url", &raw.graph_url)?,
         sync_interval_secs,
@@ -224,6 +237,12 @@ fn admin(raw: RawAdmin) -> Result<AdminConfig, ConfigError> {
         env: raw.token_env,
     };
     let token = secret("admin.token", &source)?;
+    let listen = listener("admin.listen", &raw.listen)?;
+    let public_url = raw
+        .public_url
+        .as_deref()
+        .map(admin_public_url)
+        .transpose()?;
     if token.expose().chars().count() < MIN_TOKEN_LEN {
         return Err(invalid(
             "admin.token",
@@ -231,8 +250,9 @@ fn admin(raw: RawAdmin) -> Result<AdminConfig, ConfigError> {
         ));
     }
     Ok(AdminConfig {
-        listen: listener("admin.listen", &raw.listen)?,
+        listen,
         token,
+        public_url,
     })
 }
 

@@ -15,6 +15,7 @@
 mod audit;
 mod codec;
 mod commit;
+pub mod credentials;
 mod naming;
 mod settings;
 

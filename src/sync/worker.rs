@@ -8,6 +8,7 @@
 
 use super::AlreadyRunning;
 use super::commit::{CommitResult, PendingCommit};
+use super::credentials::delegated::DelegatedStore;
 use super::error::SyncError;
 use super::fetch::fetch_tenant;
 use super::graph::GraphClient;
@@ -27,8 +28,6 @@ use tokio_util::sync::CancellationToken;
 /// Finished runs kept in memory for [`SyncService::wait_for`] (older ones come from the
 /// store).
 const RECENT_RUNS: usize = 32;
-/// The credential kind recorded on each run.
-const CREDENTIAL: &str = "client_secret";
 
 /// Handle to the background sync worker. Cheap to clone.
 #[derive(Clone)]
@@ -130,13 +129,14 @@ impl SyncService {
             },
             ..SyncSettings::default()
         });
-        SyncService::start_with_settings(entra, rules, store, live, settings, shutdown)
+        SyncService::start_with_settings(entra, rules, store, live, settings, shutdown, None)
     }
 
     /// Spawns the worker: a startup run, then one every effective `interval` (0: no
     /// schedule; a change applies from the next tick), plus on-demand runs through
-    /// [`SyncService::trigger`]. Stops when `shutdown` is cancelled. Must be called within
-    /// a Tokio runtime.
+    /// [`SyncService::trigger`]. Graph is also read with the delegated authorizations in
+    /// the store when `secrets` (the key that seals their refresh tokens) is given. Stops
+    /// when `shutdown` is cancelled. Must be called within a Tokio runtime.
     pub fn start_with_settings(
         entra: EntraConfig,
         rules: DirectoryConfig,
@@ -144,10 +144,19 @@ impl SyncService {
         live: Arc<LiveDirectory>,
         settings: SettingsSource,
         shutdown: CancellationToken,
+        secrets: Option<crate::secrets::SecretBox>,
     ) -> SyncService {
         let (queue, rx) = mpsc::unbounded_channel();
         let (finished, _) = watch::channel(0);
-        let graph = GraphClient::new(&entra).map_err(|e| e.to_string());
+        let graph = GraphClient::new(&entra)
+            .map(|g| match secrets {
+                Some(secrets) => g.with_delegated(DelegatedStore {
+                    store: store.clone(),
+                    secrets,
+                }),
+                None => g,
+            })
+            .map_err(|e| e.to_string());
         let service = SyncService {
             shared: Arc::new(Shared {
                 entra,
@@ -331,7 +340,7 @@ impl Shared {
             started: now(),
             finished: None,
             outcome: SyncOutcome::Running,
-            credential: Some(CREDENTIAL.to_string()),
+            credential: None,
             credential_failures: Vec::new(),
             mode: None,
             graph_requests: 0,
@@ -426,7 +435,8 @@ impl Shared {
                 held
             }
             Err(e) => {
-                let failed = fail(run, &e, requests.load(Ordering::Relaxed));
+                let mut failed = fail(run, &e, requests.load(Ordering::Relaxed));
+                self.note_credentials(&mut failed);
                 tracing::warn!(
                     run = id,
                     outcome = "failed",
@@ -453,6 +463,15 @@ impl Shared {
         }
     }
 
+    /// Records on `run` which credential read Graph and why the ones before it failed.
+    fn note_credentials(&self, run: &mut SyncRun) {
+        if let Ok(graph) = &self.graph {
+            let (used, failures) = graph.credential_report();
+            run.credential = used;
+            run.credential_failures = failures;
+        }
+    }
+
     /// Writes a run record outside a commit (failed and held runs).
     async fn record(&self, run: &SyncRun) {
         let store = self.store.clone();
@@ -473,6 +492,7 @@ impl Shared {
             .graph
             .as_ref()
             .map_err(|e| SyncError::Config(e.clone()))?;
+        graph.begin_run();
         // Only the reading is abandoned on shutdown; a commit, once started, completes.
         let raw = tokio::select! {
             _ = shutdown.cancelled() => return Err(SyncError::Cancelled),
@@ -485,6 +505,7 @@ impl Shared {
         }
         let pending = Arc::new(PendingCommit { snapshot });
         run.graph_requests = requests.load(Ordering::Relaxed);
+        self.note_credentials(&mut run);
         self.commit_and_publish(run, pending, true).await
     }
 
