@@ -6,7 +6,7 @@
 
 use super::api::{ApiError, JsonBody};
 use crate::app::Services;
-use crate::model::SyncTrigger;
+use crate::model::{SyncOutcome, SyncTrigger};
 use crate::sync::settings::{InactiveUsers, SettingsView, UpdateError};
 use axum::Json;
 use axum::extract::State;
@@ -15,7 +15,10 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
-/// What `GET` answers: every option, plus the warnings of the last run (e.g. an allowed
+/// How many recent runs are searched for the last successful one's warnings.
+const RECENT_RUNS: usize = 50;
+
+/// What `GET` answers: every option, plus the warnings of the last successful run (e.g. an allowed
 /// group that matches nothing), so a typo is visible where the options are edited.
 #[derive(Serialize)]
 pub struct SettingsAnswer {
@@ -50,11 +53,12 @@ impl From<UpdateError> for ApiError {
 pub async fn get_settings(
     State(services): State<Arc<Services>>,
 ) -> Result<Json<SettingsAnswer>, ApiError> {
+    // From the newest run that scoped the tenant (a running or failed one has none).
     let warnings = services
         .store
-        .list_runs(1)?
+        .list_runs(RECENT_RUNS)?
         .into_iter()
-        .next()
+        .find(|run| run.outcome == SyncOutcome::Succeeded)
         .map(|run| run.warnings)
         .unwrap_or_default();
     Ok(Json(SettingsAnswer {

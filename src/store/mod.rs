@@ -10,7 +10,7 @@
 //! `binders` (lowercased name → record), `user_verifiers` / `binder_verifiers` (same keys →
 //! PHC string), `alloc` (number counters and name reservations, see [`commit`]),
 //! `runs` (big-endian run id → run) and `meta` (schema version, run id counter, the sync
-//! options admins saved, see [`settings`]).
+//! options admins saved, see `settings`).
 
 mod audit;
 mod codec;
