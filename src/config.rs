@@ -11,7 +11,9 @@ mod demo;
 mod raw;
 mod validate;
 
-pub use demo::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, DEMO_TOKEN_FILE};
+pub use demo::{
+    DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, DEMO_TOKEN_FILE, demo_sync_options,
+};
 
 use serde::Deserialize;
 use std::net::SocketAddr;

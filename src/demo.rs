@@ -89,6 +89,7 @@ pub async fn start_with_simulator(
             true,
         ),
     };
+    seed_sync_options(&data_dir)?;
     let mut config = Config::demo(data_dir.clone(), sim.url.clone());
     config.ldap.listen = Some(options.ldap);
     config.ldap.ldaps_listen = Some(options.ldaps);
@@ -117,6 +118,16 @@ pub async fn start_with_simulator(
     }
     set_demo_credentials(&app, options.generated.is_some()).await?;
     Ok((app, data_dir, temporary, sim))
+}
+
+/// Saves the demo's starting sync options in a new store, as an admin would through the API
+/// (an existing demo store keeps what was saved there).
+fn seed_sync_options(data_dir: &std::path::Path) -> Result<(), DemoError> {
+    let store = crate::store::Store::open(&data_dir.join("store"))?;
+    if store.load_sync_options()? == crate::sync::settings::SyncOptions::default() {
+        store.save_sync_options(&crate::config::demo_sync_options())?;
+    }
+    Ok(())
 }
 
 async fn set_demo_credentials(app: &App, generated: bool) -> Result<(), DemoError> {

@@ -63,7 +63,16 @@ pub fn config(data_dir: PathBuf, tenant_url: url::Url) -> Config {
 
 /// The demo's `[sync]`: its security groups (VPN Users, Platform) have no email, so they
 /// are imported explicitly; a sync every 30 s.
+/// Nothing is managed by the demo's "file": its starting options are saved in the store
+/// as if an admin had chosen them ([`demo_sync_options`]), so the API and console can change
+/// them.
 fn demo_sync() -> SyncOptions {
+    SyncOptions::default()
+}
+
+/// The demo's starting sync options: the demo tenant's VPN Users and Platform are mail-less
+/// security groups, so they are imported; a short schedule shows changes quickly.
+pub fn demo_sync_options() -> SyncOptions {
     SyncOptions {
         groups_without_email: Some(true),
         interval: Some(DEMO_INTERVAL_SECS),

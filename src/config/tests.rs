@@ -634,8 +634,11 @@ fn demo_config_imports_mail_less_groups() {
     let dir = tempfile::tempdir().unwrap();
     let url = url::Url::parse("http://127.0.0.1:4567/").unwrap();
     let c = Config::demo(dir.path().to_path_buf(), url);
-    assert_eq!(c.sync.groups_without_email, Some(true));
-    assert_eq!(c.sync.interval, Some(c.entra.sync_interval_secs));
+    // Nothing file-managed: the demo's options are saved as an admin's, so they stay editable.
+    assert_eq!(c.sync, crate::sync::settings::SyncOptions::default());
+    let seeded = super::demo_sync_options();
+    assert_eq!(seeded.groups_without_email, Some(true));
+    assert_eq!(seeded.interval, Some(c.entra.sync_interval_secs));
 }
 
 /// `[entra]` with the certificate lines instead of the client secret.
