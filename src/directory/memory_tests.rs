@@ -1,0 +1,117 @@
+//! A size report of the snapshot for the benchmark's shape (10,000 users, 1,000 groups of
+//! 20), to guide memory work without a release build.
+//!
+//! Why ignored: it measures rather than asserts. Run it under heaptrack, where the
+//! snapshot is the only large allocation still alive at exit (it is leaked on purpose):
+//! `heaptrack $(cargo test --lib --no-run 2>&1 | …) directory::memory_tests --ignored`,
+//! then `heaptrack_print` shows "leaked" ≈ the snapshot. It also prints the RSS growth.
+
+use super::*;
+use crate::model::{
+    DirectoryData, EntraDomain, EntraGroup, EntraUser, GroupRecord, MemberRef, UserRecord,
+    UserStatus,
+};
+
+/// A GUID-shaped object id, deterministic per (kind, index).
+fn guid(kind: u64, i: u64) -> String {
+    let x = (kind << 40) ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        x >> 32,
+        (x >> 16) & 0xffff,
+        x & 0xfff,
+        i & 0xffff,
+        x & 0xffff_ffff_ffff
+    )
+}
+
+/// The benchmark's tenant shape with realistic names.
+pub(super) fn bench_data(users: usize, groups: usize) -> DirectoryData {
+    let users_v = (0..users)
+        .map(|i| {
+            let uid = format!("user{i:04}");
+            let upn = format!("{uid}@example.com");
+            UserRecord {
+                entra: EntraUser {
+                    id: guid(1, i as u64),
+                    user_principal_name: upn.clone(),
+                    display_name: Some(format!("Given{i} Surname{i}")),
+                    given_name: Some(format!("Given{i}")),
+                    surname: Some(format!("Surname{i}")),
+                    mail: Some(upn),
+                    account_enabled: true,
+                    ..EntraUser::default()
+                },
+                uid,
+                uid_number: 10_000 + i as u32,
+                gid_number: 10_000 + i as u32,
+                status: UserStatus::Active,
+                ssh_public_keys: Vec::new(),
+                created: 1_700_000_000,
+                modified: 1_700_000_100,
+            }
+        })
+        .collect();
+    let groups_v = (0..groups)
+        .map(|g| GroupRecord {
+            entra: EntraGroup {
+                id: guid(2, g as u64),
+                display_name: format!("group{g:04}"),
+                description: Some(format!("Group number {g}")),
+                members: (0..20)
+                    .map(|k| MemberRef::User(guid(1, ((g * 20 + k) % users.max(1)) as u64)))
+                    .collect(),
+                ..EntraGroup::default()
+            },
+            cn: format!("group{g:04}"),
+            gid_number: 50_000 + g as u32,
+            created: 1_700_000_000,
+            modified: 1_700_000_000,
+        })
+        .collect();
+    DirectoryData {
+        users: users_v,
+        groups: groups_v,
+        domains: vec![EntraDomain {
+            id: "example.com".into(),
+            is_default: true,
+            is_verified: true,
+            ..EntraDomain::default()
+        }],
+        binders: Vec::new(),
+    }
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+#[ignore = "a measurement, run by hand (see the module docs)"]
+fn snapshot_size_report() {
+    let data = bench_data(10_000, 1_000);
+    let before = rss_kib();
+    let settings = DirectorySettings {
+        bind_by_uid: true,
+        bind_by_mail: true,
+        bind_by_upn: true,
+        ..DirectorySettings::default()
+    };
+    let snapshot = snapshot::Snapshot::build(&data, &settings);
+    let after = rss_kib();
+    drop(data);
+    println!(
+        "snapshot of {} entries: RSS grew by {} KiB while building",
+        snapshot.len(),
+        after.saturating_sub(before)
+    );
+    std::mem::forget(snapshot);
+}
