@@ -426,6 +426,7 @@ pub fn build_with(
                 .map(|member| (gid, member)),
         );
     }
+    b.entries.shrink_to_fit();
     let n = b.entries.len();
     let reversed = chain.iter().map(|&(g, member)| (member, g)).collect();
 

@@ -52,12 +52,12 @@ struct Val {
     norm: Span,
 }
 
-/// One attribute: its schema index and its run of values in [`Entry::vals`].
+/// One attribute: its schema index and where its run of values in [`Entry::vals`] ends
+/// (it starts where the previous attribute's ends).
 #[derive(Clone, Copy, Debug)]
 struct Slot {
     at: u32,
-    first: u32,
-    count: u32,
+    end: u32,
 }
 
 /// One entry of the snapshot. Entry ids are assigned in DN-tree preorder, so a subtree is
@@ -95,16 +95,14 @@ impl Entry {
 
     /// All attributes, in the order they were added (the order they are served in).
     pub fn attrs(&self) -> impl Iterator<Item = Attr<'_>> {
-        self.slots.iter().map(|s| {
-            let first = s.first as usize;
-            Attr {
+        self.slots.iter().scan(0usize, |first, s| {
+            let (start, end) = (*first, s.end as usize);
+            *first = end;
+            Some(Attr {
                 at: s.at as usize,
                 text: &self.text,
-                vals: self
-                    .vals
-                    .get(first..first + s.count as usize)
-                    .unwrap_or(&[]),
-            }
+                vals: self.vals.get(start..end).unwrap_or(&[]),
+            })
         })
     }
 }
@@ -206,9 +204,7 @@ impl EntryBuilder {
         at: usize,
         pairs: impl IntoIterator<Item = (&'s str, Option<&'s str>)>,
     ) {
-        let Ok(first) = u32::try_from(self.vals.len()) else {
-            return;
-        };
+        let first = self.vals.len();
         for (served, norm) in pairs {
             let Some(text) = self.intern(served) else {
                 tracing::error!("entry larger than 4 GiB; value dropped");
@@ -220,11 +216,10 @@ impl EntryBuilder {
             };
             self.vals.push(Val { text, norm });
         }
-        let count = u32::try_from(self.vals.len())
-            .unwrap_or(u32::MAX)
-            .saturating_sub(first);
-        if let (true, Ok(at)) = (count > 0, u32::try_from(at)) {
-            self.slots.push(Slot { at, first, count });
+        match (u32::try_from(at), u32::try_from(self.vals.len())) {
+            (Ok(at), Ok(end)) if self.vals.len() > first => self.slots.push(Slot { at, end }),
+            // Nothing added (or beyond 4 billion values): drop what this call added.
+            _ => self.vals.truncate(first),
         }
     }
 

@@ -115,3 +115,26 @@ fn snapshot_size_report() {
     );
     std::mem::forget(snapshot);
 }
+
+/// Opens the store named by `ENTRA_LDAP_STORE` (e.g. the one `scripts/memory-check` leaves
+/// in /tmp/entra-ldap-mem/data/store), loads it and builds the snapshot, as `serve` does at
+/// start-up; under heaptrack the peak and the leaked snapshot show what start-up costs.
+#[test]
+#[ignore = "a measurement, run by hand (see the module docs)"]
+fn store_load_report() {
+    let Some(dir) = std::env::var_os("ENTRA_LDAP_STORE") else {
+        eprintln!("ENTRA_LDAP_STORE not set; nothing measured");
+        return;
+    };
+    let store = crate::store::Store::open(std::path::Path::new(&dir)).unwrap();
+    let data = store.load_directory().unwrap();
+    let settings = DirectorySettings {
+        bind_by_uid: true,
+        ..DirectorySettings::default()
+    };
+    let snapshot = snapshot::Snapshot::build(&data, &settings);
+    drop(data);
+    println!("snapshot of {} entries", snapshot.len());
+    std::mem::forget(snapshot);
+    std::mem::forget(store);
+}
