@@ -1,10 +1,12 @@
-//! A size report of the snapshot for the benchmark's shape (10,000 users, 1,000 groups of
+//! Size reports of the snapshot for the benchmark's shape (10,000 users, 1,000 groups of
 //! 20), to guide memory work without a release build.
 //!
-//! Why ignored: it measures rather than asserts. Run it under heaptrack, where the
-//! snapshot is the only large allocation still alive at exit (it is leaked on purpose):
-//! `heaptrack $(cargo test --lib --no-run 2>&1 | …) directory::memory_tests --ignored`,
-//! then `heaptrack_print` shows "leaked" ≈ the snapshot. It also prints the RSS growth.
+//! Why ignored: they measure rather than assert. Run them under heaptrack, where what they
+//! leak on purpose (the snapshot; for `store_load_report` also the opened store) is all
+//! that is still allocated at exit:
+//! `heaptrack target/debug/deps/entra_ldap-<hash> directory::memory_tests --ignored`, then
+//! `heaptrack_print -f heaptrack.*.zst | grep leaked` (the binary is the one
+//! `cargo test --lib --no-run` names). See docs/benchmarks.md (Memory).
 
 use super::*;
 use crate::model::{
