@@ -7,10 +7,11 @@
 
 use super::DirectorySettings;
 use super::dn;
-use super::entry::{Attr, Entry, Region};
+use super::entry::{Entry, EntryBuilder, Region};
 use super::schema::Rule;
 use super::schema::schema;
-use super::snapshot::{BindTarget, BinderInfo, EntryId, SUBSCHEMA_DN, Snapshot, UserInfo};
+use super::snapshot::{BinderInfo, EntryId, SUBSCHEMA_DN, Snapshot, UserInfo};
+use super::tables::{IdLists, KeyHasher, KeyIndex};
 use super::values::{self, unix_to_generalized};
 use crate::model::{DirectoryData, GroupRecord, MemberRef, UserRecord};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -75,16 +76,21 @@ pub fn base_dn(data: &DirectoryData, settings: &DirectorySettings) -> String {
     }
 }
 
-/// Collects one entry's attributes, skipping empty ones.
-struct Attrs(Vec<Attr>);
+/// Collects one entry's attributes by name, skipping empty ones.
+struct Attrs(EntryBuilder);
 
 impl Attrs {
-    fn put(&mut self, name: &str, vals: Vec<String>) {
+    /// Starts the entry `dn` (normalised `ndn`).
+    fn new(dn: &str, ndn: &str) -> Attrs {
+        Attrs(EntryBuilder::new(dn, ndn))
+    }
+
+    fn put<S: AsRef<str>>(&mut self, name: &str, vals: &[S]) {
         if vals.is_empty() {
             return;
         }
         match schema().attribute_index(name) {
-            Some(at) => self.0.push(Attr::new(at, vals)),
+            Some(at) => self.0.push_normalizing(at, vals),
             None => tracing::error!(
                 attribute = name,
                 "attribute missing from the schema; not served"
@@ -92,10 +98,9 @@ impl Attrs {
         }
     }
 
-    fn one(&mut self, name: &str, val: impl Into<String>) {
-        let v: String = val.into();
-        if !v.is_empty() {
-            self.put(name, vec![v]);
+    fn one(&mut self, name: &str, val: &str) {
+        if !val.is_empty() {
+            self.put(name, &[val]);
         }
     }
 
@@ -105,31 +110,30 @@ impl Attrs {
         }
     }
 
-    /// DN-valued attribute whose normalised forms are already known.
-    fn dns(&mut self, name: &str, vals: Vec<(String, String)>) {
+    /// DN-valued attribute whose normalised forms are already known: `(served, normalised)`.
+    fn dns(&mut self, name: &str, vals: &[(&str, &str)]) {
         if vals.is_empty() {
             return;
         }
         if let Some(at) = schema().attribute_index(name) {
-            self.0.push(Attr::with_norms(at, vals));
+            self.0
+                .push(at, vals.iter().map(|&(dn, ndn)| (dn, Some(ndn))));
         }
     }
 
     fn classes(&mut self, names: &[&str]) {
-        self.put("objectClass", names.iter().map(|s| s.to_string()).collect());
+        self.put("objectClass", names);
     }
 
     /// The operational attributes every normal entry carries.
     fn operational(&mut self, dn: &str, ndn: &str, structural: &str, times: Option<(i64, i64)>) {
-        self.dns("entryDN", vec![(dn.to_string(), ndn.to_string())]);
-        self.dns(
-            "subschemaSubentry",
-            vec![(SUBSCHEMA_DN.to_string(), SUBSCHEMA_DN.to_ascii_lowercase())],
-        );
+        self.dns("entryDN", &[(dn, ndn)]);
+        let subschema_ndn = SUBSCHEMA_DN.to_ascii_lowercase();
+        self.dns("subschemaSubentry", &[(SUBSCHEMA_DN, &subschema_ndn)]);
         self.one("structuralObjectClass", structural);
         if let Some((created, modified)) = times {
-            self.one("createTimestamp", unix_to_generalized(created));
-            self.one("modifyTimestamp", unix_to_generalized(modified));
+            self.one("createTimestamp", &unix_to_generalized(created));
+            self.one("modifyTimestamp", &unix_to_generalized(modified));
         }
     }
 }
@@ -325,6 +329,15 @@ struct Placement<'a> {
 
 /// Builds the whole snapshot. See the module docs and docs/directory.md.
 pub fn build(data: &DirectoryData, settings: &DirectorySettings) -> Snapshot {
+    build_with(data, settings, KeyHasher::default())
+}
+
+/// [`build`] with a given hasher for the id tables (tests force collisions with it).
+pub fn build_with(
+    data: &DirectoryData,
+    settings: &DirectorySettings,
+    hasher: KeyHasher,
+) -> Snapshot {
     let base = base_dn(data, settings);
     let people_dn = dn::child("ou", "people", &base);
     let groups_dn = dn::child("ou", "groups", &base);
@@ -356,12 +369,12 @@ pub fn build(data: &DirectoryData, settings: &DirectorySettings) -> Snapshot {
         .iter()
         .zip(&user_groups)
         .map(|(u, gs)| {
-            let member_of = gs
+            let member_of: Vec<(&str, &str)> = gs
                 .iter()
                 .filter_map(|&g| groups.get(g))
-                .map(|g| (g.dn.clone(), g.ndn.clone()))
+                .map(|g| (g.dn.as_str(), g.ndn.as_str()))
                 .collect();
-            b.user(u, member_of, settings, people_id)
+            b.user(u, &member_of, settings, people_id)
         })
         .collect();
     let groups_id = b.container("groups", &groups_dn, base_id, Region::Groups);
@@ -369,22 +382,21 @@ pub fn build(data: &DirectoryData, settings: &DirectorySettings) -> Snapshot {
         .iter()
         .enumerate()
         .map(|(gi, g)| {
-            let dn_of = |p: Option<(&String, &String)>| p.map(|(d, n)| (d.clone(), n.clone()));
-            let mut member: Vec<(String, String)> = Vec::new();
+            let mut member: Vec<(&str, &str)> = Vec::new();
             for &u in m.direct_users.get(gi).into_iter().flatten() {
-                member.extend(dn_of(users.get(u).map(|x| (&x.dn, &x.ndn))));
+                member.extend(users.get(u).map(|x| (x.dn.as_str(), x.ndn.as_str())));
             }
             for &sub in m.direct_groups.get(gi).into_iter().flatten() {
-                member.extend(dn_of(groups.get(sub).map(|x| (&x.dn, &x.ndn))));
+                member.extend(groups.get(sub).map(|x| (x.dn.as_str(), x.ndn.as_str())));
             }
-            let member_uid: Vec<String> = m
+            let member_uid: Vec<&str> = m
                 .all_users
                 .get(gi)
                 .into_iter()
                 .flatten()
-                .filter_map(|&u| users.get(u).map(|x| x.rec.uid.clone()))
+                .filter_map(|&u| users.get(u).map(|x| x.rec.uid.as_str()))
                 .collect();
-            b.group(g, member, member_uid, groups_id)
+            b.group(g, &member, &member_uid, groups_id)
         })
         .collect();
     let mut binder_dns = Vec::new();
@@ -402,53 +414,49 @@ pub fn build(data: &DirectoryData, settings: &DirectorySettings) -> Snapshot {
     }
     b.finish_subtrees();
 
-    // Transitive memberships in entry-id space.
-    let mut chain_members: HashMap<EntryId, Vec<EntryId>> = HashMap::new();
-    let mut chain_groups: HashMap<EntryId, Vec<EntryId>> = HashMap::new();
+    // Transitive memberships in entry-id space: (group, member) pairs.
+    let mut chain = Vec::new();
     for (gi, &gid) in group_ids.iter().enumerate() {
-        let mut members: Vec<EntryId> = m
-            .all_users
-            .get(gi)
-            .into_iter()
-            .flatten()
-            .filter_map(|&u| user_ids.get(u).copied())
-            .collect();
-        members.extend(
-            m.all_groups
-                .get(gi)
-                .into_iter()
-                .flatten()
-                .filter_map(|&g| group_ids.get(g).copied()),
+        let member_users = m.all_users.get(gi).into_iter().flatten();
+        let member_groups = m.all_groups.get(gi).into_iter().flatten();
+        chain.extend(
+            member_users
+                .filter_map(|&u| user_ids.get(u).copied())
+                .chain(member_groups.filter_map(|&g| group_ids.get(g).copied()))
+                .map(|member| (gid, member)),
         );
-        members.sort_unstable();
-        for &member in &members {
-            chain_groups.entry(member).or_default().push(gid);
-        }
-        chain_members.insert(gid, members);
     }
-    for v in chain_groups.values_mut() {
-        v.sort_unstable();
-        v.dedup();
-    }
+    b.entries.shrink_to_fit();
+    let n = b.entries.len();
+    let reversed = chain.iter().map(|&(g, member)| (member, g)).collect();
 
+    let entries = b.entries;
+    let by_ndn = KeyIndex::from_pairs(
+        entries
+            .iter()
+            .zip(0..)
+            .map(|(e, id)| (hasher.hash(e.ndn()), id))
+            .collect(),
+    );
     let mut snap = Snapshot {
-        indexes: index(&b.entries),
-        entries: b.entries,
+        indexes: index(&entries, &hasher),
+        entries,
         base_id,
-        by_ndn: b.by_ndn,
-        chain_members,
-        chain_groups,
-        users: HashMap::new(),
+        by_ndn,
+        chain_members: IdLists::from_pairs(n, chain),
+        chain_groups: IdLists::from_pairs(n, reversed),
+        users: Vec::new(),
+        user_by_id: KeyIndex::default(),
+        bind_dn: KeyIndex::default(),
+        bind_uid: KeyIndex::default(),
+        bind_mail: KeyIndex::default(),
+        bind_upn: KeyIndex::default(),
         binders: HashMap::new(),
-        bind_dn: HashMap::new(),
-        bind_uid: HashMap::new(),
-        bind_mail: HashMap::new(),
-        bind_upn: HashMap::new(),
+        binder_by_ndn: HashMap::new(),
+        hasher,
         settings: settings.clone(),
     };
-    for u in users.iter().chain(&hidden) {
-        bind_tables(&mut snap, u);
-    }
+    bind_tables(&mut snap, users.iter().chain(&hidden));
     for (rec, dn, ndn) in binder_dns {
         let ranges = if rec.scope.is_empty() {
             None
@@ -458,125 +466,106 @@ pub fn build(data: &DirectoryData, settings: &DirectorySettings) -> Snapshot {
                     .iter()
                     .filter_map(|s| dn::normalize(s).ok())
                     .filter_map(|n| {
-                        snap.by_ndn
-                            .get(&n)
-                            .and_then(|&id| snap.entries.get(id as usize).map(|e| (id, e.end)))
+                        snap.find_ndn(&n)
+                            .and_then(|id| snap.entries.get(id as usize).map(|e| (id, e.end)))
                     })
                     .collect(),
             )
         };
-        let target = BindTarget::Binder {
-            name: rec.name.clone(),
-            dn: dn.clone(),
-        };
-        snap.bind_dn.insert(ndn, target);
+        snap.binder_by_ndn.insert(ndn, rec.name.clone());
         snap.binders
             .insert(rec.name.clone(), BinderInfo { dn, ranges });
     }
     snap
 }
 
-/// Registers a user under its DN, uid, mail and UPN for bind resolution.
-fn bind_tables(snap: &mut Snapshot, u: &Placed<UserRecord>) {
-    let target = BindTarget::User {
-        id: u.rec.entra.id.clone(),
-        dn: u.dn.clone(),
-        active: u.rec.status.is_active(),
-    };
-    snap.users.insert(
-        u.rec.entra.id.clone(),
-        UserInfo {
-            dn: u.dn.clone(),
-            active: u.rec.status.is_active(),
-        },
-    );
-    snap.bind_dn.insert(u.ndn.clone(), target.clone());
-    let add = |table: &mut HashMap<String, Option<BindTarget>>, key: &str| {
-        let key = values::normalize(Rule::CaseIgnore, key).unwrap_or_default();
-        if key.is_empty() {
-            return;
+/// Registers users (visible and hidden) under their object id, DN, uid, mail and UPN for
+/// bind resolution and access checks.
+fn bind_tables<'a>(snap: &mut Snapshot, users: impl Iterator<Item = &'a Placed<'a, UserRecord>>) {
+    let fold = |s: &str| values::normalize(Rule::CaseIgnore, s).unwrap_or_default();
+    let (mut ids, mut dns, mut uids, mut mails, mut upns) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (u, pos) in users.zip(0u32..) {
+        let e = &u.rec.entra;
+        let info = UserInfo::new(
+            u.rec.status.is_active(),
+            &e.id,
+            &u.dn,
+            &u.ndn,
+            &fold(&u.rec.uid),
+            &fold(e.mail.as_deref().unwrap_or("")),
+            &fold(&e.user_principal_name),
+        );
+        let names = [
+            (&mut ids, info.id()),
+            (&mut dns, info.ndn()),
+            (&mut uids, info.uid_key()),
+            (&mut mails, info.mail_key()),
+            (&mut upns, info.upn_key()),
+        ];
+        for (table, key) in names {
+            if !key.is_empty() {
+                table.push((snap.hasher.hash(key), pos));
+            }
         }
-        table
-            .entry(key)
-            .and_modify(|v| {
-                if v.as_ref() != Some(&target) {
-                    *v = None;
-                }
-            })
-            .or_insert_with(|| Some(target.clone()));
-    };
-    add(&mut snap.bind_uid, &u.rec.uid);
-    add(&mut snap.bind_upn, &u.rec.entra.user_principal_name);
-    if let Some(mail) = &u.rec.entra.mail {
-        add(&mut snap.bind_mail, mail);
+        snap.users.push(info);
     }
+    snap.users.shrink_to_fit();
+    snap.user_by_id = KeyIndex::from_pairs(ids);
+    snap.bind_dn = KeyIndex::from_pairs(dns);
+    snap.bind_uid = KeyIndex::from_pairs(uids);
+    snap.bind_mail = KeyIndex::from_pairs(mails);
+    snap.bind_upn = KeyIndex::from_pairs(upns);
 }
 
-/// Equality indexes over [`INDEXED`] attributes; ids come out sorted because entries are
-/// visited in id order.
-fn index(entries: &[Entry]) -> HashMap<usize, HashMap<String, Vec<EntryId>>> {
+/// Equality indexes over [`INDEXED`] attributes, keyed by the hash of each normalised value.
+fn index(entries: &[Entry], hasher: &KeyHasher) -> HashMap<usize, KeyIndex> {
     let s = schema();
-    let mut out: HashMap<usize, HashMap<String, Vec<EntryId>>> = INDEXED
+    let mut pairs: HashMap<usize, Vec<(u64, EntryId)>> = INDEXED
         .iter()
         .filter_map(|n| s.attribute_index(n))
-        .map(|at| (at, HashMap::new()))
+        .map(|at| (at, Vec::new()))
         .collect();
-    for (id, entry) in entries.iter().enumerate() {
-        let id = id as EntryId;
-        for attr in &entry.attrs {
-            let Some(map) = out.get_mut(&attr.at) else {
-                continue;
-            };
-            for norm in attr.norms() {
-                let ids = map.entry(norm.to_string()).or_default();
-                if ids.last() != Some(&id) {
-                    ids.push(id);
-                }
+    for (entry, id) in entries.iter().zip(0..) {
+        for attr in entry.attrs() {
+            if let Some(list) = pairs.get_mut(&attr.at) {
+                list.extend(attr.norms().map(|norm| (hasher.hash(norm), id)));
             }
         }
     }
-    out
+    pairs
+        .into_iter()
+        .map(|(at, list)| (at, KeyIndex::from_pairs(list)))
+        .collect()
 }
 
 /// Accumulates entries in preorder.
 #[derive(Default)]
 struct Builder {
     entries: Vec<Entry>,
+    /// Normalised DN → id, while building (the snapshot keeps a hashed table instead).
     by_ndn: HashMap<String, EntryId>,
 }
 
 impl Builder {
-    fn push(
-        &mut self,
-        dn: String,
-        ndn: String,
-        parent: Option<EntryId>,
-        region: Region,
-        attrs: Attrs,
-    ) -> EntryId {
+    fn push(&mut self, attrs: Attrs, parent: Option<EntryId>, region: Region) -> EntryId {
         let id = self.entries.len() as EntryId;
         if let Some(p) = parent.and_then(|p| self.entries.get_mut(p as usize)) {
             p.children.push(id);
         }
-        self.by_ndn.insert(ndn.clone(), id);
-        self.entries.push(Entry {
-            dn,
-            ndn,
-            parent,
-            children: Vec::new(),
-            end: id + 1,
-            region,
-            attrs: attrs.0,
-        });
+        let entry = attrs.0.finish(parent, id, region);
+        self.by_ndn.insert(entry.ndn().to_string(), id);
+        self.entries.push(entry);
         id
     }
 
     /// Sets every entry's `end` (one past its subtree), children before parents.
     fn finish_subtrees(&mut self) {
         for i in (0..self.entries.len()).rev() {
-            let Some(e) = self.entries.get(i) else {
+            let Some(e) = self.entries.get_mut(i) else {
                 continue;
             };
+            e.children.shrink_to_fit();
             let end = e.end;
             if let Some(p) = e.parent.and_then(|p| self.entries.get_mut(p as usize))
                 && p.end < end
@@ -587,39 +576,36 @@ impl Builder {
     }
 
     fn root_dse(&mut self, base: &str, settings: &DirectorySettings) {
-        let mut a = Attrs(Vec::new());
+        let mut a = Attrs::new("", "");
         a.classes(&["top"]);
-        a.put("namingContexts", vec![base.to_string()]);
+        a.put("namingContexts", &[base]);
         a.one("supportedLDAPVersion", "3");
-        a.put("supportedControl", settings.supported_controls.clone());
-        a.put("supportedExtension", settings.supported_extensions.clone());
-        a.put(
-            "supportedFeatures",
-            SUPPORTED_FEATURES.iter().map(|s| s.to_string()).collect(),
-        );
+        a.put("supportedControl", &settings.supported_controls);
+        a.put("supportedExtension", &settings.supported_extensions);
+        a.put("supportedFeatures", SUPPORTED_FEATURES);
         a.one("vendorName", "entra-ldap");
         let version = if settings.vendor_version.is_empty() {
-            env!("CARGO_PKG_VERSION").to_string()
+            env!("CARGO_PKG_VERSION")
         } else {
-            settings.vendor_version.clone()
+            &settings.vendor_version
         };
         a.one("vendorVersion", version);
         a.one("subschemaSubentry", SUBSCHEMA_DN);
-        self.push(String::new(), String::new(), None, Region::RootDse, a);
+        self.push(a, None, Region::RootDse);
     }
 
     fn subschema(&mut self) {
         let s = schema();
-        let mut a = Attrs(Vec::new());
+        let ndn = SUBSCHEMA_DN.to_ascii_lowercase();
+        let mut a = Attrs::new(SUBSCHEMA_DN, &ndn);
         a.classes(&["top", "subentry", "subschema"]);
         a.one("cn", "Subschema");
-        a.put("ldapSyntaxes", s.ldap_syntaxes.clone());
-        a.put("matchingRules", s.matching_rules.clone());
-        a.put("attributeTypes", s.attribute_types.clone());
-        a.put("objectClasses", s.object_classes.clone());
-        let ndn = SUBSCHEMA_DN.to_ascii_lowercase();
+        a.put("ldapSyntaxes", &s.ldap_syntaxes);
+        a.put("matchingRules", &s.matching_rules);
+        a.put("attributeTypes", &s.attribute_types);
+        a.put("objectClasses", &s.object_classes);
         a.operational(SUBSCHEMA_DN, &ndn, "subentry", None);
-        self.push(SUBSCHEMA_DN.to_string(), ndn, None, Region::Subschema, a);
+        self.push(a, None, Region::Subschema);
     }
 
     /// The naming context entry; its object classes follow its RDN type.
@@ -627,18 +613,19 @@ impl Builder {
         let parsed = dn::parse(base).unwrap_or_default();
         let first = parsed.rdns.first().and_then(|r| r.0.first());
         let (rdn_type, rdn_value) = first
-            .map(|a| (a.attr.to_ascii_lowercase(), a.value.clone()))
+            .map(|a| (a.attr.to_ascii_lowercase(), a.value.as_str()))
             .unwrap_or_default();
-        let mut a = Attrs(Vec::new());
+        // The base is already normalised (see `base_dn`).
+        let mut a = Attrs::new(base, base);
         let structural = match rdn_type.as_str() {
             "dc" => {
                 a.classes(&["top", "dcObject", "organization"]);
-                a.one("dc", rdn_value.clone());
+                a.one("dc", rdn_value);
                 let org = data
                     .domains
                     .iter()
                     .find(|d| d.is_default)
-                    .map(|d| d.id.clone())
+                    .map(|d| d.id.as_str())
                     .unwrap_or(rdn_value);
                 a.one("o", org);
                 "organization"
@@ -655,34 +642,33 @@ impl Builder {
             }
             other => {
                 a.classes(&["top", "organization", "extensibleObject"]);
-                a.one("o", rdn_value.clone());
+                a.one("o", rdn_value);
                 if schema().attribute(other).is_some() && other != "o" {
                     a.one(other, rdn_value);
                 }
                 "organization"
             }
         };
-        let ndn = base.to_string();
-        a.operational(base, &ndn, structural, None);
+        a.operational(base, base, structural, None);
         a.one("hasSubordinates", "TRUE");
-        self.push(base.to_string(), ndn, None, Region::Base, a)
+        self.push(a, None, Region::Base)
     }
 
     fn container(&mut self, ou: &str, dn: &str, parent: EntryId, region: Region) -> EntryId {
-        let mut a = Attrs(Vec::new());
+        let ndn = dn::normalize(dn).unwrap_or_else(|_| dn.to_ascii_lowercase());
+        let mut a = Attrs::new(dn, &ndn);
         a.classes(&["top", "organizationalUnit"]);
         a.one("ou", ou);
-        let ndn = dn::normalize(dn).unwrap_or_else(|_| dn.to_ascii_lowercase());
         a.operational(dn, &ndn, "organizationalUnit", None);
         // Always TRUE, even while empty, so browsing clients keep looking below it.
         a.one("hasSubordinates", "TRUE");
-        self.push(dn.to_string(), ndn, Some(parent), region, a)
+        self.push(a, Some(parent), region)
     }
 
     fn user(
         &mut self,
         u: &Placed<UserRecord>,
-        member_of: Vec<(String, String)>,
+        member_of: &[(&str, &str)],
         settings: &DirectorySettings,
         parent: EntryId,
     ) -> EntryId {
@@ -697,7 +683,7 @@ impl Builder {
         let display = nonempty(&e.display_name);
         let cn = display.clone().unwrap_or_else(|| rec.uid.clone());
         let sn = nonempty(&e.surname).unwrap_or_else(|| cn.clone());
-        let mut a = Attrs(Vec::new());
+        let mut a = Attrs::new(&u.dn, &u.ndn);
         let mut classes = vec![
             "top",
             "person",
@@ -709,38 +695,37 @@ impl Builder {
             classes.push("ldapPublicKey");
         }
         a.classes(&classes);
-        a.one("uid", rec.uid.clone());
-        a.one("cn", cn.clone());
-        a.one("sn", sn);
+        a.one("uid", &rec.uid);
+        a.one("cn", &cn);
+        a.one("sn", &sn);
         a.opt("givenName", e.given_name.as_deref());
         a.opt("displayName", display.as_deref());
         a.opt("mail", e.mail.as_deref());
         a.opt("userPrincipalName", Some(e.user_principal_name.as_str()));
-        a.one("uidNumber", rec.uid_number.to_string());
-        a.one("gidNumber", rec.gid_number.to_string());
+        a.one("uidNumber", &rec.uid_number.to_string());
+        a.one("gidNumber", &rec.gid_number.to_string());
         let home = if settings.home_directory.is_empty() {
             "/home/{uid}"
         } else {
             &settings.home_directory
         };
-        a.one("homeDirectory", home.replace("{uid}", &rec.uid));
+        a.one("homeDirectory", &home.replace("{uid}", &rec.uid));
         let shell = if settings.login_shell.is_empty() {
             "/bin/bash"
         } else {
             &settings.login_shell
         };
         a.one("loginShell", shell);
-        a.one("gecos", ascii_fold(&cn));
+        a.one("gecos", &ascii_fold(&cn));
         a.dns("memberOf", member_of);
-        a.put(
-            "sshPublicKey",
-            rec.ssh_public_keys
-                .iter()
-                .map(|k| k.trim().to_string())
-                .filter(|k| !k.is_empty())
-                .collect(),
-        );
-        a.one("entryUUID", e.id.clone());
+        let keys: Vec<&str> = rec
+            .ssh_public_keys
+            .iter()
+            .map(|k| k.trim())
+            .filter(|k| !k.is_empty())
+            .collect();
+        a.put("sshPublicKey", &keys);
+        a.one("entryUUID", &e.id);
         a.operational(
             &u.dn,
             &u.ndn,
@@ -748,27 +733,27 @@ impl Builder {
             Some((rec.created, rec.modified)),
         );
         a.one("hasSubordinates", "FALSE");
-        self.push(u.dn.clone(), u.ndn.clone(), Some(parent), Region::People, a)
+        self.push(a, Some(parent), Region::People)
     }
 
     fn group(
         &mut self,
         g: &Placed<GroupRecord>,
-        member: Vec<(String, String)>,
-        member_uid: Vec<String>,
+        member: &[(&str, &str)],
+        member_uid: &[&str],
         parent: EntryId,
     ) -> EntryId {
         let rec = g.rec;
-        let mut a = Attrs(Vec::new());
+        let mut a = Attrs::new(&g.dn, &g.ndn);
         a.classes(&["top", "groupOfNames", "posixGroup"]);
-        a.one("cn", rec.cn.clone());
-        a.one("gidNumber", rec.gid_number.to_string());
+        a.one("cn", &rec.cn);
+        a.one("gidNumber", &rec.gid_number.to_string());
         a.opt("description", rec.entra.description.as_deref());
         a.opt("mail", rec.entra.mail.as_deref());
         // groupOfNames requires a member; an empty group simply has none (clients cope).
         a.dns("member", member);
         a.put("memberUid", member_uid);
-        a.one("entryUUID", rec.entra.id.clone());
+        a.one("entryUUID", &rec.entra.id);
         a.operational(
             &g.dn,
             &g.ndn,
@@ -776,7 +761,7 @@ impl Builder {
             Some((rec.created, rec.modified)),
         );
         a.one("hasSubordinates", "FALSE");
-        self.push(g.dn.clone(), g.ndn.clone(), Some(parent), Region::Groups, a)
+        self.push(a, Some(parent), Region::Groups)
     }
 
     fn binder(
@@ -786,9 +771,9 @@ impl Builder {
         ndn: &str,
         parent: EntryId,
     ) -> EntryId {
-        let mut a = Attrs(Vec::new());
+        let mut a = Attrs::new(dn, ndn);
         a.classes(&["top", "applicationProcess", "entraLdapBinder"]);
-        a.one("cn", rec.name.clone());
+        a.one("cn", &rec.name);
         a.opt("description", rec.description.as_deref());
         a.operational(
             dn,
@@ -797,12 +782,6 @@ impl Builder {
             Some((rec.created, rec.created)),
         );
         a.one("hasSubordinates", "FALSE");
-        self.push(
-            dn.to_string(),
-            ndn.to_string(),
-            Some(parent),
-            Region::Binder,
-            a,
-        )
+        self.push(a, Some(parent), Region::Binder)
     }
 }

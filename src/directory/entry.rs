@@ -1,9 +1,13 @@
-//! One directory entry as the snapshot stores it: pre-rendered wire values plus their
-//! normalised forms.
+//! One directory entry as the snapshot stores it: pre-rendered values and their normalised
+//! forms, packed into one text buffer per entry.
 //!
-//! Why: rendering a search result must only select and clone, and filter evaluation must
-//! not normalise stored values again for every search. Both forms are computed once when
-//! the snapshot is built.
+//! Why: rendering a search result must only select and copy, and filter evaluation must
+//! not normalise stored values again for every search, so both forms are computed once
+//! when the snapshot is built. Why packed: a `String` per value (and a `Vec` per
+//! attribute) cost ~4 KB per user entry in headers and allocator slack. Here an entry is
+//! one `str` buffer plus small arrays of spans into it, and a string that occurs twice in
+//! an entry (the DN and `entryDN`, `cn` and `displayName`, a value and its normalised
+//! form) is stored once.
 
 use super::schema::{Rule, schema};
 use super::snapshot::EntryId;
@@ -25,74 +29,113 @@ pub enum Region {
     Binder,
 }
 
-/// One attribute: schema index, values as served, values normalised by its equality rule.
-#[derive(Clone, Debug)]
-pub struct Attr {
-    /// Index into `schema().attributes`.
-    pub at: usize,
-    pub vals: Vec<Vec<u8>>,
-    /// Same order as `vals`: the normalised form only where it differs from the served
-    /// text (`None` = identical), so numbers, paths and lowercase names are stored once.
-    /// A value that does not normalise keeps its raw text.
-    norm: Vec<Option<Box<str>>>,
+/// A byte range of an entry's text buffer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    len: u32,
 }
 
-impl Attr {
-    /// Builds an attribute from string values, normalising each by the equality rule.
-    pub fn new(at: usize, vals: Vec<String>) -> Attr {
-        let rule = schema().attributes.get(at).and_then(|a| a.equality);
-        let norm = vals
-            .iter()
-            .map(|v| {
-                rule.and_then(|r| values::normalize(r, v))
-                    .filter(|n| n != v)
-                    .map(String::into_boxed_str)
-            })
-            .collect();
-        Attr {
-            at,
-            vals: vals
-                .into_iter()
-                .map(|v| {
-                    let mut bytes = v.into_bytes();
-                    bytes.shrink_to_fit();
-                    bytes
-                })
-                .collect(),
-            norm,
-        }
+impl Span {
+    /// The text this span covers ("" if it does not fit, which the builder never produces).
+    fn of(self, text: &str) -> &str {
+        let start = self.start as usize;
+        text.get(start..start + self.len as usize).unwrap_or("")
+    }
+}
+
+/// One value: its served text and its normalised form (the same span when they are equal,
+/// and for a value that does not normalise).
+#[derive(Clone, Copy, Debug)]
+struct Val {
+    text: Span,
+    norm: Span,
+}
+
+/// One attribute: its schema index and where its run of values in [`Entry::vals`] ends
+/// (it starts where the previous attribute's ends).
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    at: u32,
+    end: u32,
+}
+
+/// One entry of the snapshot. Entry ids are assigned in DN-tree preorder, so a subtree is
+/// the contiguous id range `id..end`.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// Every distinct string of the entry, concatenated.
+    text: Box<str>,
+    vals: Box<[Val]>,
+    slots: Box<[Slot]>,
+    dn: Span,
+    ndn: Span,
+    pub parent: Option<EntryId>,
+    pub children: Vec<EntryId>,
+    /// One past the last id of this entry's subtree.
+    pub end: EntryId,
+    pub region: Region,
+}
+
+impl Entry {
+    /// DN as served.
+    pub fn dn(&self) -> &str {
+        self.dn.of(&self.text)
     }
 
-    /// Builds an attribute whose normalised forms are already known: `(served, normalised)`.
-    pub fn with_norms(at: usize, pairs: Vec<(String, String)>) -> Attr {
-        let (vals, norm) = pairs
-            .into_iter()
-            .map(|(val, norm)| {
-                let norm = (norm != val).then(|| norm.into_boxed_str());
-                (val.into_bytes(), norm)
+    /// Normalised DN (see `dn::normalize`).
+    pub fn ndn(&self) -> &str {
+        self.ndn.of(&self.text)
+    }
+
+    /// The attribute with schema index `at`, if present.
+    pub fn attr(&self, at: usize) -> Option<Attr<'_>> {
+        self.attrs().find(|a| a.at == at)
+    }
+
+    /// All attributes, in the order they were added (the order they are served in).
+    pub fn attrs(&self) -> impl Iterator<Item = Attr<'_>> {
+        self.slots.iter().scan(0usize, |first, s| {
+            let (start, end) = (*first, s.end as usize);
+            *first = end;
+            Some(Attr {
+                at: s.at as usize,
+                text: &self.text,
+                vals: self.vals.get(start..end).unwrap_or(&[]),
             })
-            .unzip();
-        Attr { at, vals, norm }
+        })
+    }
+}
+
+/// A view of one attribute of an entry.
+#[derive(Clone, Copy, Debug)]
+pub struct Attr<'a> {
+    /// Index into `schema().attributes`.
+    pub at: usize,
+    text: &'a str,
+    vals: &'a [Val],
+}
+
+impl<'a> Attr<'a> {
+    /// The values as served.
+    pub fn texts(self) -> impl Iterator<Item = &'a str> {
+        self.vals.iter().map(move |v| v.text.of(self.text))
     }
 
     /// The values normalised by the attribute's equality rule (as indexed and compared).
-    pub fn norms(&self) -> impl Iterator<Item = &str> {
-        self.norm
-            .iter()
-            .zip(self.texts())
-            .map(|(norm, text)| norm.as_deref().unwrap_or(text))
+    /// A value that does not normalise keeps its served text.
+    pub fn norms(self) -> impl Iterator<Item = &'a str> {
+        self.vals.iter().map(move |v| v.norm.of(self.text))
     }
 
-    /// The values as text (they are always built from strings).
-    pub fn texts(&self) -> impl Iterator<Item = &str> {
-        self.vals
-            .iter()
-            .map(|v| std::str::from_utf8(v).unwrap_or(""))
+    /// The values in wire form (a copy: the protocol types own their bytes).
+    pub fn to_wire(self) -> Vec<Vec<u8>> {
+        self.texts().map(|t| t.as_bytes().to_vec()).collect()
     }
 
     /// Values normalised under `rule` (`None` for a value invalid under it): the stored
     /// forms, borrowed, when `rule` is the equality rule, otherwise computed now.
-    pub fn normalized_as(&self, rule: Rule) -> impl Iterator<Item = Option<Cow<'_, str>>> {
+    pub fn normalized_as(self, rule: Rule) -> impl Iterator<Item = Option<Cow<'a, str>>> {
         let stored = schema().attributes.get(self.at).and_then(|a| a.equality) == Some(rule);
         self.norms().zip(self.texts()).map(move |(norm, text)| {
             if stored {
@@ -104,25 +147,109 @@ impl Attr {
     }
 }
 
-/// One entry of the snapshot. Entry ids are assigned in DN-tree preorder, so a subtree is
-/// the contiguous id range `id..end`.
-#[derive(Clone, Debug)]
-pub struct Entry {
-    /// DN as served.
-    pub dn: String,
-    /// Normalised DN (see `dn::normalize`).
-    pub ndn: String,
-    pub parent: Option<EntryId>,
-    pub children: Vec<EntryId>,
-    /// One past the last id of this entry's subtree.
-    pub end: EntryId,
-    pub region: Region,
-    pub attrs: Vec<Attr>,
+/// How many of an entry's earlier spans a new string is compared with before it is
+/// appended: catches the duplicates that matter (DN, names, normalised forms equal to a
+/// served value) while keeping a group with many members linear to build.
+const DEDUP_WINDOW: usize = 48;
+
+/// Accumulates one entry: its DN, then its attributes in serving order.
+pub struct EntryBuilder {
+    text: String,
+    vals: Vec<Val>,
+    slots: Vec<Slot>,
+    dn: Span,
+    ndn: Span,
 }
 
-impl Entry {
-    /// The attribute with schema index `at`, if present.
-    pub fn attr(&self, at: usize) -> Option<&Attr> {
-        self.attrs.iter().find(|a| a.at == at)
+impl EntryBuilder {
+    /// Starts an entry with its served and normalised DN.
+    pub fn new(dn: &str, ndn: &str) -> EntryBuilder {
+        let mut b = EntryBuilder {
+            text: String::new(),
+            vals: Vec::new(),
+            slots: Vec::new(),
+            dn: Span::default(),
+            ndn: Span::default(),
+        };
+        b.dn = b.intern(dn).unwrap_or_default();
+        b.ndn = b.intern(ndn).unwrap_or_default();
+        b
+    }
+
+    /// The span of `s` in the buffer, reusing an earlier equal string when one is near.
+    /// `None` only if the entry's text would exceed 4 GiB.
+    fn intern(&mut self, s: &str) -> Option<Span> {
+        let earlier = [self.dn, self.ndn].into_iter().chain(
+            self.vals
+                .iter()
+                .take(DEDUP_WINDOW)
+                .flat_map(|v| [v.text, v.norm]),
+        );
+        for span in earlier {
+            if span.len as usize == s.len() && span.of(&self.text) == s {
+                return Some(span);
+            }
+        }
+        let start = u32::try_from(self.text.len()).ok()?;
+        let len = u32::try_from(s.len()).ok()?;
+        start.checked_add(len)?;
+        self.text.push_str(s);
+        Some(Span { start, len })
+    }
+
+    /// Adds attribute `at` with `(served, normalised)` pairs; a `None` normalised form
+    /// means "same as served". Nothing is added for an empty list.
+    pub fn push<'s>(
+        &mut self,
+        at: usize,
+        pairs: impl IntoIterator<Item = (&'s str, Option<&'s str>)>,
+    ) {
+        let first = self.vals.len();
+        for (served, norm) in pairs {
+            let Some(text) = self.intern(served) else {
+                tracing::error!("entry larger than 4 GiB; value dropped");
+                continue;
+            };
+            let norm = match norm.filter(|n| *n != served) {
+                Some(n) => self.intern(n).unwrap_or(text),
+                None => text,
+            };
+            self.vals.push(Val { text, norm });
+        }
+        match (u32::try_from(at), u32::try_from(self.vals.len())) {
+            (Ok(at), Ok(end)) if self.vals.len() > first => self.slots.push(Slot { at, end }),
+            // Nothing added (or beyond 4 billion values): drop what this call added.
+            _ => self.vals.truncate(first),
+        }
+    }
+
+    /// Adds attribute `at`, normalising each value by its equality rule.
+    pub fn push_normalizing<S: AsRef<str>>(&mut self, at: usize, vals: &[S]) {
+        let rule = schema().attributes.get(at).and_then(|a| a.equality);
+        let norms: Vec<Option<String>> = vals
+            .iter()
+            .map(|v| rule.and_then(|r| values::normalize(r, v.as_ref())))
+            .collect();
+        self.push(
+            at,
+            vals.iter()
+                .zip(&norms)
+                .map(|(v, n)| (v.as_ref(), n.as_deref())),
+        );
+    }
+
+    /// The finished entry, placed in the tree.
+    pub fn finish(self, parent: Option<EntryId>, id: EntryId, region: Region) -> Entry {
+        Entry {
+            text: self.text.into_boxed_str(),
+            vals: self.vals.into_boxed_slice(),
+            slots: self.slots.into_boxed_slice(),
+            dn: self.dn,
+            ndn: self.ndn,
+            parent,
+            children: Vec::new(),
+            end: id + 1,
+            region,
+        }
     }
 }

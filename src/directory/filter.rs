@@ -412,7 +412,7 @@ fn ext_eval(
     entry: &Entry,
 ) -> bool {
     let s = schema();
-    let in_attrs = entry.attrs.iter().any(|a| {
+    let in_attrs = entry.attrs().any(|a| {
         let applies = match at {
             Some(at) => a.at == at,
             None => s.attributes.get(a.at).and_then(|x| x.equality) == Some(rule),
@@ -423,7 +423,7 @@ fn ext_eval(
         return in_attrs;
     }
     let wanted = at.and_then(|i| s.attributes.get(i)).map(|a| a.key.as_str());
-    let Ok(parsed) = dn::parse(&entry.dn) else {
+    let Ok(parsed) = dn::parse(entry.dn()) else {
         return false;
     };
     parsed.rdns.iter().flat_map(|r| r.0.iter()).any(|ava| {

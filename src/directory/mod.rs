@@ -11,6 +11,7 @@ mod entry;
 pub mod filter;
 pub mod schema;
 pub mod snapshot;
+mod tables;
 pub mod values;
 
 pub use build::FALLBACK_BASE_DN;
@@ -90,3 +91,6 @@ impl LiveDirectory {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod memory_tests;

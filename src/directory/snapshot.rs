@@ -10,6 +10,7 @@ use super::dn;
 use super::entry::{Entry, Region};
 use super::filter::{self, Candidates, Compiled, FilterContext, Tri};
 use super::schema::{Rule, schema};
+use super::tables::{IdLists, KeyHasher, KeyIndex};
 use super::values;
 use crate::model::{DirectoryData, ObjectId};
 use ldap3_proto::proto::{
@@ -144,11 +145,87 @@ pub enum SearchError {
     Unwilling(String),
 }
 
-/// A user as bind and access checks need it (hidden inactive users included).
+/// A user as bind and access checks need it (hidden inactive users included): whether it
+/// is active, and its names packed in one buffer.
 #[derive(Clone, Debug)]
 pub(super) struct UserInfo {
-    pub dn: String,
     pub active: bool,
+    /// Object id, DN, normalised DN, and the case-folded uid, mail and UPN, concatenated.
+    names: Box<str>,
+    /// Where each of the six names ends in `names`.
+    ends: [u32; 6],
+}
+
+impl UserInfo {
+    /// Packs a user's names (the bind keys already folded; empty when absent).
+    pub fn new(
+        active: bool,
+        id: &str,
+        dn: &str,
+        ndn: &str,
+        uid_key: &str,
+        mail_key: &str,
+        upn_key: &str,
+    ) -> UserInfo {
+        let mut names = String::new();
+        let mut ends = [0u32; 6];
+        for (end, name) in ends
+            .iter_mut()
+            .zip([id, dn, ndn, uid_key, mail_key, upn_key])
+        {
+            names.push_str(name);
+            *end = u32::try_from(names.len()).unwrap_or(u32::MAX);
+        }
+        UserInfo {
+            active,
+            names: names.into_boxed_str(),
+            ends,
+        }
+    }
+
+    fn name(&self, i: usize) -> &str {
+        let start = i
+            .checked_sub(1)
+            .and_then(|p| self.ends.get(p))
+            .copied()
+            .unwrap_or(0) as usize;
+        let end = self.ends.get(i).copied().unwrap_or(0) as usize;
+        self.names.get(start..end).unwrap_or("")
+    }
+
+    /// The Entra object id.
+    pub fn id(&self) -> &str {
+        self.name(0)
+    }
+
+    /// The DN as served.
+    pub fn dn(&self) -> &str {
+        self.name(1)
+    }
+
+    pub fn ndn(&self) -> &str {
+        self.name(2)
+    }
+
+    pub fn uid_key(&self) -> &str {
+        self.name(3)
+    }
+
+    pub fn mail_key(&self) -> &str {
+        self.name(4)
+    }
+
+    pub fn upn_key(&self) -> &str {
+        self.name(5)
+    }
+
+    fn target(&self) -> BindTarget {
+        BindTarget::User {
+            id: self.id().to_string(),
+            dn: self.dn().to_string(),
+            active: self.active,
+        }
+    }
 }
 
 /// A binder as bind and access checks need it.
@@ -159,26 +236,46 @@ pub(super) struct BinderInfo {
     pub ranges: Option<Vec<(EntryId, EntryId)>>,
 }
 
-/// The in-memory directory.
+/// The in-memory directory. Every "value → ids" table is keyed by a hash (see
+/// [`super::tables`]): lookups re-check their candidates against the real value.
 pub struct Snapshot {
     pub(super) entries: Vec<Entry>,
     pub(super) base_id: EntryId,
-    pub(super) by_ndn: HashMap<String, EntryId>,
+    /// Keys every [`KeyIndex`] below.
+    pub(super) hasher: KeyHasher,
+    /// Normalised DN → entry (checked against `Entry::ndn`).
+    pub(super) by_ndn: KeyIndex,
     /// Equality indexes: schema attribute index → normalised value → sorted ids.
-    pub(super) indexes: HashMap<usize, HashMap<String, Vec<EntryId>>>,
+    pub(super) indexes: HashMap<usize, KeyIndex>,
     /// Group → every transitive member (users and groups), sorted.
-    pub(super) chain_members: HashMap<EntryId, Vec<EntryId>>,
+    pub(super) chain_members: IdLists,
     /// Entry → every group containing it transitively, sorted.
-    pub(super) chain_groups: HashMap<EntryId, Vec<EntryId>>,
-    pub(super) users: HashMap<ObjectId, UserInfo>,
+    pub(super) chain_groups: IdLists,
+    /// Users that may bind, hidden inactive ones too; the tables below point into it.
+    pub(super) users: Vec<UserInfo>,
+    /// Object id → user.
+    pub(super) user_by_id: KeyIndex,
+    /// Normalised DN → user.
+    pub(super) bind_dn: KeyIndex,
+    /// Case-folded uid / mail / UPN → users (more than one matching user: ambiguous).
+    pub(super) bind_uid: KeyIndex,
+    pub(super) bind_mail: KeyIndex,
+    pub(super) bind_upn: KeyIndex,
     pub(super) binders: HashMap<String, BinderInfo>,
-    /// Normalised DN → bind target (users, hidden ones too, and binders).
-    pub(super) bind_dn: HashMap<String, BindTarget>,
-    /// Lowercased uid / mail / UPN → target; `None` when ambiguous.
-    pub(super) bind_uid: HashMap<String, Option<BindTarget>>,
-    pub(super) bind_mail: HashMap<String, Option<BindTarget>>,
-    pub(super) bind_upn: HashMap<String, Option<BindTarget>>,
+    /// Normalised DN → binder name.
+    pub(super) binder_by_ndn: HashMap<String, String>,
     pub(super) settings: DirectorySettings,
+}
+
+/// Which of a user's names a table is keyed by.
+type NameOf = fn(&UserInfo) -> &str;
+
+/// What a name lookup in a user table found.
+enum Found<'a> {
+    None,
+    One(&'a UserInfo),
+    /// Several users carry the name: refuse rather than pick one.
+    Ambiguous,
 }
 
 /// What a resolved viewer may see.
@@ -209,7 +306,7 @@ impl Snapshot {
     pub fn base_dn(&self) -> &str {
         self.entries
             .get(self.base_id as usize)
-            .map(|e| e.dn.as_str())
+            .map(Entry::dn)
             .unwrap_or("")
     }
 
@@ -255,7 +352,7 @@ impl Snapshot {
             }
         } else {
             let ndn = base.normalized();
-            let found = self.by_ndn.get(&ndn).copied();
+            let found = self.find_ndn(&ndn);
             if matches!(access, Access::Anonymous)
                 && !(found == Some(SUBSCHEMA_ID) && scope == LdapSearchScope::Base)
             {
@@ -359,8 +456,7 @@ impl Snapshot {
         // Like Active Directory, the root DSE shows everything for `*` / no list.
         let everything = entry.region == Region::RootDse && attrs.all_user;
         let attributes = entry
-            .attrs
-            .iter()
+            .attrs()
             .filter_map(|a| {
                 let at = s.attributes.get(a.at)?;
                 if !everything && !attrs.wants(&at.key, at.operational) {
@@ -368,16 +464,12 @@ impl Snapshot {
                 }
                 Some(LdapPartialAttribute {
                     atype: at.name().to_string(),
-                    vals: if types_only {
-                        Vec::new()
-                    } else {
-                        a.vals.clone()
-                    },
+                    vals: if types_only { Vec::new() } else { a.to_wire() },
                 })
             })
             .collect();
         LdapSearchResultEntry {
-            dn: entry.dn.clone(),
+            dn: entry.dn().to_string(),
             attributes,
         }
     }
@@ -396,7 +488,7 @@ impl Snapshot {
         let found = if parsed.is_root() {
             Some(ROOT_DSE_ID)
         } else {
-            self.by_ndn.get(&parsed.normalized()).copied()
+            self.find_ndn(&parsed.normalized())
         };
         if matches!(access, Access::Anonymous) && !matches!(found, Some(ROOT_DSE_ID | SUBSCHEMA_ID))
         {
@@ -436,36 +528,88 @@ impl Snapshot {
     pub fn resolve_bind(&self, name: &str) -> BindTarget {
         let name = name.trim();
         if name.contains('=') {
-            return dn::normalize(name)
-                .ok()
-                .and_then(|ndn| self.bind_dn.get(&ndn).cloned())
-                .unwrap_or(BindTarget::Unknown);
+            let Ok(ndn) = dn::normalize(name) else {
+                return BindTarget::Unknown;
+            };
+            if let Some((binder, info)) = self
+                .binder_by_ndn
+                .get(&ndn)
+                .and_then(|b| self.binders.get_key_value(b))
+            {
+                return BindTarget::Binder {
+                    name: binder.clone(),
+                    dn: info.dn.clone(),
+                };
+            }
+            return match self.find_user(&self.bind_dn, UserInfo::ndn, &ndn) {
+                Found::One(u) => u.target(),
+                Found::None | Found::Ambiguous => BindTarget::Unknown,
+            };
         }
-        let Some(key) = values::normalize(Rule::CaseIgnore, name) else {
+        let Some(key) = values::normalize(Rule::CaseIgnore, name).filter(|k| !k.is_empty()) else {
             return BindTarget::Unknown;
         };
-        let tables = [
-            (self.settings.bind_by_uid, &self.bind_uid),
-            (self.settings.bind_by_upn, &self.bind_upn),
-            (self.settings.bind_by_mail, &self.bind_mail),
+        let tables: [(bool, &KeyIndex, NameOf); 3] = [
+            (self.settings.bind_by_uid, &self.bind_uid, UserInfo::uid_key),
+            (self.settings.bind_by_upn, &self.bind_upn, UserInfo::upn_key),
+            (
+                self.settings.bind_by_mail,
+                &self.bind_mail,
+                UserInfo::mail_key,
+            ),
         ];
-        for (enabled, table) in tables {
+        for (enabled, table, name_of) in tables {
             if !enabled {
                 continue;
             }
-            match table.get(&key) {
-                Some(Some(target)) => return target.clone(),
-                // Ambiguous: refuse rather than pick one.
-                Some(None) => return BindTarget::Unknown,
-                None => {}
+            match self.find_user(table, name_of, &key) {
+                Found::One(u) => return u.target(),
+                Found::Ambiguous => return BindTarget::Unknown,
+                Found::None => {}
             }
         }
         BindTarget::Unknown
     }
 
+    /// The users filed under `key` in `table` whose name (`name_of`) really is `key`:
+    /// hash collisions are filtered out here.
+    fn find_user(&self, table: &KeyIndex, name_of: NameOf, key: &str) -> Found<'_> {
+        let mut found = Found::None;
+        for &pos in table.get(self.hasher.hash(key)) {
+            let Some(u) = self.users.get(pos as usize).filter(|u| name_of(u) == key) else {
+                continue;
+            };
+            found = match found {
+                Found::None => Found::One(u),
+                _ => return Found::Ambiguous,
+            };
+        }
+        found
+    }
+
+    /// The entry with normalised DN `ndn`, if any. O(1).
+    pub(super) fn find_ndn(&self, ndn: &str) -> Option<EntryId> {
+        self.by_ndn
+            .get(self.hasher.hash(ndn))
+            .iter()
+            .copied()
+            .find(|&id| {
+                self.entries
+                    .get(id as usize)
+                    .is_some_and(|e| e.ndn() == ndn)
+            })
+    }
+
+    fn user(&self, id: &str) -> Option<&UserInfo> {
+        match self.find_user(&self.user_by_id, UserInfo::id, id) {
+            Found::One(u) => Some(u),
+            Found::None | Found::Ambiguous => None,
+        }
+    }
+
     /// Whether a user (by object id) is present and active right now. O(1).
     pub fn is_user_active(&self, id: &str) -> bool {
-        self.users.get(id).is_some_and(|u| u.active)
+        self.user(id).is_some_and(|u| u.active)
     }
 
     /// Whether a binder still exists. O(1).
@@ -477,7 +621,7 @@ impl Snapshot {
     pub fn dn_of(&self, viewer: &Viewer) -> Option<String> {
         match viewer {
             Viewer::Anonymous => None,
-            Viewer::User { id } => self.users.get(id).map(|u| u.dn.clone()),
+            Viewer::User { id } => self.user(id).map(|u| u.dn().to_string()),
             Viewer::Binder { name } => self.binders.get(name).map(|b| b.dn.clone()),
         }
     }
@@ -494,7 +638,7 @@ impl Snapshot {
 
     /// The DN of an entry as served (e.g. for logs or paging diagnostics).
     pub fn entry_dn(&self, id: EntryId) -> Option<&str> {
-        self.entries.get(id as usize).map(|e| e.dn.as_str())
+        self.entries.get(id as usize).map(Entry::dn)
     }
 
     fn access(&self, viewer: &Viewer) -> Result<Access<'_>, SearchError> {
@@ -538,11 +682,10 @@ impl Snapshot {
         dn.ancestors()
             .filter(|a| !a.is_root())
             .find_map(|a| {
-                self.by_ndn
-                    .get(&a.normalized())
-                    .filter(|&&id| self.visible(access, id))
-                    .and_then(|&id| self.entries.get(id as usize))
-                    .map(|e| e.dn.clone())
+                self.find_ndn(&a.normalized())
+                    .filter(|&id| self.visible(access, id))
+                    .and_then(|id| self.entries.get(id as usize))
+                    .map(|e| e.dn().to_string())
             })
             .unwrap_or_default()
     }
@@ -556,12 +699,13 @@ fn anonymous_refused() -> SearchError {
 
 impl FilterContext for Snapshot {
     fn index(&self, at: usize, norm: &str) -> Option<&[EntryId]> {
-        let map = self.indexes.get(&at)?;
-        Some(map.get(norm).map(Vec::as_slice).unwrap_or(&[]))
+        let index = self.indexes.get(&at)?;
+        // May include entries of a colliding value: the filter re-checks every candidate.
+        Some(index.get(self.hasher.hash(norm)))
     }
 
     fn chain(&self, member_of: bool, ndn: &str) -> &[EntryId] {
-        let Some(id) = self.by_ndn.get(ndn) else {
+        let Some(id) = self.find_ndn(ndn) else {
             return &[];
         };
         let table = if member_of {
@@ -569,7 +713,7 @@ impl FilterContext for Snapshot {
         } else {
             &self.chain_groups
         };
-        table.get(id).map(Vec::as_slice).unwrap_or(&[])
+        table.get(id)
     }
 }
 

@@ -1204,3 +1204,118 @@ fn builds_the_benchmark_tenant_quickly() {
     let (n, st) = stats(&s, &eq("memberUid", "user0013"));
     assert_eq!(st.evaluated, n);
 }
+
+/// Builds the test tenant with a hasher whose every hash collides, so each "value → ids"
+/// table returns every id it holds for any key.
+fn colliding(data: &DirectoryData) -> Snapshot {
+    super::build::build_with(data, &settings(), super::tables::KeyHasher::colliding(0))
+}
+
+#[test]
+fn hash_collisions_never_change_search_results() {
+    let (normal, worst) = (snap(), colliding(&data()));
+    let filters = [
+        eq("uid", "ALICE"),
+        eq("uid", "nobody"),
+        eq("cn", "devs"),
+        eq("mail", "bob.mail@example.COM"),
+        eq("memberUid", "bob"),
+        eq("member", &format!("UID=Alice,OU=People,{BASE}")),
+        eq("memberOf", &format!("cn=admins,ou=groups,{BASE}")),
+        eq("objectClass", "posixGroup"),
+        eq("entryDN", &format!("uid=dave,ou=people,{BASE}")),
+        eq("uidNumber", "9999"),
+        eq("entryUUID", "C-3"),
+        LdapFilter::And(vec![eq("objectClass", "person"), eq("uid", "dave")]),
+        LdapFilter::Or(vec![eq("uid", "bob"), eq("cn", "empty")]),
+        ext(
+            Some(filter::IN_CHAIN),
+            Some("memberOf"),
+            &format!("cn=admins,ou=groups,{BASE}"),
+            false,
+        ),
+        ext(
+            Some(filter::IN_CHAIN),
+            Some("member"),
+            &format!("uid=bob,ou=people,{BASE}"),
+            false,
+        ),
+    ];
+    for f in &filters {
+        let expected = names(&normal, f);
+        assert_eq!(names(&worst, f), expected, "{f:?}");
+    }
+    // Spot checks that the comparison is not vacuous.
+    assert_eq!(names(&worst, &eq("uid", "ALICE")), ["alice"]);
+    assert!(names(&worst, &eq("uid", "nobody")).is_empty());
+    assert_eq!(names(&worst, &eq("memberUid", "bob")), ["admins", "Devs"]);
+    // Base lookups go through the hashed DN table too.
+    let base = format!("uid=bob,ou=people,{BASE}");
+    let found = search_as(
+        &worst,
+        &base,
+        LdapSearchScope::Base,
+        &eq("uid", "bob"),
+        &binder(),
+    );
+    assert_eq!(found.unwrap(), [base]);
+    let missing = format!("uid=nobody,ou=people,{BASE}");
+    let err = search_as(
+        &worst,
+        &missing,
+        LdapSearchScope::Base,
+        &eq("uid", "x"),
+        &binder(),
+    );
+    assert_eq!(
+        err,
+        Err(SearchError::NoSuchObject {
+            matched: format!("ou=people,{BASE}")
+        })
+    );
+}
+
+#[test]
+fn hash_collisions_never_change_bind_resolution() {
+    let (normal, worst) = (snap(), colliding(&data()));
+    let names = [
+        "alice".to_string(),
+        "ALICE@example.com".into(),
+        "Alice.Mail@example.com".into(),
+        "carol".into(),
+        "bob".into(),
+        "nobody".into(),
+        String::new(),
+        format!("uid=DAVE,ou=people,{BASE}"),
+        format!("cn=svc,{BASE}"),
+        format!("cn=admins,ou=groups,{BASE}"),
+    ];
+    for name in &names {
+        assert_eq!(
+            worst.resolve_bind(name),
+            normal.resolve_bind(name),
+            "{name}"
+        );
+    }
+    assert!(matches!(worst.resolve_bind("dave"), BindTarget::User { ref id, .. } if id == "d-4"));
+    for id in ["a-1", "b-2", "c-3", "d-4", "nobody"] {
+        assert_eq!(worst.is_user_active(id), normal.is_user_active(id), "{id}");
+        let viewer = Viewer::User { id: id.into() };
+        assert_eq!(worst.dn_of(&viewer), normal.dn_of(&viewer), "{id}");
+    }
+    assert!(worst.is_user_active("a-1") && !worst.is_user_active("c-3"));
+}
+
+#[test]
+fn a_name_two_users_share_is_ambiguous_with_or_without_collisions() {
+    let mut d = data();
+    // dave's mail now equals bob's, in another case.
+    if let Some(dave) = d.users.iter_mut().find(|u| u.uid == "dave") {
+        dave.entra.mail = Some("bob.MAIL@example.com".into());
+    }
+    for s in [Snapshot::build(&d, &settings()), colliding(&d)] {
+        assert_eq!(s.resolve_bind("bob.mail@example.com"), BindTarget::Unknown);
+        assert!(matches!(s.resolve_bind("bob"), BindTarget::User { ref id, .. } if id == "b-2"));
+        assert!(matches!(s.resolve_bind("dave"), BindTarget::User { ref id, .. } if id == "d-4"));
+    }
+}

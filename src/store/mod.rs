@@ -50,7 +50,7 @@ pub(crate) mod trees {
 
 /// sled's page cache. The served directory lives in the in-memory snapshot, so sled is read
 /// only at start-up and after a sync; its default (1 GiB) would just double resident memory.
-const SLED_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+const SLED_CACHE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// How long `open` waits for sled's directory lock.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
