@@ -6,14 +6,14 @@
 //! serves.
 
 use super::tenant::Tenant;
-use super::{graph, identity};
+use super::{delta, graph, identity};
 use axum::Router;
 use axum::routing::{get, post};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A failure the simulator serves instead of the next Graph response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +30,17 @@ pub enum Fault {
     ForeignNextLink,
 }
 
+/// How the delta endpoints refuse a token made invalid by
+/// [`SimulatorHandle::expire_delta_tokens`] (graph.md §2.6 "Expiry": both are seen).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DeltaExpiry {
+    /// HTTP 400 with code `syncStateNotFound` (directory objects, per the docs).
+    #[default]
+    SyncStateNotFound,
+    /// HTTP 410 Gone with a `Location` header holding the initial delta URL.
+    Gone,
+}
+
 /// Everything the request handlers share.
 pub(crate) struct SimState {
     pub tenant: Arc<Mutex<Tenant>>,
@@ -42,6 +53,12 @@ pub(crate) struct SimState {
     pub skiptoken_salt: u64,
     /// `http://127.0.0.1:PORT` (no trailing slash), for nextLinks and contexts.
     pub base: String,
+    /// Added before every Graph response (benchmarks: a remote service's round trip).
+    pub latency: Mutex<Duration>,
+    /// Delta and delta-round tokens carry the epoch they were issued in; older ones are
+    /// expired and refused the way `delta_expiry` says.
+    pub delta_epoch: AtomicU64,
+    pub delta_expiry: Mutex<DeltaExpiry>,
 }
 
 /// Locks a mutex, recovering the data if a panicking holder poisoned it (the simulator's
@@ -54,6 +71,14 @@ impl SimState {
     /// Takes the next injected fault, if any.
     pub fn next_fault(&self) -> Option<Fault> {
         lock(&self.faults).pop_front()
+    }
+
+    /// Waits the configured latency (none by default).
+    pub async fn pause(&self) {
+        let latency = *lock(&self.latency);
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
     }
 }
 
@@ -105,6 +130,18 @@ impl SimulatorHandle {
         lock(&self.state.tokens).clear();
     }
 
+    /// Adds `latency` before every Graph response (token requests are not delayed).
+    pub fn set_latency(&self, latency: Duration) {
+        *lock(&self.state.latency) = latency;
+    }
+
+    /// Makes every delta link and delta-round `$skiptoken` issued so far invalid; following
+    /// one is refused as `shape` says. Links issued afterwards work again.
+    pub fn expire_delta_tokens(&self, shape: DeltaExpiry) {
+        *lock(&self.state.delta_expiry) = shape;
+        self.state.delta_epoch.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Stops serving.
     pub fn stop(&self) {
         self.task.abort();
@@ -130,6 +167,9 @@ pub async fn start(tenant: Tenant, addr: SocketAddr) -> std::io::Result<Simulato
         token_requests: AtomicU64::new(0),
         skiptoken_salt: rand::random(),
         base,
+        latency: Mutex::new(Duration::ZERO),
+        delta_epoch: AtomicU64::new(0),
+        delta_expiry: Mutex::new(DeltaExpiry::default()),
     });
     let app = router(Arc::clone(&state));
     let task = tokio::spawn(async move {
@@ -152,7 +192,9 @@ fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(identity::token))
         .route("/v1.0/users", get(graph::users))
+        .route("/v1.0/users/delta", get(delta::users))
         .route("/v1.0/groups", get(graph::groups))
+        .route("/v1.0/groups/delta", get(delta::groups))
         .route("/v1.0/groups/{id}/members", get(graph::members))
         .route("/v1.0/domains", get(graph::domains))
         .fallback(graph::not_found)

@@ -6,9 +6,11 @@
 //! published. A failed run leaves what is served untouched and says why in its run record.
 //!
 //! Layout: [`token`] gets access tokens, [`graph`] talks to Graph safely (retries,
-//! paging), [`fetch`] reads the tenant, [`scope`] decides who is active, [`worker`] runs
-//! it all in the background; [`retry`] and [`error`] support them.
+//! paging), [`fetch`] maps Graph's JSON to the model, [`delta`] reads full and delta rounds
+//! and merges them into the mirror, [`scope`] decides who is active, [`worker`] runs it all
+//! in the background; [`retry`] and [`error`] support them.
 
+pub mod delta;
 pub mod error;
 pub mod fetch;
 pub mod graph;

@@ -7,17 +7,17 @@
 //! `watch` channel; the run history itself lives in the store.
 
 use super::AlreadyRunning;
+use super::delta::{self, Mirror};
 use super::error::SyncError;
-use super::fetch::fetch_tenant;
 use super::graph::GraphClient;
 use super::scope;
 use super::settings::SyncSettings;
 use crate::config::{DirectoryConfig, EntraConfig};
 use crate::directory::LiveDirectory;
-use crate::model::{ChangeCounts, SyncOutcome, SyncRun, SyncTrigger, now};
-use crate::store::{Store, StoreError};
+use crate::model::{ChangeCounts, SyncMode, SyncOutcome, SyncRun, SyncTrigger, now};
+use crate::store::{MirrorUpdate, Store, StoreError};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -47,6 +47,12 @@ struct Shared {
     /// Bumped after every finished run; waiters re-check [`RunState`] then.
     finished: watch::Sender<u64>,
     queue: mpsc::UnboundedSender<SyncRun>,
+    /// An admin asked for a full run: the next run reads everything.
+    full_requested: AtomicBool,
+    /// The Graph mirror as the last successful run committed it, kept between runs so a
+    /// delta run does not reload it from the store; `None` after a failed run (the store
+    /// then holds the truth and is read again).
+    mirror: Mutex<Option<Mirror>>,
 }
 
 #[derive(Default)]
@@ -59,7 +65,7 @@ struct RunState {
     unrecorded_ids: u64,
 }
 
-fn lock(m: &Mutex<RunState>) -> MutexGuard<'_, RunState> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -87,6 +93,8 @@ impl SyncService {
                 state: Mutex::new(RunState::default()),
                 finished,
                 queue,
+                full_requested: AtomicBool::new(false),
+                mirror: Mutex::new(None),
             }),
         };
         // Queued before the worker starts, so `wait_first_run` always has a run to wait on.
@@ -100,6 +108,12 @@ impl SyncService {
     /// Starts a run now; returns its id. Never two runs at once.
     pub fn trigger(&self, trigger: SyncTrigger) -> Result<u64, AlreadyRunning> {
         self.shared.trigger(trigger)
+    }
+
+    /// Starts a run that reads the whole tenant even when delta links are stored (the
+    /// admin's "full sync"). Never two runs at once.
+    pub fn trigger_full(&self, trigger: SyncTrigger) -> Result<u64, AlreadyRunning> {
+        self.shared.trigger_with(trigger, true)
     }
 
     /// Waits until run `id` has finished and returns its record (`None` for an unknown id
@@ -142,9 +156,16 @@ impl SyncService {
 
 impl Shared {
     fn trigger(&self, trigger: SyncTrigger) -> Result<u64, AlreadyRunning> {
+        self.trigger_with(trigger, false)
+    }
+
+    fn trigger_with(&self, trigger: SyncTrigger, full: bool) -> Result<u64, AlreadyRunning> {
         let mut st = lock(&self.state);
         if let Some(id) = st.running {
             return Err(AlreadyRunning(id));
+        }
+        if full {
+            self.full_requested.store(true, Ordering::Relaxed);
         }
         let mut run = SyncRun {
             id: 0,
@@ -198,7 +219,10 @@ impl Shared {
         let clock = Instant::now();
         tracing::info!(run = id, trigger = ?run.trigger, "sync started");
         let requests = AtomicU64::new(0);
-        let result = self.sync_once(run.clone(), &requests, shutdown).await;
+        let mode = Mutex::new(None);
+        let result = self
+            .sync_once(run.clone(), &requests, &mode, shutdown)
+            .await;
         let duration_ms = clock.elapsed().as_millis() as u64;
         let finished = match result {
             Ok((done, users, groups)) => {
@@ -206,6 +230,7 @@ impl Shared {
                 tracing::info!(
                     run = id,
                     outcome = "succeeded",
+                    mode = ?done.mode,
                     users,
                     groups,
                     requests = done.graph_requests,
@@ -222,10 +247,12 @@ impl Shared {
                 done
             }
             Err(e) => {
-                let failed = fail(run, &e, requests.load(Ordering::Relaxed));
+                let mut failed = fail(run, &e, requests.load(Ordering::Relaxed));
+                failed.mode = *lock(&mode);
                 tracing::warn!(
                     run = id,
                     outcome = "failed",
+                    mode = ?failed.mode,
                     requests = failed.graph_requests,
                     duration_ms,
                     error = %e,
@@ -246,31 +273,48 @@ impl Shared {
         self.finished.send_modify(|g| *g += 1);
     }
 
-    /// Fetch → scope → commit → reload → publish. Returns the succeeded run with its
-    /// change counts, and how many users and groups were read.
+    /// Read (full or delta) → merge into the mirror → scope → commit (directory, run and
+    /// mirror with its delta links, atomically) → reload → publish. Returns the succeeded
+    /// run with its change counts, and how many users and groups were read. `mode` is set
+    /// as soon as the run knows it, so a failed run records it too.
     async fn sync_once(
         &self,
         run: SyncRun,
         requests: &AtomicU64,
+        mode: &Mutex<Option<SyncMode>>,
         shutdown: &CancellationToken,
     ) -> Result<(SyncRun, usize, usize), SyncError> {
         let graph = self
             .graph
             .as_ref()
             .map_err(|e| SyncError::Config(e.clone()))?;
-        // Only the reading is abandoned on shutdown; a commit, once started, completes.
-        let raw = tokio::select! {
-            _ = shutdown.cancelled() => return Err(SyncError::Cancelled),
-            raw = fetch_tenant(graph, self.entra.page_size, requests) => raw?,
+        let settings = SyncSettings::default();
+        let forced = self.full_requested.swap(false, Ordering::Relaxed);
+        let cached = lock(&self.mirror).take();
+        let mirror = match cached {
+            Some(m) => m,
+            None => {
+                let store = self.store.clone();
+                Mirror::from_stored(blocking(move || store.load_mirror()).await?)
+            }
         };
-        let snapshot = scope::apply(&raw, &SyncSettings::default());
+        // Only the reading is abandoned on shutdown; a commit, once started, completes.
+        let (mirror, update) = tokio::select! {
+            _ = shutdown.cancelled() => return Err(SyncError::Cancelled),
+            read = self.read(graph, mirror, forced, &settings, run.id, requests, mode) => read?,
+        };
+        let snapshot = scope::apply(&mirror.to_raw(), &settings);
         let (users, groups) = (snapshot.users.len(), snapshot.groups.len());
         let mut done = run;
         done.outcome = SyncOutcome::Succeeded;
         done.finished = Some(now());
         done.graph_requests = requests.load(Ordering::Relaxed);
+        done.mode = *lock(mode);
         let (store, rules, record) = (self.store.clone(), self.rules.clone(), done.clone());
-        done.changes = blocking(move || store.commit_sync(&snapshot, &rules, &record)).await?;
+        done.changes =
+            blocking(move || store.commit_sync_mirrored(&snapshot, &rules, &record, &update))
+                .await?;
+        *lock(&self.mirror) = Some(mirror);
         if done.changes.is_empty() {
             // Nothing the snapshot is built from changed: keep serving the current one rather
             // than reloading and rebuilding the whole directory (CPU and a memory peak).
@@ -289,6 +333,48 @@ impl Shared {
             .await
             .map_err(|e| SyncError::Store(format!("publishing the new snapshot failed: {e}")))?;
         Ok((done, users, groups))
+    }
+}
+
+impl Shared {
+    /// Reads the tenant the way this run should: delta when links are stored, no full run
+    /// was asked for and the last full one is recent enough (`full_interval_secs`, 0: no
+    /// periodic full run); otherwise, or when Graph says the delta link expired, in full.
+    /// Returns the merged mirror and what to persist of it.
+    #[allow(clippy::too_many_arguments)]
+    async fn read(
+        &self,
+        graph: &GraphClient,
+        mut mirror: Mirror,
+        forced: bool,
+        settings: &SyncSettings,
+        run: u64,
+        requests: &AtomicU64,
+        mode: &Mutex<Option<SyncMode>>,
+    ) -> Result<(Mirror, MirrorUpdate), SyncError> {
+        let page_size = self.entra.page_size;
+        let full_due = settings.full_interval_secs > 0
+            && mirror.state.last_full.is_none_or(|t| {
+                now().saturating_sub(t)
+                    >= i64::try_from(settings.full_interval_secs).unwrap_or(i64::MAX)
+            });
+        if !forced && !full_due && mirror.has_links() {
+            *lock(mode) = Some(SyncMode::Delta);
+            match delta::read_incremental(graph, &mirror.state, page_size, requests).await {
+                Ok(rounds) => {
+                    tracing::debug!(run, objects = rounds.len(), "delta rounds read");
+                    let update = delta::merge_delta(&mut mirror, rounds);
+                    return Ok((mirror, update));
+                }
+                Err(e) if delta::is_expired_token(&e) => {
+                    tracing::warn!(run, error = %e, "delta link expired: reading the tenant in full");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        *lock(mode) = Some(SyncMode::Full);
+        let rounds = delta::read_full(graph, page_size, requests).await?;
+        Ok(delta::merge_full(&mirror, rounds))
     }
 }
 

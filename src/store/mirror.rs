@@ -1,0 +1,186 @@
+//! The persisted Graph mirror and delta-sync state, committed together with the directory.
+//!
+//! Why: a delta run only carries changes, so the next run needs the tenant as Graph last
+//! described it (raw users, raw groups with their direct members, domains; before scoping)
+//! and the delta links to continue from. Both are written in the *same* sled transaction as
+//! the directory records and the run record ([`Store::commit_sync_mirrored`]), so a crash
+//! can never leave a delta link that points past data that was not committed (changes would
+//! be lost for good) or data without the link that produced it.
+//!
+//! Layout: `mirror_users` (object id → [`EntraUser`]), `mirror_groups` (object id →
+//! [`EntraGroup`] with direct members), `mirror_meta` (`state` → [`DeltaState`],
+//! `domains` → the domain list).
+
+use super::{Store, StoreError, codec, commit, decode_all, tx_error};
+use crate::config::DirectoryConfig;
+use crate::model::{
+    ChangeCounts, EntraDomain, EntraGroup, EntraUser, ObjectId, RawTenant, SyncRun, TenantSnapshot,
+    UnixTime,
+};
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+
+/// Tree names of the mirror.
+pub(crate) const MIRROR_USERS: &str = "mirror_users";
+pub(crate) const MIRROR_GROUPS: &str = "mirror_groups";
+pub(crate) const MIRROR_META: &str = "mirror_meta";
+
+const META_STATE: &[u8] = b"state";
+const META_DOMAINS: &[u8] = b"domains";
+
+/// Where delta sync stands: the links to continue from and when the tenant was last read
+/// in full. Links are opaque Graph URLs (they hold no credential).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeltaState {
+    pub users_link: Option<String>,
+    pub groups_link: Option<String>,
+    /// When the last full round was committed.
+    pub last_full: Option<UnixTime>,
+}
+
+/// The mirror as stored: the raw tenant (ordered by object id) and the delta state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoredMirror {
+    pub tenant: RawTenant,
+    pub state: DeltaState,
+}
+
+/// What one run changes in the mirror: only changed and removed objects (a delta run of
+/// 100 changes writes about 100 records), the domain list and the new delta state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MirrorUpdate {
+    pub users: Vec<EntraUser>,
+    pub removed_users: Vec<ObjectId>,
+    pub groups: Vec<EntraGroup>,
+    pub removed_groups: Vec<ObjectId>,
+    pub domains: Vec<EntraDomain>,
+    pub state: DeltaState,
+}
+
+type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+impl Store {
+    /// [`Store::commit_sync`] plus the mirror update, in one sled transaction: the
+    /// directory records, the run record, the changed mirror objects and the new delta
+    /// links are all committed, or none of them.
+    pub fn commit_sync_mirrored(
+        &self,
+        tenant: &TenantSnapshot,
+        rules: &DirectoryConfig,
+        run: &SyncRun,
+        mirror: &MirrorUpdate,
+    ) -> Result<ChangeCounts, StoreError> {
+        let _guard = self.lock_directory();
+        let t = &self.trees;
+        let existing = commit::Existing::read(&t.users, &t.groups, &t.domains)?;
+        let encoded = Encoded::new(mirror)?;
+        let trees = (
+            &t.users,
+            &t.groups,
+            &t.domains,
+            &t.alloc,
+            &t.runs,
+            &t.mirror_users,
+            &t.mirror_groups,
+            &t.mirror_meta,
+        );
+        trees
+            .transaction(
+                |(users, groups, domains, alloc, runs, m_users, m_groups, m_meta)| {
+                    let tx = commit::TxTrees {
+                        users,
+                        groups,
+                        domains,
+                        alloc,
+                        runs,
+                    };
+                    let counts = commit::apply(&tx, &existing, tenant, rules, run)?;
+                    encoded.write(m_users, m_groups, m_meta)?;
+                    Ok(counts)
+                },
+            )
+            .map_err(tx_error)
+    }
+
+    /// The mirror and delta state the last committed run left (empty before the first).
+    pub fn load_mirror(&self) -> Result<StoredMirror, StoreError> {
+        let _guard = self.lock_directory();
+        let t = &self.trees;
+        let state = match t.mirror_meta.get(META_STATE)? {
+            Some(bytes) => codec::decode(MIRROR_META, &bytes)?,
+            None => DeltaState::default(),
+        };
+        let domains = match t.mirror_meta.get(META_DOMAINS)? {
+            Some(bytes) => codec::decode(MIRROR_META, &bytes)?,
+            None => Vec::new(),
+        };
+        Ok(StoredMirror {
+            tenant: RawTenant {
+                users: decode_all(&t.mirror_users, MIRROR_USERS)?,
+                groups: decode_all(&t.mirror_groups, MIRROR_GROUPS)?,
+                domains,
+            },
+            state,
+        })
+    }
+}
+
+/// A mirror update encoded before the transaction (sled may run the closure more than
+/// once, and encoding is the costly part).
+struct Encoded<'a> {
+    users: Vec<(&'a [u8], Vec<u8>)>,
+    groups: Vec<(&'a [u8], Vec<u8>)>,
+    removed_users: &'a [ObjectId],
+    removed_groups: &'a [ObjectId],
+    domains: Vec<u8>,
+    state: Vec<u8>,
+}
+
+impl<'a> Encoded<'a> {
+    fn new(update: &'a MirrorUpdate) -> Result<Encoded<'a>, StoreError> {
+        let users = update
+            .users
+            .iter()
+            .map(|u| Ok((u.id.as_bytes(), codec::encode(MIRROR_USERS, u)?)))
+            .collect::<Result<_, StoreError>>()?;
+        let groups = update
+            .groups
+            .iter()
+            .map(|g| Ok((g.id.as_bytes(), codec::encode(MIRROR_GROUPS, g)?)))
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Encoded {
+            users,
+            groups,
+            removed_users: &update.removed_users,
+            removed_groups: &update.removed_groups,
+            domains: codec::encode(MIRROR_META, &update.domains)?,
+            state: codec::encode(MIRROR_META, &update.state)?,
+        })
+    }
+
+    fn write(
+        &self,
+        users: &TransactionalTree,
+        groups: &TransactionalTree,
+        meta: &TransactionalTree,
+    ) -> TxResult<()> {
+        for id in self.removed_users {
+            users.remove(id.as_bytes())?;
+        }
+        for id in self.removed_groups {
+            groups.remove(id.as_bytes())?;
+        }
+        for (key, value) in &self.users {
+            users.insert(*key, value.clone())?;
+        }
+        for (key, value) in &self.groups {
+            groups.insert(*key, value.clone())?;
+        }
+        meta.insert(META_DOMAINS, self.domains.clone())?;
+        meta.insert(META_STATE, self.state.clone())?;
+        // No flush of its own: `commit::apply` flushes the run record, and sled flushes the
+        // whole transaction (this included) together.
+        Ok(())
+    }
+}

@@ -1,0 +1,457 @@
+//! Delta sync: reading Graph's delta rounds and merging them into the mirror of the tenant.
+//!
+//! Why: re-reading 100,000 users and every membership each minute costs minutes and
+//! thousands of requests; a delta round costs one request per object kind when nothing
+//! changed. A *full* run reads the initial rounds of `/users/delta` and `/groups/delta`
+//! (members come along in `members@delta`, no request per group) plus `/domains`, and
+//! replaces the mirror; a *delta* run follows the stored delta links and applies only what
+//! changed. Either way the result is a new [`Mirror`] plus a [`MirrorUpdate`] holding just
+//! the changed objects and the new links, which the store commits with the directory.
+//!
+//! Merging rules (graph.md §2.6): an object seen again replaces its properties; `@removed`
+//! (soft or hard delete) takes it out of the mirror; a group's `members@delta` entries add
+//! or remove members, and a group repeated over pages (large groups) is merged by id;
+//! replays are idempotent (sets, last entry wins).
+
+use super::error::SyncError;
+use super::fetch::{
+    DeltaItem, GROUP_SELECT, GraphGroup, GraphUser, GroupChange, USER_SELECT, fetch_domains,
+};
+use super::graph::GraphClient;
+use crate::model::{EntraDomain, EntraGroup, EntraUser, MemberRef, ObjectId, RawTenant};
+use crate::store::{DeltaState, MirrorUpdate, StoredMirror};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::AtomicU64;
+use url::Url;
+
+/// The tenant as Graph last described it, indexed by object id, with the delta state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mirror {
+    pub users: BTreeMap<ObjectId, EntraUser>,
+    pub groups: BTreeMap<ObjectId, EntraGroup>,
+    pub domains: Vec<EntraDomain>,
+    pub state: DeltaState,
+}
+
+impl Mirror {
+    /// Indexes what the store holds.
+    pub fn from_stored(stored: StoredMirror) -> Mirror {
+        Mirror {
+            users: stored
+                .tenant
+                .users
+                .into_iter()
+                .map(|u| (u.id.clone(), u))
+                .collect(),
+            groups: stored
+                .tenant
+                .groups
+                .into_iter()
+                .map(|g| (g.id.clone(), g))
+                .collect(),
+            domains: stored.tenant.domains,
+            state: stored.state,
+        }
+    }
+
+    /// The mirror as scoping reads it (ordered by object id).
+    pub fn to_raw(&self) -> RawTenant {
+        RawTenant {
+            users: self.users.values().cloned().collect(),
+            groups: self.groups.values().cloned().collect(),
+            domains: self.domains.clone(),
+        }
+    }
+
+    /// True when both delta links are known, so a delta run is possible.
+    pub fn has_links(&self) -> bool {
+        self.state.users_link.is_some() && self.state.groups_link.is_some()
+    }
+}
+
+/// What one pair of rounds (users and groups) plus `/domains` brought.
+#[derive(Debug)]
+pub struct Rounds {
+    pub users: Vec<DeltaItem<EntraUser>>,
+    pub groups: Vec<DeltaItem<GroupChange>>,
+    pub domains: Vec<EntraDomain>,
+    pub users_link: Url,
+    pub groups_link: Url,
+}
+
+impl Rounds {
+    /// Objects (and removals) the rounds carried, for logs.
+    pub fn len(&self) -> usize {
+        self.users.len() + self.groups.len()
+    }
+
+    /// True when the rounds carried no object.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// True when Graph refused a delta link as expired: 410 Gone ("synchronization reset"),
+/// or 400 with `syncStateNotFound` / `resyncRequired` (graph.md §2.6). A full round is the
+/// only way on.
+pub fn is_expired_token(e: &SyncError) -> bool {
+    match e {
+        SyncError::Status { status: 410, .. } => true,
+        SyncError::Status {
+            status: 400,
+            detail,
+            ..
+        } => {
+            let detail = detail.to_ascii_lowercase();
+            detail.contains("syncstatenotfound") || detail.contains("resyncrequired")
+        }
+        _ => false,
+    }
+}
+
+/// Reads the initial rounds of users and groups (with members) and the domains.
+pub async fn read_full(
+    graph: &GraphClient,
+    page_size: u32,
+    requests: &AtomicU64,
+) -> Result<Rounds, SyncError> {
+    let users = graph.url(&["users", "delta"], &format!("$select={USER_SELECT}"))?;
+    let groups = graph.url(&["groups", "delta"], &format!("$select={GROUP_SELECT}"))?;
+    read_rounds(graph, users, groups, page_size, requests).await
+}
+
+/// Follows the stored delta links (and re-reads the one-page domain list). Fails with
+/// [`SyncError::Config`] when a link is missing, so callers check [`Mirror::has_links`].
+pub async fn read_incremental(
+    graph: &GraphClient,
+    state: &DeltaState,
+    page_size: u32,
+    requests: &AtomicU64,
+) -> Result<Rounds, SyncError> {
+    let link = |l: &Option<String>| -> Result<Url, SyncError> {
+        let l = l
+            .as_deref()
+            .ok_or_else(|| SyncError::Config("no stored delta link".to_string()))?;
+        graph.follow(l)
+    };
+    let users = link(&state.users_link)?;
+    let groups = link(&state.groups_link)?;
+    read_rounds(graph, users, groups, page_size, requests).await
+}
+
+/// Both rounds side by side (they are independent), then the domains.
+async fn read_rounds(
+    graph: &GraphClient,
+    users_first: Url,
+    groups_first: Url,
+    page_size: u32,
+    requests: &AtomicU64,
+) -> Result<Rounds, SyncError> {
+    let users_path = users_first.path().to_string();
+    let (users, groups) = tokio::try_join!(
+        graph.delta_round::<GraphUser>(users_first, page_size, requests),
+        graph.delta_round::<GraphGroup>(groups_first, page_size, requests),
+    )?;
+    let domains = fetch_domains(graph, requests).await?;
+    let user_items = users
+        .0
+        .into_iter()
+        .map(GraphUser::into_item)
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|reason| SyncError::Malformed {
+            path: users_path,
+            reason,
+        })?;
+    Ok(Rounds {
+        users: user_items,
+        groups: groups.0.into_iter().map(GraphGroup::into_item).collect(),
+        domains,
+        users_link: users.1,
+        groups_link: groups.1,
+    })
+}
+
+/// Object ids a round touched (for the mirror update).
+#[derive(Default)]
+struct Touched {
+    users: BTreeSet<ObjectId>,
+    groups: BTreeSet<ObjectId>,
+}
+
+/// Applies rounds to `mirror` in order; returns what they touched.
+fn apply(mirror: &mut Mirror, rounds: Rounds) -> Touched {
+    let mut touched = Touched::default();
+    for item in rounds.users {
+        match item {
+            DeltaItem::Upsert(user) => {
+                touched.users.insert(user.id.clone());
+                mirror.users.insert(user.id.clone(), user);
+            }
+            DeltaItem::Removed(id) => {
+                mirror.users.remove(&id);
+                touched.users.insert(id);
+            }
+        }
+    }
+    // Member entries per group, in round order (a large group spans several items).
+    let mut entries: HashMap<ObjectId, Vec<(MemberRef, bool)>> = HashMap::new();
+    for item in rounds.groups {
+        match item {
+            DeltaItem::Upsert(GroupChange { group, members }) => {
+                let id = group.id.clone();
+                match mirror.groups.get_mut(&id) {
+                    Some(existing) => {
+                        let kept = std::mem::take(&mut existing.members);
+                        *existing = EntraGroup {
+                            members: kept,
+                            ..group
+                        };
+                    }
+                    None => {
+                        mirror.groups.insert(id.clone(), group);
+                    }
+                }
+                entries.entry(id.clone()).or_default().extend(members);
+                touched.groups.insert(id);
+            }
+            DeltaItem::Removed(id) => {
+                mirror.groups.remove(&id);
+                entries.remove(&id);
+                touched.groups.insert(id);
+            }
+        }
+    }
+    for (id, changes) in entries {
+        let Some(group) = mirror.groups.get_mut(&id) else {
+            continue;
+        };
+        let mut members: BTreeSet<MemberRef> =
+            std::mem::take(&mut group.members).into_iter().collect();
+        for (member, removed) in changes {
+            if removed {
+                members.remove(&member);
+            } else {
+                members.insert(member);
+            }
+        }
+        group.members = members.into_iter().collect();
+    }
+    mirror.domains = rounds.domains;
+    touched
+}
+
+/// The new delta state after rounds ending at these links.
+fn next_state(rounds: &Rounds, last_full: Option<i64>) -> DeltaState {
+    DeltaState {
+        users_link: Some(rounds.users_link.to_string()),
+        groups_link: Some(rounds.groups_link.to_string()),
+        last_full,
+    }
+}
+
+/// A full run: the rounds alone make the new mirror (objects absent are gone); the update
+/// holds what differs from `old`.
+pub fn merge_full(old: &Mirror, rounds: Rounds) -> (Mirror, MirrorUpdate) {
+    let state = next_state(&rounds, Some(crate::model::now()));
+    let mut new = Mirror::default();
+    apply(&mut new, rounds);
+    new.state = state.clone();
+    let update = MirrorUpdate {
+        users: changed(&old.users, &new.users),
+        removed_users: gone(&old.users, &new.users),
+        groups: changed(&old.groups, &new.groups),
+        removed_groups: gone(&old.groups, &new.groups),
+        domains: new.domains.clone(),
+        state,
+    };
+    (new, update)
+}
+
+/// A delta run: the rounds change `mirror` in place; the update holds the touched objects.
+pub fn merge_delta(mirror: &mut Mirror, rounds: Rounds) -> MirrorUpdate {
+    let state = next_state(&rounds, mirror.state.last_full);
+    let touched = apply(mirror, rounds);
+    mirror.state = state.clone();
+    let (users, removed_users) = split(touched.users, &mirror.users);
+    let (groups, removed_groups) = split(touched.groups, &mirror.groups);
+    MirrorUpdate {
+        users: pick(&mirror.users, users),
+        removed_users,
+        groups: pick(&mirror.groups, groups),
+        removed_groups,
+        domains: mirror.domains.clone(),
+        state,
+    }
+}
+
+/// `ids` split into those `map` holds (changed) and those it does not (removed).
+fn split<T>(
+    ids: BTreeSet<ObjectId>,
+    map: &BTreeMap<ObjectId, T>,
+) -> (Vec<ObjectId>, Vec<ObjectId>) {
+    ids.into_iter().partition(|id| map.contains_key(id))
+}
+
+/// Values of `new` that `old` lacks or holds differently.
+fn changed<T: Clone + PartialEq>(
+    old: &BTreeMap<ObjectId, T>,
+    new: &BTreeMap<ObjectId, T>,
+) -> Vec<T> {
+    new.iter()
+        .filter(|(id, v)| old.get(*id) != Some(*v))
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+/// Keys of `old` that `new` lacks.
+fn gone<T>(old: &BTreeMap<ObjectId, T>, new: &BTreeMap<ObjectId, T>) -> Vec<ObjectId> {
+    old.keys()
+        .filter(|id| !new.contains_key(*id))
+        .cloned()
+        .collect()
+}
+
+/// The values of `ids` (all present in `map`).
+fn pick<T: Clone>(map: &BTreeMap<ObjectId, T>, ids: Vec<ObjectId>) -> Vec<T> {
+    ids.iter().filter_map(|id| map.get(id)).cloned().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str, enabled: bool) -> EntraUser {
+        EntraUser {
+            id: id.into(),
+            user_principal_name: format!("{id}@example.com"),
+            account_enabled: enabled,
+            ..EntraUser::default()
+        }
+    }
+
+    fn group(id: &str, name: &str) -> EntraGroup {
+        EntraGroup {
+            id: id.into(),
+            display_name: name.into(),
+            ..EntraGroup::default()
+        }
+    }
+
+    fn u(id: &str) -> MemberRef {
+        MemberRef::User(id.into())
+    }
+
+    fn rounds(users: Vec<DeltaItem<EntraUser>>, groups: Vec<DeltaItem<GroupChange>>) -> Rounds {
+        Rounds {
+            users,
+            groups,
+            domains: Vec::new(),
+            users_link: Url::parse("http://g/v1.0/users/delta?$deltatoken=a").unwrap(),
+            groups_link: Url::parse("http://g/v1.0/groups/delta?$deltatoken=b").unwrap(),
+        }
+    }
+
+    fn change(g: EntraGroup, members: Vec<(MemberRef, bool)>) -> DeltaItem<GroupChange> {
+        DeltaItem::Upsert(GroupChange { group: g, members })
+    }
+
+    #[test]
+    fn a_group_spread_over_pages_is_merged_by_id() {
+        let r = rounds(
+            vec![DeltaItem::Upsert(user("u1", true))],
+            vec![
+                change(group("g", "G"), vec![(u("u1"), false), (u("u2"), false)]),
+                change(group("h", "H"), vec![]),
+                change(group("g", "G"), vec![(u("u3"), false), (u("u1"), false)]),
+            ],
+        );
+        let (m, update) = merge_full(&Mirror::default(), r);
+        assert_eq!(m.groups["g"].members, vec![u("u1"), u("u2"), u("u3")]);
+        assert!(m.has_links());
+        assert_eq!(update.groups.len(), 2);
+        assert!(update.state.last_full.is_some());
+    }
+
+    #[test]
+    fn delta_rounds_update_remove_and_change_members_idempotently() {
+        let (mut m, _) = merge_full(
+            &Mirror::default(),
+            rounds(
+                vec![
+                    DeltaItem::Upsert(user("u1", true)),
+                    DeltaItem::Upsert(user("u2", true)),
+                ],
+                vec![change(
+                    group("g", "G"),
+                    vec![(u("u1"), false), (u("u2"), false)],
+                )],
+            ),
+        );
+        let last_full = m.state.last_full;
+        let delta = || {
+            rounds(
+                vec![
+                    DeltaItem::Upsert(user("u1", false)),
+                    DeltaItem::Removed("u2".into()),
+                ],
+                vec![change(group("g", "Renamed"), vec![(u("u2"), true)])],
+            )
+        };
+        let update = merge_delta(&mut m, delta());
+        assert!(!m.users["u1"].account_enabled);
+        assert!(!m.users.contains_key("u2"));
+        assert_eq!(m.groups["g"].display_name, "Renamed");
+        assert_eq!(
+            m.groups["g"].members,
+            vec![u("u1")],
+            "members kept, u2 removed"
+        );
+        assert_eq!(update.removed_users, vec!["u2".to_string()]);
+        assert_eq!(update.users.len(), 1);
+        assert_eq!(
+            update.state.last_full, last_full,
+            "a delta run is not a full one"
+        );
+        let before = m.clone();
+        merge_delta(&mut m, delta());
+        assert_eq!(m, before, "a replayed round changes nothing");
+    }
+
+    #[test]
+    fn a_full_round_drops_what_it_does_not_mention() {
+        let (old, _) = merge_full(
+            &Mirror::default(),
+            rounds(
+                vec![
+                    DeltaItem::Upsert(user("u1", true)),
+                    DeltaItem::Upsert(user("u2", true)),
+                ],
+                vec![change(group("g", "G"), vec![])],
+            ),
+        );
+        let (new, update) = merge_full(
+            &old,
+            rounds(vec![DeltaItem::Upsert(user("u1", true))], vec![]),
+        );
+        assert_eq!(new.users.len(), 1);
+        assert!(update.users.is_empty(), "u1 unchanged: not rewritten");
+        assert_eq!(update.removed_users, vec!["u2".to_string()]);
+        assert_eq!(update.removed_groups, vec!["g".to_string()]);
+    }
+
+    #[test]
+    fn expired_tokens_are_recognised_in_both_shapes() {
+        let status = |status, detail: &str| SyncError::Status {
+            path: "/v1.0/users/delta".into(),
+            status,
+            detail: detail.into(),
+        };
+        assert!(is_expired_token(&status(410, "resyncRequired: …")));
+        assert!(is_expired_token(&status(
+            400,
+            "syncStateNotFound: The sync state …"
+        )));
+        assert!(!is_expired_token(&status(400, "Request_BadRequest: nope")));
+        assert!(!is_expired_token(&status(503, "")));
+    }
+}
