@@ -74,7 +74,13 @@ enum Command {
     /// Check a configuration file and exit.
     CheckConfig(ConfigArg),
     /// Trigger a sync on the running server, wait for it and print the outcome.
-    Sync(ConfigArg),
+    Sync {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Read the whole tenant even when a delta sync is possible.
+        #[arg(long)]
+        full: bool,
+    },
     /// Manage users' LDAP passwords on the running server.
     User {
         #[command(subcommand)]
@@ -194,9 +200,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("{}: OK", arg.config.display());
             Ok(())
         }
-        Command::Sync(arg) => {
+        Command::Sync { config: arg, full } => {
             let client = client(&arg)?;
-            let (id, started) = client.trigger_sync().await.map_err(|e| e.to_string())?;
+            let (id, started) = client
+                .trigger_sync_with(full)
+                .await
+                .map_err(|e| e.to_string())?;
             if started {
                 println!("Sync initiated successfully (run {id}); waiting for it to finish…");
             } else {

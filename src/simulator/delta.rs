@@ -54,6 +54,9 @@ struct Cursor {
     offset: usize,
     /// The `$select` of the initial request (tokens carry the query, graph.md §2.6).
     select: Option<Vec<String>>,
+    /// Random per issued link, so each round ends with a new deltaLink as Graph's do.
+    #[serde(default)]
+    nonce: u64,
 }
 
 impl Cursor {
@@ -197,6 +200,7 @@ fn page(
                 upto: now,
                 offset: 0,
                 select: query.select.clone(),
+                nonce: 0,
             },
             Some(latest) if latest.eq_ignore_ascii_case("latest") => {
                 // "Sync from now": no data, only a deltaLink (graph.md §2.6).
@@ -207,6 +211,7 @@ fn page(
                     upto: now,
                     offset: 0,
                     select: query.select.clone(),
+                    nonce: rand::random(),
                 };
                 return Ok(frame(
                     state,
@@ -247,6 +252,7 @@ fn page(
         Link::Delta(Cursor {
             since: Some(cursor.upto),
             offset: 0,
+            nonce: rand::random(),
             ..cursor.clone()
         })
     };
@@ -517,6 +523,7 @@ mod tests {
             upto,
             offset,
             select: None,
+            nonce: 0,
         }
     }
 

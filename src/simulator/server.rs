@@ -46,7 +46,8 @@ pub(crate) struct SimState {
     pub tenant: Arc<Mutex<Tenant>>,
     /// Issued access tokens and when each expires.
     pub tokens: Mutex<HashMap<String, Instant>>,
-    pub faults: Mutex<VecDeque<Fault>>,
+    /// Upcoming responses: `None` is served normally, `Some` replaced by the fault.
+    pub faults: Mutex<VecDeque<Option<Fault>>>,
     pub graph_requests: AtomicU64,
     pub token_requests: AtomicU64,
     /// Mixed into `$skiptoken`s so they are opaque and only valid on this server.
@@ -70,7 +71,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl SimState {
     /// Takes the next injected fault, if any.
     pub fn next_fault(&self) -> Option<Fault> {
-        lock(&self.faults).pop_front()
+        lock(&self.faults).pop_front().flatten()
     }
 
     /// Waits the configured latency (none by default).
@@ -107,7 +108,16 @@ impl SimulatorHandle {
     /// Serves `fault` instead of the next `count` Graph responses (after those already
     /// queued).
     pub fn inject_faults(&self, fault: Fault, count: usize) {
-        lock(&self.state.faults).extend(std::iter::repeat_n(fault, count));
+        lock(&self.state.faults).extend(std::iter::repeat_n(Some(fault), count));
+    }
+
+    /// Serves the next `pass` Graph responses normally (after those already queued), then
+    /// `fault` instead of the `count` after them: a run fails midway, e.g. in its second
+    /// delta round.
+    pub fn inject_faults_after(&self, pass: usize, fault: Fault, count: usize) {
+        let mut faults = lock(&self.state.faults);
+        faults.extend(std::iter::repeat_n(None, pass));
+        faults.extend(std::iter::repeat_n(Some(fault), count));
     }
 
     /// Graph requests received so far (faulted ones included).
