@@ -600,3 +600,159 @@ async fn delta_endpoints_page_select_report_changes_and_expire() {
     let (fresh, _) = round(&token, &location).await;
     assert_eq!(fresh.len(), 3, "the Location restarts the round");
 }
+
+// ---- benchmark (ignored; scripts/bench-sync runs it in a release build) ----
+
+/// A number from the environment, or `default`.
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `VmRSS` and `VmHWM` of this process, in MiB.
+fn rss_mib() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map_or(0, |kb| kb / 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Makes `n` changes of every kind, spread over the tenant.
+fn hundred_changes(t: &mut Tenant, n: usize, round: usize) {
+    let users = t.users.len();
+    let groups = t.groups.len();
+    for i in 0..n {
+        let u = (i * 997 + round * 31) % users;
+        let g = (i * 89 + round * 7) % groups;
+        match i % 5 {
+            0 => {
+                let upn = t.users[u].user_principal_name.clone();
+                t.disable_user(&upn);
+            }
+            1 => t.add_user(new_user(&format!("bench{round}x{i}@example.com"))),
+            2 => {
+                let name = t.groups[g].display_name.clone();
+                let id = t.users[u].id.clone();
+                t.add_member(
+                    &name,
+                    SimMember {
+                        kind: MemberKind::User,
+                        id,
+                    },
+                );
+            }
+            3 => {
+                let name = t.groups[g].display_name.clone();
+                if let Some(m) = t.groups[g].members.first().map(|m| m.id.clone()) {
+                    t.remove_member(&name, &m);
+                }
+            }
+            _ => {
+                let upn = t.users[u].user_principal_name.clone();
+                t.update_user(&upn, |user| user.surname = Some(format!("Changed{round}")));
+            }
+        }
+    }
+}
+
+/// The sync benchmark (docs/benchmarks.md, "Sync"): BENCH_USERS / BENCH_GROUPS /
+/// BENCH_MEMBERS (per group) / BENCH_LATENCY_MS / BENCH_CHANGES.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run by scripts/bench-sync in a release build"]
+async fn bench_sync() {
+    use entra_ldap::config::{DirectoryConfig, EntraConfig, LoginSource, Secret};
+    use entra_ldap::directory::{DirectorySettings, LiveDirectory};
+    use entra_ldap::model::DirectoryData;
+    use entra_ldap::store::Store;
+    use entra_ldap::sync::SyncService;
+    use std::time::{Duration, Instant};
+
+    let (users, groups, members) = (
+        env_or("BENCH_USERS", 100_000),
+        env_or("BENCH_GROUPS", 10_000),
+        env_or("BENCH_MEMBERS", 100),
+    );
+    let latency = Duration::from_millis(env_or("BENCH_LATENCY_MS", 50) as u64);
+    let changes = env_or("BENCH_CHANGES", 100);
+    // The worker's per-phase timings ("sync phases") go to stderr.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("entra_ldap::sync=debug")
+        .with_writer(std::io::stderr)
+        .try_init();
+    let clock = Instant::now();
+    let tenant = simulator::generated_tenant_sized(users, groups, members);
+    println!(
+        "tenant: {users} users, {groups} groups, {} memberships, built in {:.2?}",
+        users.min(members) * groups,
+        clock.elapsed()
+    );
+    let sim = simulator::start(tenant, any_port()).await.unwrap();
+    sim.set_latency(latency);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let live = Arc::new(LiveDirectory::new(
+        &DirectoryData::default(),
+        DirectorySettings::default(),
+    ));
+    let entra = EntraConfig {
+        tenant_id: sim.tenant_id.clone(),
+        client_id: sim.client_id.clone(),
+        client_secret: Secret::new(sim.client_secret.clone()),
+        authority_url: sim.url.clone(),
+        graph_url: sim.url.clone(),
+        sync_interval_secs: 0,
+        page_size: 999,
+        request_timeout_secs: 60,
+    };
+    let rules = DirectoryConfig {
+        login_source: LoginSource::Upn,
+        uid_number_min: 10_000,
+        uid_number_max: 4_000_000,
+        gid_number_min: 10_000,
+        gid_number_max: 4_000_000,
+        home_directory: "/home/{uid}".into(),
+        login_shell: "/bin/bash".into(),
+        show_inactive_users: false,
+    };
+    let (rss_before, _) = rss_mib();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let clock = Instant::now();
+    let sync = SyncService::start(entra, rules, store.clone(), live, shutdown.clone());
+    let full = sync.wait_first_run().await.unwrap();
+    let full_time = clock.elapsed();
+    assert_eq!(full.outcome, SyncOutcome::Succeeded, "{:?}", full.error);
+    let minimum = users.div_ceil(999) + groups.div_ceil(999) + 1;
+    let (rss_after, hwm) = rss_mib();
+    println!(
+        "full sync: {full_time:.2?}, {} Graph requests (minimum {minimum}), mode {:?}",
+        full.graph_requests, full.mode
+    );
+    println!(
+        "RSS: {rss_before} MiB before sync (simulated tenant included), {rss_after} MiB after, peak {hwm} MiB"
+    );
+    for round in 0..3 {
+        sim.with_tenant(|t| hundred_changes(t, changes, round));
+        let clock = Instant::now();
+        let id = sync.trigger(SyncTrigger::Manual).unwrap();
+        let run = sync.wait_for(id).await.unwrap();
+        assert_eq!(run.outcome, SyncOutcome::Succeeded, "{:?}", run.error);
+        assert_eq!(run.mode, Some(SyncMode::Delta));
+        println!(
+            "delta run {round}: {changes} changes, {:.2?} end to end, {} Graph requests, {:?}",
+            clock.elapsed(),
+            run.graph_requests,
+            run.changes
+        );
+    }
+    let (_, hwm) = rss_mib();
+    println!("peak RSS after the delta runs: {hwm} MiB");
+    shutdown.cancel();
+}

@@ -299,11 +299,15 @@ impl Shared {
             }
         };
         // Only the reading is abandoned on shutdown; a commit, once started, completes.
+        let phase = Instant::now();
         let (mirror, update) = tokio::select! {
             _ = shutdown.cancelled() => return Err(SyncError::Cancelled),
             read = self.read(graph, mirror, forced, &settings, run.id, requests, mode) => read?,
         };
+        let read_ms = phase.elapsed().as_millis() as u64;
+        let phase = Instant::now();
         let snapshot = scope::apply(&mirror.to_raw(), &settings);
+        let scope_ms = phase.elapsed().as_millis() as u64;
         let (users, groups) = (snapshot.users.len(), snapshot.groups.len());
         let mut done = run;
         done.outcome = SyncOutcome::Succeeded;
@@ -311,16 +315,26 @@ impl Shared {
         done.graph_requests = requests.load(Ordering::Relaxed);
         done.mode = *lock(mode);
         let (store, rules, record) = (self.store.clone(), self.rules.clone(), done.clone());
+        let phase = Instant::now();
         done.changes =
             blocking(move || store.commit_sync_mirrored(&snapshot, &rules, &record, &update))
                 .await?;
         *lock(&self.mirror) = Some(mirror);
+        // Where a run's time goes (docs/benchmarks.md "Sync" quotes these).
+        tracing::debug!(
+            run = done.id,
+            read_ms,
+            scope_ms,
+            commit_ms = phase.elapsed().as_millis() as u64,
+            "sync phases"
+        );
         if done.changes.is_empty() {
             // Nothing the snapshot is built from changed: keep serving the current one rather
             // than reloading and rebuilding the whole directory (CPU and a memory peak).
             return Ok((done, users, groups));
         }
         let store = self.store.clone();
+        let phase = Instant::now();
         let data = blocking(move || store.load_directory())
             .await
             .map_err(|e| {
@@ -328,10 +342,18 @@ impl Shared {
                     "data committed, but reloading it failed ({e}); the served directory is unchanged"
                 ))
             })?;
+        let reload_ms = phase.elapsed().as_millis() as u64;
+        let phase = Instant::now();
         let live = Arc::clone(&self.live);
         tokio::task::spawn_blocking(move || live.publish(&data))
             .await
             .map_err(|e| SyncError::Store(format!("publishing the new snapshot failed: {e}")))?;
+        tracing::debug!(
+            run = done.id,
+            reload_ms,
+            publish_ms = phase.elapsed().as_millis() as u64,
+            "sync publish phases"
+        );
         Ok((done, users, groups))
     }
 }
