@@ -143,7 +143,12 @@ impl Stack {
 fn new_user(upn: &str) -> SimUser {
     let local = upn.split('@').next().unwrap().to_string();
     SimUser {
-        id: simulator::demo::object_id(1, 900 + local.len() as u64),
+        // Kind 4 is unused by the shipped tenants: no collision with their ids.
+        id: simulator::demo::object_id(
+            4,
+            upn.bytes()
+                .fold(0u64, |h, b| h.wrapping_mul(131).wrapping_add(u64::from(b))),
+        ),
         user_principal_name: upn.to_string(),
         display_name: Some(local.clone()),
         mail: Some(upn.to_string()),
