@@ -237,8 +237,17 @@ async fn changes_after_a_full_run_arrive_by_cheap_delta_runs_and_reach_ldap() {
         "membership gone"
     );
 
-    // Rename a group: the stored group follows (its cn stays stable by design).
+    // Restoring the soft-deleted user brings it back, binding and in its group again.
     let platform = s.group_id("Platform");
+    let erin = "erin".to_string();
+    assert!(!s.member_uids(&platform).await.contains(&erin));
+    assert!(s.sim.with_tenant(|t| t.restore_user("erin@example.com")));
+    let run = s.delta_run().await;
+    assert_eq!(run.changes.users_changed, 1, "{:?}", run.changes);
+    assert_eq!(s.bind("erin").await, 0);
+    assert!(s.member_uids(&platform).await.contains(&erin));
+
+    // Rename a group: the stored group follows (its cn stays stable by design).
     assert!(
         s.sim
             .with_tenant(|t| t.rename_group("Platform", "Platform Team"))

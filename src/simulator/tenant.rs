@@ -10,6 +10,7 @@
 //! only; call [`Tenant::record`] afterwards to make delta queries see it too.
 
 use serde::Serialize;
+use std::collections::HashMap;
 
 /// A user as `GET /v1.0/users` knows it (a subset of Graph's properties).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -169,6 +170,8 @@ pub struct Tenant {
     pub domains: Vec<SimDomain>,
     /// Soft-deleted users (Graph's `deletedItems`): gone from `/users`, restorable.
     pub deleted_users: Vec<SimUser>,
+    /// The groups each soft-deleted user was a direct member of (restore puts it back).
+    deleted_memberships: HashMap<String, Vec<String>>,
     /// Most member entries one group carries per appearance in a `/groups/delta` page; a
     /// larger group reappears with the next slice (graph.md §2.6 "Large groups").
     pub member_slice: usize,
@@ -194,6 +197,7 @@ impl Tenant {
             others: Vec::new(),
             domains: Vec::new(),
             deleted_users: Vec::new(),
+            deleted_memberships: HashMap::new(),
             member_slice: DEFAULT_MEMBER_SLICE,
             sequence: 0,
             changes: Vec::new(),
@@ -327,7 +331,9 @@ impl Tenant {
         let removed = if let Some(pos) = self.users.iter().position(matches) {
             self.users.remove(pos)
         } else if let Some(pos) = self.deleted_users.iter().position(matches) {
-            self.deleted_users.remove(pos)
+            let user = self.deleted_users.remove(pos);
+            self.deleted_memberships.remove(&user.id);
+            user
         } else {
             return false;
         };
@@ -336,14 +342,16 @@ impl Tenant {
         true
     }
 
-    /// Removes object `id` from every group it is a direct member of (each recorded).
-    fn drop_memberships(&mut self, id: &str) {
+    /// Removes object `id` from every group it is a direct member of (each recorded);
+    /// returns those groups' ids.
+    fn drop_memberships(&mut self, id: &str) -> Vec<String> {
         let mut dropped = Vec::new();
         for group in &mut self.groups {
             if let Some(pos) = group.members.iter().position(|m| m.id == id) {
                 dropped.push((group.id.clone(), group.members.remove(pos)));
             }
         }
+        let groups = dropped.iter().map(|(g, _)| g.clone()).collect();
         for (group, member) in dropped {
             self.record(Change::Member {
                 group,
@@ -351,6 +359,7 @@ impl Tenant {
                 removed: true,
             });
         }
+        groups
     }
 
     /// The user with this UPN (case-insensitive), for tests that change it.
@@ -392,8 +401,40 @@ impl Tenant {
         let removed = self.users.remove(pos);
         let id = removed.id.clone();
         self.deleted_users.push(removed);
-        self.drop_memberships(&id);
+        let groups = self.drop_memberships(&id);
+        self.deleted_memberships.insert(id.clone(), groups);
         self.record(Change::User(id));
+        true
+    }
+
+    /// Restores a soft-deleted user into `/users` and the groups it was in (recorded; delta
+    /// shows it again without annotation). False when no such soft-deleted user exists.
+    pub fn restore_user(&mut self, upn: &str) -> bool {
+        let Some(pos) = self
+            .deleted_users
+            .iter()
+            .position(|u| u.user_principal_name.eq_ignore_ascii_case(upn))
+        else {
+            return false;
+        };
+        let user = self.deleted_users.remove(pos);
+        let id = user.id.clone();
+        self.users.push(user);
+        self.record(Change::User(id.clone()));
+        for group in self.deleted_memberships.remove(&id).unwrap_or_default() {
+            let member = SimMember {
+                kind: MemberKind::User,
+                id: id.clone(),
+            };
+            if let Some(g) = self.groups.iter_mut().find(|g| g.id == group) {
+                g.members.push(member.clone());
+                self.record(Change::Member {
+                    group,
+                    member,
+                    removed: false,
+                });
+            }
+        }
         true
     }
 
@@ -452,6 +493,10 @@ mod tests {
         assert!(t.users.is_empty());
         assert!(t.groups[0].members.is_empty(), "membership removed too");
         assert_eq!(t.deleted_users.len(), 1, "soft delete keeps it restorable");
+        assert!(t.restore_user("alice@example.com"));
+        assert_eq!(t.users.len(), 1);
+        assert_eq!(t.groups[0].members.len(), 1, "back in its group");
+        assert!(t.remove_user("alice@example.com"));
         assert!(t.hard_delete_user("alice@example.com"));
         assert!(t.deleted_users.is_empty());
     }
