@@ -595,6 +595,18 @@ async fn delta_endpoints_page_select_report_changes_and_expire() {
         "deleted"
     );
 
+    // "Sync from now": no data, only a link; following it brings later changes only.
+    let (now, latest) = round(
+        &token,
+        &format!("{base}/v1.0/users/delta?$deltatoken=latest"),
+    )
+    .await;
+    assert!(now.is_empty());
+    sim.with_tenant(|t| assert!(t.disable_user("alice@example.com")));
+    let (later, _) = round(&token, &latest).await;
+    assert_eq!(later.len(), 1);
+    assert_eq!(later[0]["userPrincipalName"], "alice@example.com");
+
     sim.expire_delta_tokens(DeltaExpiry::SyncStateNotFound);
     let (status, _, body) = get(&token, &users_link).await;
     assert_eq!(status, 400);
