@@ -184,3 +184,119 @@ impl<'a> Encoded<'a> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LoginSource;
+    use crate::model::{SyncOutcome, SyncTrigger, UserStatus};
+
+    fn rules(uid_max: u32) -> DirectoryConfig {
+        DirectoryConfig {
+            login_source: LoginSource::Upn,
+            uid_number_min: 1000,
+            uid_number_max: uid_max,
+            gid_number_min: 5000,
+            gid_number_max: 5999,
+            home_directory: "/home/{uid}".into(),
+            login_shell: "/bin/bash".into(),
+            show_inactive_users: false,
+        }
+    }
+
+    fn user(id: &str) -> EntraUser {
+        EntraUser {
+            id: id.into(),
+            user_principal_name: format!("{id}@example.com"),
+            account_enabled: true,
+            ..EntraUser::default()
+        }
+    }
+
+    fn run(id: u64) -> SyncRun {
+        SyncRun {
+            id,
+            trigger: SyncTrigger::Manual,
+            started: 1,
+            finished: Some(2),
+            outcome: SyncOutcome::Succeeded,
+            credential: None,
+            credential_failures: Vec::new(),
+            mode: None,
+            graph_requests: 0,
+            changes: ChangeCounts::default(),
+            error: None,
+        }
+    }
+
+    /// A snapshot of `users` (all active) and the mirror update that goes with it.
+    fn commit(
+        store: &Store,
+        users: &[&str],
+        link: &str,
+        uid_max: u32,
+        id: u64,
+    ) -> Result<ChangeCounts, StoreError> {
+        let snapshot = TenantSnapshot {
+            users: users
+                .iter()
+                .map(|u| (user(u), UserStatus::Active))
+                .collect(),
+            ..TenantSnapshot::default()
+        };
+        let update = MirrorUpdate {
+            users: users.iter().map(|u| user(u)).collect(),
+            state: DeltaState {
+                users_link: Some(format!("{link}-users")),
+                groups_link: Some(format!("{link}-groups")),
+                last_full: Some(7),
+            },
+            ..MirrorUpdate::default()
+        };
+        store.commit_sync_mirrored(&snapshot, &rules(uid_max), &run(id), &update)
+    }
+
+    #[test]
+    fn mirror_and_links_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert_eq!(store.load_mirror().unwrap(), StoredMirror::default());
+            commit(&store, &["a", "b"], "L1", 1999, 1).unwrap();
+            let removal = MirrorUpdate {
+                removed_users: vec!["b".into()],
+                state: DeltaState {
+                    users_link: Some("L2-users".into()),
+                    groups_link: Some("L2-groups".into()),
+                    last_full: Some(7),
+                },
+                ..MirrorUpdate::default()
+            };
+            let snapshot = TenantSnapshot {
+                users: vec![(user("a"), UserStatus::Active)],
+                ..TenantSnapshot::default()
+            };
+            store
+                .commit_sync_mirrored(&snapshot, &rules(1999), &run(2), &removal)
+                .unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let mirror = store.load_mirror().unwrap();
+        assert_eq!(mirror.tenant.users, vec![user("a")]);
+        assert_eq!(mirror.state.users_link.as_deref(), Some("L2-users"));
+        assert_eq!(mirror.state.last_full, Some(7));
+    }
+
+    #[test]
+    fn a_failed_commit_keeps_the_old_links_and_mirror() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        commit(&store, &["a"], "L1", 1001, 1).unwrap();
+        let before = store.load_mirror().unwrap();
+        // Two new users, one uid number left: the directory part aborts the transaction.
+        let err = commit(&store, &["a", "b", "c"], "L2", 1001, 2).unwrap_err();
+        assert!(matches!(err, StoreError::Exhausted(_)), "{err}");
+        assert_eq!(store.load_mirror().unwrap(), before, "links not advanced");
+        assert!(store.get_run(2).unwrap().is_none());
+    }
+}
