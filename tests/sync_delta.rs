@@ -429,6 +429,17 @@ async fn a_restart_on_the_same_data_dir_continues_with_delta() {
     assert_ne!(s.links(), links);
     assert_eq!(s.bind("bob").await, 49);
     s.app.shutdown().await;
+
+    // Pointed at another Graph endpoint, the stored links are not followed: a full run.
+    let other = simulator::start(simulator::demo_tenant(), any_port())
+        .await
+        .unwrap();
+    let s = start_on(Arc::new(other), dir.path()).await;
+    let run = s.app.services.store.list_runs(1).unwrap().remove(0);
+    assert_eq!(run.mode, Some(SyncMode::Full));
+    assert_eq!(run.graph_requests, FULL_REQUESTS);
+    assert_eq!(s.bind("bob").await, 0, "that tenant's bob is enabled");
+    s.app.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

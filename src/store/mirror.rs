@@ -37,6 +37,10 @@ pub struct DeltaState {
     pub groups_link: Option<String>,
     /// When the last full round was committed.
     pub last_full: Option<UnixTime>,
+    /// The tenant and Graph endpoint the links belong to (`tenant_id@graph_url`): links of
+    /// another tenant or endpoint are never followed, a full run starts over instead.
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
 /// The mirror as stored: the raw tenant (ordered by object id) and the delta state.
@@ -250,6 +254,7 @@ mod tests {
                 users_link: Some(format!("{link}-users")),
                 groups_link: Some(format!("{link}-groups")),
                 last_full: Some(7),
+                source: None,
             },
             ..MirrorUpdate::default()
         };
@@ -269,6 +274,7 @@ mod tests {
                     users_link: Some("L2-users".into()),
                     groups_link: Some("L2-groups".into()),
                     last_full: Some(7),
+                    source: None,
                 },
                 ..MirrorUpdate::default()
             };

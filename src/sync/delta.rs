@@ -63,9 +63,12 @@ impl Mirror {
         }
     }
 
-    /// True when both delta links are known, so a delta run is possible.
-    pub fn has_links(&self) -> bool {
-        self.state.users_link.is_some() && self.state.groups_link.is_some()
+    /// True when both delta links are known and belong to `source` (see
+    /// [`source_of`]), so a delta run is possible.
+    pub fn has_links(&self, source: &str) -> bool {
+        self.state.users_link.is_some()
+            && self.state.groups_link.is_some()
+            && self.state.source.as_deref() == Some(source)
     }
 }
 
@@ -89,6 +92,13 @@ impl Rounds {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// What delta links are bound to: the tenant and the Graph endpoint. After either is
+/// reconfigured, stored links are not followed (they would read another tenant's changes,
+/// or be refused as foreign) and a full run starts over.
+pub fn source_of(tenant_id: &str, graph_url: &Url) -> String {
+    format!("{}@{}", tenant_id.to_ascii_lowercase(), graph_url)
 }
 
 /// True when Graph refused a delta link as expired: 410 Gone ("synchronization reset"),
@@ -245,18 +255,19 @@ fn apply(mirror: &mut Mirror, rounds: Rounds) -> Touched {
 }
 
 /// The new delta state after rounds ending at these links.
-fn next_state(rounds: &Rounds, last_full: Option<i64>) -> DeltaState {
+fn next_state(rounds: &Rounds, last_full: Option<i64>, source: Option<String>) -> DeltaState {
     DeltaState {
         users_link: Some(rounds.users_link.to_string()),
         groups_link: Some(rounds.groups_link.to_string()),
         last_full,
+        source,
     }
 }
 
 /// A full run: the rounds alone make the new mirror (objects absent are gone); the update
-/// holds what differs from `old`.
-pub fn merge_full(old: &Mirror, rounds: Rounds) -> (Mirror, MirrorUpdate) {
-    let state = next_state(&rounds, Some(crate::model::now()));
+/// holds what differs from `old`. `source` is what the new links belong to ([`source_of`]).
+pub fn merge_full(old: &Mirror, rounds: Rounds, source: &str) -> (Mirror, MirrorUpdate) {
+    let state = next_state(&rounds, Some(crate::model::now()), Some(source.to_string()));
     let mut new = Mirror::default();
     apply(&mut new, rounds);
     new.state = state.clone();
@@ -273,7 +284,7 @@ pub fn merge_full(old: &Mirror, rounds: Rounds) -> (Mirror, MirrorUpdate) {
 
 /// A delta run: the rounds change `mirror` in place; the update holds the touched objects.
 pub fn merge_delta(mirror: &mut Mirror, rounds: Rounds) -> MirrorUpdate {
-    let state = next_state(&rounds, mirror.state.last_full);
+    let state = next_state(&rounds, mirror.state.last_full, mirror.state.source.clone());
     let touched = apply(mirror, rounds);
     mirror.state = state.clone();
     let (users, removed_users) = split(touched.users, &mirror.users);
@@ -369,9 +380,13 @@ mod tests {
                 change(group("g", "G"), vec![(u("u3"), false), (u("u1"), false)]),
             ],
         );
-        let (m, update) = merge_full(&Mirror::default(), r);
+        let (m, update) = merge_full(&Mirror::default(), r, "t@g");
         assert_eq!(m.groups["g"].members, vec![u("u1"), u("u2"), u("u3")]);
-        assert!(m.has_links());
+        assert!(m.has_links("t@g"));
+        assert!(
+            !m.has_links("other@g"),
+            "links of another tenant are not followed"
+        );
         assert_eq!(update.groups.len(), 2);
         assert!(update.state.last_full.is_some());
     }
@@ -390,6 +405,7 @@ mod tests {
                     vec![(u("u1"), false), (u("u2"), false)],
                 )],
             ),
+            "t@g",
         );
         let last_full = m.state.last_full;
         let delta = || {
@@ -432,10 +448,12 @@ mod tests {
                 ],
                 vec![change(group("g", "G"), vec![])],
             ),
+            "t@g",
         );
         let (new, update) = merge_full(
             &old,
             rounds(vec![DeltaItem::Upsert(user("u1", true))], vec![]),
+            "t@g",
         );
         assert_eq!(new.users.len(), 1);
         assert!(update.users.is_empty(), "u1 unchanged: not rewritten");

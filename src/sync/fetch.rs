@@ -201,7 +201,7 @@ pub async fn fetch_tenant(
     requests: &AtomicU64,
 ) -> Result<RawTenant, SyncError> {
     let rounds = delta::read_full(graph, page_size, requests).await?;
-    let mirror = delta::merge_full(&delta::Mirror::default(), rounds).0;
+    let mirror = delta::merge_full(&delta::Mirror::default(), rounds, "").0;
     Ok(mirror.to_raw())
 }
 

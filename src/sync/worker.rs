@@ -359,9 +359,10 @@ impl Shared {
 }
 
 impl Shared {
-    /// Reads the tenant the way this run should: delta when links are stored, no full run
-    /// was asked for and the last full one is recent enough (`full_interval_secs`, 0: no
-    /// periodic full run); otherwise, or when Graph says the delta link expired, in full.
+    /// Reads the tenant the way this run should: delta when links of this tenant and Graph
+    /// endpoint are stored, no full run was asked for and the last full one is recent
+    /// enough (`full_interval_secs`, 0: no periodic full run); otherwise, or when Graph says
+    /// the delta link expired, in full.
     /// Returns the merged mirror and what to persist of it.
     #[allow(clippy::too_many_arguments)]
     async fn read(
@@ -375,12 +376,13 @@ impl Shared {
         mode: &Mutex<Option<SyncMode>>,
     ) -> Result<(Mirror, MirrorUpdate), SyncError> {
         let page_size = self.entra.page_size;
+        let source = delta::source_of(&self.entra.tenant_id, &self.entra.graph_url);
         let full_due = settings.full_interval_secs > 0
             && mirror.state.last_full.is_none_or(|t| {
                 now().saturating_sub(t)
                     >= i64::try_from(settings.full_interval_secs).unwrap_or(i64::MAX)
             });
-        if !forced && !full_due && mirror.has_links() {
+        if !forced && !full_due && mirror.has_links(&source) {
             *lock(mode) = Some(SyncMode::Delta);
             match delta::read_incremental(graph, &mirror.state, page_size, requests).await {
                 Ok(rounds) => {
@@ -396,7 +398,7 @@ impl Shared {
         }
         *lock(mode) = Some(SyncMode::Full);
         let rounds = delta::read_full(graph, page_size, requests).await?;
-        Ok(delta::merge_full(&mirror, rounds))
+        Ok(delta::merge_full(&mirror, rounds, &source))
     }
 }
 
