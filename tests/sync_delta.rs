@@ -15,6 +15,10 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+/// The server binary's allocator, so the benchmark's RSS figures match `entra-ldap serve`.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const PASSWORD: &str = "delta-test-password";
 /// A delta run of the demo tenant: one users page, one groups page, `/domains`.
 const DELTA_REQUESTS: u64 = 3;
