@@ -18,9 +18,12 @@ use super::fetch::{
     DeltaItem, GROUP_SELECT, GraphGroup, GraphUser, GroupChange, USER_SELECT, fetch_domains,
 };
 use super::graph::GraphClient;
-use crate::model::{EntraDomain, EntraGroup, EntraUser, MemberRef, ObjectId, RawTenant};
+use crate::model::{
+    EntraDomain, EntraGroup, EntraUser, MemberRef, ObjectId, RawTenant, SyncMode, now,
+};
 use crate::store::{DeltaState, MirrorUpdate, StoredMirror};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 use url::Url;
 
@@ -117,6 +120,56 @@ pub fn is_expired_token(e: &SyncError) -> bool {
         }
         _ => false,
     }
+}
+
+/// What one run's reading needs to know.
+pub struct Plan<'a> {
+    pub graph: &'a GraphClient,
+    /// Page size asked of Graph (1..=999).
+    pub page_size: u32,
+    /// What delta links must belong to ([`source_of`]).
+    pub source: String,
+    /// An admin asked for a full run.
+    pub forced: bool,
+    /// Seconds between full reconciliations (0: none).
+    pub full_interval_secs: u64,
+    /// The run id, for logs.
+    pub run: u64,
+}
+
+/// Reads the tenant the way this run should: a delta run when links of this tenant and
+/// Graph endpoint are stored, no full run was asked for and the last full one is recent
+/// enough; otherwise, or when Graph says the delta link expired, a full run (logged).
+/// `mode` is set as soon as it is known (a failed run records it too). Returns the merged
+/// mirror and what to persist of it. `mirror` is only changed once every round was read.
+pub async fn read(
+    plan: &Plan<'_>,
+    mut mirror: Mirror,
+    requests: &AtomicU64,
+    mode: &Mutex<Option<SyncMode>>,
+) -> Result<(Mirror, MirrorUpdate), SyncError> {
+    let set_mode = |m| *mode.lock().unwrap_or_else(|p| p.into_inner()) = Some(m);
+    let full_due = plan.full_interval_secs > 0
+        && mirror.state.last_full.is_none_or(|t| {
+            now().saturating_sub(t) >= i64::try_from(plan.full_interval_secs).unwrap_or(i64::MAX)
+        });
+    if !plan.forced && !full_due && mirror.has_links(&plan.source) {
+        set_mode(SyncMode::Delta);
+        match read_incremental(plan.graph, &mirror.state, plan.page_size, requests).await {
+            Ok(rounds) => {
+                tracing::debug!(run = plan.run, objects = rounds.len(), "delta rounds read");
+                let update = merge_delta(&mut mirror, rounds);
+                return Ok((mirror, update));
+            }
+            Err(e) if is_expired_token(&e) => {
+                tracing::warn!(run = plan.run, error = %e, "delta link expired: reading the tenant in full");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    set_mode(SyncMode::Full);
+    let rounds = read_full(plan.graph, plan.page_size, requests).await?;
+    Ok(merge_full(&mirror, rounds, &plan.source))
 }
 
 /// Reads the initial rounds of users and groups (with members) and the domains.

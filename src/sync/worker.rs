@@ -15,7 +15,7 @@ use super::settings::SyncSettings;
 use crate::config::{DirectoryConfig, EntraConfig};
 use crate::directory::LiveDirectory;
 use crate::model::{ChangeCounts, SyncMode, SyncOutcome, SyncRun, SyncTrigger, now};
-use crate::store::{MirrorUpdate, Store, StoreError};
+use crate::store::{Store, StoreError};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -298,11 +298,19 @@ impl Shared {
                 Mirror::from_stored(blocking(move || store.load_mirror()).await?)
             }
         };
+        let plan = delta::Plan {
+            graph,
+            page_size: self.entra.page_size,
+            source: delta::source_of(&self.entra.tenant_id, &self.entra.graph_url),
+            forced,
+            full_interval_secs: settings.full_interval_secs,
+            run: run.id,
+        };
         // Only the reading is abandoned on shutdown; a commit, once started, completes.
         let phase = Instant::now();
         let (mirror, update) = tokio::select! {
             _ = shutdown.cancelled() => return Err(SyncError::Cancelled),
-            read = self.read(graph, mirror, forced, &settings, run.id, requests, mode) => read?,
+            read = delta::read(&plan, mirror, requests, mode) => read?,
         };
         let read_ms = phase.elapsed().as_millis() as u64;
         let phase = Instant::now();
@@ -355,50 +363,6 @@ impl Shared {
             "sync publish phases"
         );
         Ok((done, users, groups))
-    }
-}
-
-impl Shared {
-    /// Reads the tenant the way this run should: delta when links of this tenant and Graph
-    /// endpoint are stored, no full run was asked for and the last full one is recent
-    /// enough (`full_interval_secs`, 0: no periodic full run); otherwise, or when Graph says
-    /// the delta link expired, in full.
-    /// Returns the merged mirror and what to persist of it.
-    #[allow(clippy::too_many_arguments)]
-    async fn read(
-        &self,
-        graph: &GraphClient,
-        mut mirror: Mirror,
-        forced: bool,
-        settings: &SyncSettings,
-        run: u64,
-        requests: &AtomicU64,
-        mode: &Mutex<Option<SyncMode>>,
-    ) -> Result<(Mirror, MirrorUpdate), SyncError> {
-        let page_size = self.entra.page_size;
-        let source = delta::source_of(&self.entra.tenant_id, &self.entra.graph_url);
-        let full_due = settings.full_interval_secs > 0
-            && mirror.state.last_full.is_none_or(|t| {
-                now().saturating_sub(t)
-                    >= i64::try_from(settings.full_interval_secs).unwrap_or(i64::MAX)
-            });
-        if !forced && !full_due && mirror.has_links(&source) {
-            *lock(mode) = Some(SyncMode::Delta);
-            match delta::read_incremental(graph, &mirror.state, page_size, requests).await {
-                Ok(rounds) => {
-                    tracing::debug!(run, objects = rounds.len(), "delta rounds read");
-                    let update = delta::merge_delta(&mut mirror, rounds);
-                    return Ok((mirror, update));
-                }
-                Err(e) if delta::is_expired_token(&e) => {
-                    tracing::warn!(run, error = %e, "delta link expired: reading the tenant in full");
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        *lock(mode) = Some(SyncMode::Full);
-        let rounds = delta::read_full(graph, page_size, requests).await?;
-        Ok(delta::merge_full(&mirror, rounds, &source))
     }
 }
 
