@@ -106,16 +106,58 @@ pub(super) fn apply(
     rules: &DirectoryConfig,
     run: &SyncRun,
 ) -> TxResult<ChangeCounts> {
+    apply_collect(tx, existing, tenant, rules, run).map(|(counts, _)| counts)
+}
+
+/// Every user and group record as the commit leaves it, in the store's key order: what
+/// `load_directory` would read back right after the commit. The commit decodes each
+/// stored record anyway, so handing them on spares the reload a sync would do next.
+#[derive(Debug, Default)]
+pub(super) struct Written {
+    pub users: Vec<UserRecord>,
+    pub groups: Vec<GroupRecord>,
+}
+
+/// [`apply`], also returning the records as written.
+pub(super) fn apply_collect(
+    tx: &TxTrees<'_>,
+    existing: &Existing,
+    tenant: &TenantSnapshot,
+    rules: &DirectoryConfig,
+    run: &SyncRun,
+) -> TxResult<(ChangeCounts, Written)> {
     let now = now();
     let mut counts = ChangeCounts::default();
-    apply_users(tx, existing, tenant, rules, now, &mut counts)?;
-    apply_groups(tx, existing, tenant, rules, now, &mut counts)?;
+    let mut written = Written::default();
+    apply_users(
+        tx,
+        existing,
+        tenant,
+        rules,
+        now,
+        &mut counts,
+        &mut written.users,
+    )?;
+    apply_groups(
+        tx,
+        existing,
+        tenant,
+        rules,
+        now,
+        &mut counts,
+        &mut written.groups,
+    )?;
     counts.domains_changed = apply_domains(tx, existing, tenant)?;
     let mut record = run.clone();
     record.changes = counts;
     put(tx.runs, trees::RUNS, &codec::run_key(run.id), &record)?;
     tx.runs.flush();
-    Ok(counts)
+    // Key order, as a tree iterates: snapshot users and groups came sorted by id, users
+    // marked deleted were appended after them.
+    written
+        .users
+        .sort_unstable_by(|a, b| a.entra.id.as_bytes().cmp(b.entra.id.as_bytes()));
+    Ok((counts, written))
 }
 
 fn apply_users(
@@ -125,6 +167,7 @@ fn apply_users(
     rules: &DirectoryConfig,
     now: i64,
     counts: &mut ChangeCounts,
+    written: &mut Vec<UserRecord>,
 ) -> TxResult<()> {
     // Sorted by object id so new users get their names (and suffixes) deterministically.
     let seen: BTreeMap<&str, &(EntraUser, UserStatus)> = tenant
@@ -134,11 +177,15 @@ fn apply_users(
         .collect();
     for (id, (entra, status)) in &seen {
         match get::<UserRecord>(tx.users, trees::USERS, id.as_bytes())? {
-            Some(old) => update_user(tx, id.as_bytes(), old, entra, *status, now, counts)?,
+            Some(old) => {
+                let record = update_user(tx, id.as_bytes(), old, entra, *status, now, counts)?;
+                written.push(record);
+            }
             None => {
                 let record = new_user(tx, entra, *status, rules, now)?;
                 put(tx.users, trees::USERS, id.as_bytes(), &record)?;
                 counts.users_added += 1;
+                written.push(record);
             }
         }
     }
@@ -150,13 +197,14 @@ fn apply_users(
         }
         if let Some(old) = get::<UserRecord>(tx.users, trees::USERS, key)? {
             let entra = old.entra.clone();
-            update_user(tx, key, old, &entra, deleted, now, counts)?;
+            written.push(update_user(tx, key, old, &entra, deleted, now, counts)?);
         }
     }
     Ok(())
 }
 
 /// Refreshes an existing user's Entra data and status; `modified` moves only on a change.
+/// Returns the record as stored afterwards.
 fn update_user(
     tx: &TxTrees<'_>,
     key: &[u8],
@@ -165,9 +213,9 @@ fn update_user(
     status: UserStatus,
     now: i64,
     counts: &mut ChangeCounts,
-) -> TxResult<()> {
+) -> TxResult<UserRecord> {
     if old.entra == *entra && old.status == status {
-        return Ok(());
+        return Ok(old);
     }
     if old.status.is_active() && !status.is_active() {
         counts.users_deactivated += 1;
@@ -180,7 +228,8 @@ fn update_user(
         modified: now,
         ..old
     };
-    put(tx.users, trees::USERS, key, &record)
+    put(tx.users, trees::USERS, key, &record)?;
+    Ok(record)
 }
 
 /// A first-seen user: a unique login name and a fresh uidNumber (= its private gidNumber).
@@ -226,12 +275,13 @@ fn apply_groups(
     rules: &DirectoryConfig,
     now: i64,
     counts: &mut ChangeCounts,
+    written: &mut Vec<GroupRecord>,
 ) -> TxResult<()> {
     let seen: BTreeMap<&str, &EntraGroup> =
         tenant.groups.iter().map(|g| (g.id.as_str(), g)).collect();
     for (id, entra) in &seen {
         match get::<GroupRecord>(tx.groups, trees::GROUPS, id.as_bytes())? {
-            Some(old) if old.entra == **entra => {}
+            Some(old) if old.entra == **entra => written.push(old),
             Some(old) => {
                 let record = GroupRecord {
                     entra: (*entra).clone(),
@@ -240,6 +290,7 @@ fn apply_groups(
                 };
                 put(tx.groups, trees::GROUPS, id.as_bytes(), &record)?;
                 counts.groups_changed += 1;
+                written.push(record);
             }
             None => {
                 let alloc = group_alloc(tx, entra, rules)?;
@@ -252,6 +303,7 @@ fn apply_groups(
                 };
                 put(tx.groups, trees::GROUPS, id.as_bytes(), &record)?;
                 counts.groups_added += 1;
+                written.push(record);
             }
         }
     }

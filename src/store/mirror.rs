@@ -11,11 +11,11 @@
 //! [`EntraGroup`] with direct members), `mirror_meta` (`state` → [`DeltaState`],
 //! `domains` → the domain list).
 
-use super::{Store, StoreError, codec, commit, decode_all, tx_error};
+use super::{Store, StoreError, codec, commit, decode_all, trees, tx_error};
 use crate::config::DirectoryConfig;
 use crate::model::{
-    ChangeCounts, EntraDomain, EntraGroup, EntraUser, ObjectId, RawTenant, SyncRun, TenantSnapshot,
-    UnixTime,
+    ChangeCounts, DirectoryData, EntraDomain, EntraGroup, EntraUser, ObjectId, RawTenant, SyncRun,
+    TenantSnapshot, UnixTime,
 };
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
@@ -68,13 +68,17 @@ impl Store {
     /// [`Store::commit_sync`] plus the mirror update, in one sled transaction: the
     /// directory records, the run record, the changed mirror objects and the new delta
     /// links are all committed, or none of them.
+    ///
+    /// Also returns the directory as committed (what [`Store::load_directory`] would read
+    /// right after): the commit decodes every stored record anyway, so the sync publishes
+    /// from it without re-reading the whole store.
     pub fn commit_sync_mirrored(
         &self,
         tenant: &TenantSnapshot,
         rules: &DirectoryConfig,
         run: &SyncRun,
         mirror: &MirrorUpdate,
-    ) -> Result<ChangeCounts, StoreError> {
+    ) -> Result<(ChangeCounts, DirectoryData), StoreError> {
         let _guard = self.lock_directory();
         let t = &self.trees;
         let existing = commit::Existing::read(&t.users, &t.groups, &t.domains)?;
@@ -99,12 +103,25 @@ impl Store {
                         alloc,
                         runs,
                     };
-                    let counts = commit::apply(&tx, &existing, tenant, rules, run)?;
+                    let done = commit::apply_collect(&tx, &existing, tenant, rules, run)?;
                     encoded.write(m_users, m_groups, m_meta)?;
-                    Ok(counts)
+                    Ok(done)
                 },
             )
             .map_err(tx_error)
+            .and_then(|(counts, written)| {
+                // Domains are replaced by the tenant's; the tree iterates them by name.
+                let mut domains = tenant.domains.clone();
+                domains.sort_by(|a, b| a.id.as_bytes().cmp(b.id.as_bytes()));
+                domains.dedup_by(|a, b| a.id == b.id);
+                let data = DirectoryData {
+                    users: written.users,
+                    groups: written.groups,
+                    domains,
+                    binders: decode_all(&t.binders, trees::BINDERS)?,
+                };
+                Ok((counts, data))
+            })
     }
 
     /// The mirror and delta state the last committed run left (empty before the first).
@@ -240,7 +257,7 @@ mod tests {
         link: &str,
         uid_max: u32,
         id: u64,
-    ) -> Result<ChangeCounts, StoreError> {
+    ) -> Result<(ChangeCounts, DirectoryData), StoreError> {
         let snapshot = TenantSnapshot {
             users: users
                 .iter()
@@ -291,6 +308,46 @@ mod tests {
         assert_eq!(mirror.tenant.users, vec![user("a")]);
         assert_eq!(mirror.state.users_link.as_deref(), Some("L2-users"));
         assert_eq!(mirror.state.last_full, Some(7));
+    }
+
+    #[test]
+    fn the_returned_directory_is_what_the_store_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (_, data) = commit(&store, &["c", "a", "b"], "L1", 1999, 1).unwrap();
+        assert_eq!(data, store.load_directory().unwrap());
+        // b leaves (marked deleted, still stored), d arrives, a is unchanged.
+        let (counts, data) = commit(&store, &["d", "a", "c"], "L2", 1999, 2).unwrap();
+        assert_eq!((counts.users_added, counts.users_deactivated), (1, 1));
+        assert_eq!(data, store.load_directory().unwrap());
+        assert_eq!(data.users.len(), 4);
+
+        // Groups (one unchanged, one new, one gone) and domains in no particular order.
+        let group = |id: &str| crate::model::EntraGroup {
+            id: id.into(),
+            display_name: id.to_uppercase(),
+            ..crate::model::EntraGroup::default()
+        };
+        let domain = |id: &str| EntraDomain {
+            id: id.into(),
+            ..EntraDomain::default()
+        };
+        let mut snapshot = TenantSnapshot {
+            users: vec![(user("a"), UserStatus::Active)],
+            groups: vec![group("y"), group("x"), group("z")],
+            domains: vec![domain("b.example"), domain("a.example")],
+        };
+        let update = MirrorUpdate::default();
+        let (_, data) = store
+            .commit_sync_mirrored(&snapshot, &rules(1999), &run(3), &update)
+            .unwrap();
+        assert_eq!(data, store.load_directory().unwrap());
+        snapshot.groups = vec![group("z"), group("w"), group("x")];
+        let (counts, data) = store
+            .commit_sync_mirrored(&snapshot, &rules(1999), &run(4), &update)
+            .unwrap();
+        assert_eq!((counts.groups_added, counts.groups_removed), (1, 1));
+        assert_eq!(data, store.load_directory().unwrap());
     }
 
     #[test]

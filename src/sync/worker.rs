@@ -274,7 +274,7 @@ impl Shared {
     }
 
     /// Read (full or delta) → merge into the mirror → scope → commit (directory, run and
-    /// mirror with its delta links, atomically) → reload → publish. Returns the succeeded
+    /// mirror with its delta links, atomically) → publish the committed directory. Returns the succeeded
     /// run with its change counts, and how many users and groups were read. `mode` is set
     /// as soon as the run knows it, so a failed run records it too.
     async fn sync_once(
@@ -324,9 +324,10 @@ impl Shared {
         done.mode = *lock(mode);
         let (store, rules, record) = (self.store.clone(), self.rules.clone(), done.clone());
         let phase = Instant::now();
-        done.changes =
+        let (changes, data) =
             blocking(move || store.commit_sync_mirrored(&snapshot, &rules, &record, &update))
                 .await?;
+        done.changes = changes;
         *lock(&self.mirror) = Some(mirror);
         // Where a run's time goes (docs/benchmarks.md "Sync" quotes these).
         tracing::debug!(
@@ -338,19 +339,9 @@ impl Shared {
         );
         if done.changes.is_empty() {
             // Nothing the snapshot is built from changed: keep serving the current one rather
-            // than reloading and rebuilding the whole directory (CPU and a memory peak).
+            // than rebuilding the whole directory (CPU and a memory peak).
             return Ok((done, users, groups));
         }
-        let store = self.store.clone();
-        let phase = Instant::now();
-        let data = blocking(move || store.load_directory())
-            .await
-            .map_err(|e| {
-                SyncError::Store(format!(
-                    "data committed, but reloading it failed ({e}); the served directory is unchanged"
-                ))
-            })?;
-        let reload_ms = phase.elapsed().as_millis() as u64;
         let phase = Instant::now();
         let live = Arc::clone(&self.live);
         tokio::task::spawn_blocking(move || live.publish(&data))
@@ -358,7 +349,6 @@ impl Shared {
             .map_err(|e| SyncError::Store(format!("publishing the new snapshot failed: {e}")))?;
         tracing::debug!(
             run = done.id,
-            reload_ms,
             publish_ms = phase.elapsed().as_millis() as u64,
             "sync publish phases"
         );
