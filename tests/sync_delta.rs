@@ -640,6 +640,13 @@ async fn delta_endpoints_page_select_report_changes_and_expire() {
     );
     let (fresh, _) = round(&token, &location).await;
     assert_eq!(fresh.len(), 3, "the Location restarts the round");
+
+    // Added latency applies to every Graph request (the benchmark's 50 ms).
+    sim.set_latency(std::time::Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    let (status, _, _) = get(&token, &format!("{base}/v1.0/domains")).await;
+    assert_eq!(status, 200);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(200));
 }
 
 // ---- benchmark (ignored; scripts/bench-sync runs it in a release build) ----
