@@ -174,9 +174,17 @@ async fn changes_after_a_full_run_arrive_by_cheap_delta_runs_and_reach_ldap() {
     assert!(s.links().users_link.is_some() && s.links().groups_link.is_some());
     assert_eq!(s.bind("bob").await, 0);
 
-    // Nothing changed: still a delta run, and nothing committed.
+    // Nothing changed: still a delta run; only the new links and the run are written.
+    let links = s.links();
+    let data = s.app.services.store.load_directory().unwrap();
+    let served = s.app.services.live.load();
     let run = s.delta_run().await;
     assert!(run.changes.is_empty(), "{:?}", run.changes);
+    assert_ne!(s.links(), links, "links advanced");
+    assert_eq!(s.app.services.store.load_directory().unwrap(), data);
+    assert!(Arc::ptr_eq(&served, &s.app.services.live.load()));
+    let stored = s.app.services.store.get_run(run.id).unwrap().unwrap();
+    assert_eq!(stored, run, "the run is recorded as it ended");
 
     // Disable a user: the next delta run stops their binds.
     assert!(s.sim.with_tenant(|t| t.disable_user("bob@example.com")));

@@ -124,6 +124,30 @@ impl Store {
             })
     }
 
+    /// Records a run that changed nothing but the delta links (a delta run of a quiet
+    /// tenant): the new links, the domain list and the run record, in one transaction.
+    /// The caller guarantees `update` carries no object change.
+    pub fn commit_delta_state(
+        &self,
+        run: &SyncRun,
+        update: &MirrorUpdate,
+    ) -> Result<(), StoreError> {
+        let _guard = self.lock_directory();
+        let t = &self.trees;
+        let domains = codec::encode(MIRROR_META, &update.domains)?;
+        let state = codec::encode(MIRROR_META, &update.state)?;
+        let record = codec::encode(trees::RUNS, run)?;
+        (&t.runs, &t.mirror_meta)
+            .transaction(|(runs, meta)| {
+                meta.insert(META_DOMAINS, domains.clone())?;
+                meta.insert(META_STATE, state.clone())?;
+                runs.insert(&codec::run_key(run.id), record.clone())?;
+                runs.flush();
+                Ok(())
+            })
+            .map_err(tx_error)
+    }
+
     /// The mirror and delta state the last committed run left (empty before the first).
     pub fn load_mirror(&self) -> Result<StoredMirror, StoreError> {
         let _guard = self.lock_directory();
@@ -348,6 +372,30 @@ mod tests {
             .unwrap();
         assert_eq!((counts.groups_added, counts.groups_removed), (1, 1));
         assert_eq!(data, store.load_directory().unwrap());
+    }
+
+    #[test]
+    fn a_quiet_run_writes_only_links_and_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        commit(&store, &["a"], "L1", 1999, 1).unwrap();
+        let (data, mirror) = (
+            store.load_directory().unwrap(),
+            store.load_mirror().unwrap(),
+        );
+        let update = MirrorUpdate {
+            state: DeltaState {
+                users_link: Some("L2-users".into()),
+                ..mirror.state.clone()
+            },
+            ..MirrorUpdate::default()
+        };
+        store.commit_delta_state(&run(2), &update).unwrap();
+        assert_eq!(store.load_directory().unwrap(), data);
+        let after = store.load_mirror().unwrap();
+        assert_eq!(after.tenant.users, mirror.tenant.users);
+        assert_eq!(after.state.users_link.as_deref(), Some("L2-users"));
+        assert_eq!(store.get_run(2).unwrap(), Some(run(2)));
     }
 
     #[test]

@@ -360,6 +360,18 @@ fn split<T>(
     ids.into_iter().partition(|id| map.contains_key(id))
 }
 
+/// True when a delta run's update changes no mirrored object and the domain list is as
+/// before: scoped by the same settings, the tenant gives the directory already committed,
+/// so only the new links (and the run) need writing. Conservative: a removal of an object
+/// the mirror never held still counts as a change.
+pub fn changes_nothing(update: &MirrorUpdate, domains_before: &[EntraDomain]) -> bool {
+    update.users.is_empty()
+        && update.removed_users.is_empty()
+        && update.groups.is_empty()
+        && update.removed_groups.is_empty()
+        && update.domains == domains_before
+}
+
 /// Values of `new` that `old` lacks or holds differently.
 fn changed<T: Clone + PartialEq>(
     old: &BTreeMap<ObjectId, T>,

@@ -49,10 +49,10 @@ struct Shared {
     queue: mpsc::UnboundedSender<SyncRun>,
     /// An admin asked for a full run: the next run reads everything.
     full_requested: AtomicBool,
-    /// The Graph mirror as the last successful run committed it, kept between runs so a
-    /// delta run does not reload it from the store; `None` after a failed run (the store
-    /// then holds the truth and is read again).
-    mirror: Mutex<Option<Mirror>>,
+    /// The Graph mirror as the last successful run committed it, with the settings that
+    /// run scoped it by; kept between runs so a delta run does not reload it from the
+    /// store. `None` after a failed run (the store then holds the truth and is read again).
+    mirror: Mutex<Option<(Mirror, SyncSettings)>>,
 }
 
 #[derive(Default)]
@@ -291,13 +291,15 @@ impl Shared {
         let settings = SyncSettings::default();
         let forced = self.full_requested.swap(false, Ordering::Relaxed);
         let cached = lock(&self.mirror).take();
-        let mirror = match cached {
-            Some(m) => m,
+        let (mirror, applied) = match cached {
+            Some((m, applied)) => (m, Some(applied)),
             None => {
                 let store = self.store.clone();
-                Mirror::from_stored(blocking(move || store.load_mirror()).await?)
+                let stored = blocking(move || store.load_mirror()).await?;
+                (Mirror::from_stored(stored), None)
             }
         };
+        let domains_before = mirror.domains.clone();
         let plan = delta::Plan {
             graph,
             page_size: self.entra.page_size,
@@ -313,22 +315,39 @@ impl Shared {
             read = delta::read(&plan, mirror, requests, mode) => read?,
         };
         let read_ms = phase.elapsed().as_millis() as u64;
-        let phase = Instant::now();
-        let snapshot = scope::apply(&mirror.to_raw(), &settings);
-        let scope_ms = phase.elapsed().as_millis() as u64;
-        let (users, groups) = (snapshot.users.len(), snapshot.groups.len());
         let mut done = run;
         done.outcome = SyncOutcome::Succeeded;
         done.finished = Some(now());
         done.graph_requests = requests.load(Ordering::Relaxed);
         done.mode = *lock(mode);
+        if done.mode == Some(SyncMode::Delta)
+            && applied.as_ref() == Some(&settings)
+            && delta::changes_nothing(&update, &domains_before)
+        {
+            // Nothing Graph reported and the same settings: scoping would give what is
+            // committed already. Only the new delta links and the run are written.
+            tracing::debug!(
+                run = done.id,
+                read_ms,
+                "no change: only the delta links are written"
+            );
+            let (users, groups) = (mirror.users.len(), mirror.groups.len());
+            let (store, record) = (self.store.clone(), done.clone());
+            blocking(move || store.commit_delta_state(&record, &update)).await?;
+            *lock(&self.mirror) = Some((mirror, settings));
+            return Ok((done, users, groups));
+        }
+        let phase = Instant::now();
+        let snapshot = scope::apply(&mirror.to_raw(), &settings);
+        let scope_ms = phase.elapsed().as_millis() as u64;
+        let (users, groups) = (snapshot.users.len(), snapshot.groups.len());
         let (store, rules, record) = (self.store.clone(), self.rules.clone(), done.clone());
         let phase = Instant::now();
         let (changes, data) =
             blocking(move || store.commit_sync_mirrored(&snapshot, &rules, &record, &update))
                 .await?;
         done.changes = changes;
-        *lock(&self.mirror) = Some(mirror);
+        *lock(&self.mirror) = Some((mirror, settings));
         // Where a run's time goes (docs/benchmarks.md "Sync" quotes these).
         tracing::debug!(
             run = done.id,
