@@ -808,6 +808,15 @@ async fn bench_sync() {
             run.changes
         );
     }
+    let clock = Instant::now();
+    let id = sync.trigger(SyncTrigger::Manual).unwrap();
+    let run = sync.wait_for(id).await.unwrap();
+    assert_eq!(run.mode, Some(SyncMode::Delta));
+    println!(
+        "delta run without changes: {:.2?} end to end, {} Graph requests",
+        clock.elapsed(),
+        run.graph_requests
+    );
     let (rss, hwm) = rss_mib();
     println!("RSS after the delta runs: {rss} MiB, peak {hwm} MiB");
     // What the worker's in-memory mirror saves each delta run (and what it costs to keep).
