@@ -245,7 +245,7 @@ fn page(
     drop(t);
     let link = if more {
         Link::Next(Cursor {
-            offset: cursor.offset + served,
+            offset: cursor.offset.saturating_add(served),
             ..cursor.clone()
         })
     } else {
