@@ -485,6 +485,41 @@ async fn an_admin_can_ask_for_a_full_run_through_the_api() {
     s.app.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_asks_for_a_full_run_with_dash_dash_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(simulator::demo_tenant(), &dir.path().join("server")).await;
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, s.app.services.admin_token.expose()).unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{data}\"\n\n[entra]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"unused-here\"\n\n[admin]\nlisten = \"{admin}\"\ntoken_file = \"{token}\"\n",
+            data = dir.path().join("cli-data").display(),
+            admin = s.app.admin_addr,
+            token = token_file.display(),
+        ),
+    )
+    .unwrap();
+    for (extra, mode) in [(Some("--full"), "\"full\""), (None, "\"delta\"")] {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_entra-ldap"));
+        command.arg("sync").args(extra).arg("--config").arg(&config);
+        let out = command.env("RUST_LOG", "warn").output().await.unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains(&format!("\"mode\": {mode}")),
+            "{extra:?}: {stdout}"
+        );
+    }
+    s.app.shutdown().await;
+}
+
 // ---- the simulated delta endpoints themselves, over raw HTTP ----
 
 async fn token(sim: &SimulatorHandle) -> String {
