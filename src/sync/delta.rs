@@ -212,26 +212,18 @@ async fn read_rounds(
     page_size: u32,
     requests: &AtomicU64,
 ) -> Result<Rounds, SyncError> {
-    let users_path = users_first.path().to_string();
     let users = graph
-        .delta_round::<GraphUser>(users_first, page_size, requests)
+        .delta_round(users_first, page_size, requests, GraphUser::into_item)
         .await?;
     let groups = graph
-        .delta_round::<GraphGroup>(groups_first, page_size, requests)
+        .delta_round(groups_first, page_size, requests, |g: GraphGroup| {
+            Ok(g.into_item())
+        })
         .await?;
     let domains = fetch_domains(graph, requests).await?;
-    let user_items = users
-        .0
-        .into_iter()
-        .map(GraphUser::into_item)
-        .collect::<Result<Vec<_>, String>>()
-        .map_err(|reason| SyncError::Malformed {
-            path: users_path,
-            reason,
-        })?;
     Ok(Rounds {
-        users: user_items,
-        groups: groups.0.into_iter().map(GraphGroup::into_item).collect(),
+        users: users.0,
+        groups: groups.0,
         domains,
         users_link: users.1,
         groups_link: groups.1,

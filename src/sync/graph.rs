@@ -128,23 +128,28 @@ impl GraphClient {
     /// every page until the one carrying `@odata.deltaLink`, which is returned with the
     /// items. `page_size` is asked for with `Prefer: odata.maxpagesize` (delta ignores
     /// `$top`). A page with both links or neither is malformed, as is a nextLink that
-    /// repeats the page or either link leaving the Graph origin.
-    pub async fn delta_round<T: DeserializeOwned>(
+    /// repeats the page or either link leaving the Graph origin. Each item is passed
+    /// through `convert` as its page arrives (so Graph's shape is not kept beside ours); a
+    /// conversion error makes the page malformed.
+    pub async fn delta_round<T: DeserializeOwned, U>(
         &self,
         first: Url,
         page_size: u32,
         requests: &AtomicU64,
-    ) -> Result<(Vec<T>, Url), SyncError> {
+        mut convert: impl FnMut(T) -> Result<U, String>,
+    ) -> Result<(Vec<U>, Url), SyncError> {
         let prefer = format!("odata.maxpagesize={}", page_size.clamp(1, 999));
         let mut items = Vec::new();
         let mut url = first;
         loop {
             let page: DeltaPage<T> = self.get(&url, requests, Some(&prefer)).await?;
-            items.extend(page.value);
             let malformed = |reason: &str| SyncError::Malformed {
                 path: url.path().to_string(),
                 reason: reason.to_string(),
             };
+            for item in page.value {
+                items.push(convert(item).map_err(|reason| malformed(&reason))?);
+            }
             match (page.next_link, page.delta_link) {
                 (Some(_), Some(_)) => {
                     return Err(malformed(
