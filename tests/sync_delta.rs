@@ -2,6 +2,8 @@
 //! tenant, real store, real LDAP listener) with the simulator kept in hand, so tests can
 //! change the tenant between runs and check what LDAP clients then see.
 
+mod common;
+
 use entra_ldap::app::App;
 use entra_ldap::auth::Principal;
 use entra_ldap::config::Config;
@@ -522,28 +524,6 @@ async fn the_cli_asks_for_a_full_run_with_dash_dash_full() {
 
 // ---- the simulated delta endpoints themselves, over raw HTTP ----
 
-async fn token(sim: &SimulatorHandle) -> String {
-    let url = sim
-        .url
-        .join(&format!("{}/oauth2/v2.0/token", sim.tenant_id))
-        .unwrap();
-    let resp: Value = reqwest::Client::new()
-        .post(url)
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", sim.client_id.as_str()),
-            ("client_secret", sim.client_secret.as_str()),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    resp["access_token"].as_str().unwrap().to_string()
-}
-
 async fn get(token: &str, url: &str) -> (u16, Option<String>, Value) {
     let resp = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -589,7 +569,7 @@ async fn delta_endpoints_page_select_report_changes_and_expire() {
     let sim = simulator::start(simulator::demo_tenant(), any_port())
         .await
         .unwrap();
-    let token = token(&sim).await;
+    let token = common::graph_token(&sim).await.0;
     let base = sim.url.as_str().trim_end_matches('/').to_string();
 
     let (users, users_link) = round(
@@ -759,7 +739,7 @@ fn hundred_changes(t: &mut Tenant, n: usize, round: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run by scripts/bench-sync in a release build"]
 async fn bench_sync() {
-    use entra_ldap::config::{DirectoryConfig, EntraConfig, LoginSource, Secret};
+    use entra_ldap::config::{DirectoryConfig, EntraConfig};
     use entra_ldap::directory::{DirectorySettings, LiveDirectory};
     use entra_ldap::model::DirectoryData;
     use entra_ldap::store::Store;
@@ -794,24 +774,14 @@ async fn bench_sync() {
         DirectorySettings::default(),
     ));
     let entra = EntraConfig {
-        tenant_id: sim.tenant_id.clone(),
-        client_id: sim.client_id.clone(),
-        client_secret: Secret::new(sim.client_secret.clone()),
-        authority_url: sim.url.clone(),
-        graph_url: sim.url.clone(),
-        sync_interval_secs: 0,
         page_size: 999,
         request_timeout_secs: 60,
+        ..common::entra_config(&sim, &sim.client_secret)
     };
     let rules = DirectoryConfig {
-        login_source: LoginSource::Upn,
-        uid_number_min: 10_000,
         uid_number_max: 4_000_000,
-        gid_number_min: 10_000,
         gid_number_max: 4_000_000,
-        home_directory: "/home/{uid}".into(),
-        login_shell: "/bin/bash".into(),
-        show_inactive_users: false,
+        ..common::directory_rules()
     };
     let (rss_before, _) = rss_mib();
     let shutdown = tokio_util::sync::CancellationToken::new();

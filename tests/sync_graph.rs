@@ -1,7 +1,9 @@
 //! Sync against the simulated tenant over real HTTP on loopback: the Graph client and
 //! fetch code, the simulator's fidelity, and the worker committing into a real store.
 
-use entra_ldap::config::{DirectoryConfig, EntraConfig, LoginSource, Secret};
+mod common;
+
+use common::{directory_rules as rules, entra_config};
 use entra_ldap::directory::{DirectorySettings, LiveDirectory};
 use entra_ldap::model::{
     DirectoryData, InactiveReason, MemberRef, SyncOutcome, SyncTrigger, UserStatus,
@@ -31,19 +33,6 @@ async fn start_with(tenant: Tenant) -> SimulatorHandle {
         .unwrap()
 }
 
-fn entra_config(sim: &SimulatorHandle, secret: &str) -> EntraConfig {
-    EntraConfig {
-        tenant_id: sim.tenant_id.clone(),
-        client_id: sim.client_id.clone(),
-        client_secret: Secret::new(secret),
-        authority_url: sim.url.clone(),
-        graph_url: sim.url.clone(),
-        sync_interval_secs: 0,
-        page_size: 100,
-        request_timeout_secs: 5,
-    }
-}
-
 async fn fetch(sim: &SimulatorHandle, secret: &str) -> (Result<RawTenant, SyncError>, u64) {
     let graph = GraphClient::new(&entra_config(sim, secret)).unwrap();
     let requests = AtomicU64::new(0);
@@ -64,30 +53,7 @@ async fn raw_token_expiring(sim: &SimulatorHandle) -> String {
 }
 
 async fn request_token(sim: &SimulatorHandle) -> (String, u64) {
-    let url = sim
-        .url
-        .join(&format!("{}/oauth2/v2.0/token", sim.tenant_id))
-        .unwrap();
-    let resp: Value = reqwest::Client::new()
-        .post(url)
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", sim.client_id.as_str()),
-            ("client_secret", sim.client_secret.as_str()),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(resp["token_type"], "Bearer");
-    assert_eq!(resp["ext_expires_in"], resp["expires_in"]);
-    (
-        resp["access_token"].as_str().unwrap().to_string(),
-        resp["expires_in"].as_u64().unwrap(),
-    )
+    common::graph_token(sim).await
 }
 
 async fn graph_get(sim: &SimulatorHandle, token: &str, path_and_query: &str) -> (u16, Value) {
@@ -448,19 +414,6 @@ struct Env {
     live: Arc<LiveDirectory>,
     shutdown: CancellationToken,
     _dir: tempfile::TempDir,
-}
-
-fn rules() -> DirectoryConfig {
-    DirectoryConfig {
-        login_source: LoginSource::Upn,
-        uid_number_min: 10_000,
-        uid_number_max: 60_000,
-        gid_number_min: 10_000,
-        gid_number_max: 60_000,
-        home_directory: "/home/{uid}".into(),
-        login_shell: "/bin/bash".into(),
-        show_inactive_users: false,
-    }
 }
 
 async fn env() -> Env {
