@@ -164,19 +164,7 @@ async fn bad_bodies_get_a_clear_4xx_and_change_nothing() {
 async fn cli_manages_binders_and_passwords() {
     let server = TestServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let token_file = dir.path().join("token");
-    std::fs::write(&token_file, admin_token(&server)).unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = \"{data}\"\n\n[entra]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"unused-here\"\n\n[admin]\nlisten = \"{admin}\"\ntoken_file = \"{token}\"\n",
-            data = dir.path().join("data").display(),
-            admin = server.app.admin_addr,
-            token = token_file.display()
-        ),
-    )
-    .unwrap();
+    let config = common::cli_config(dir.path(), server.app.admin_addr, &admin_token(&server));
     let cli = |args: Vec<String>, stdin: Option<&'static str>| {
         let config = config.clone();
         async move {

@@ -491,19 +491,8 @@ async fn an_admin_can_ask_for_a_full_run_through_the_api() {
 async fn the_cli_asks_for_a_full_run_with_dash_dash_full() {
     let dir = tempfile::tempdir().unwrap();
     let s = start(simulator::demo_tenant(), &dir.path().join("server")).await;
-    let token_file = dir.path().join("token");
-    std::fs::write(&token_file, s.app.services.admin_token.expose()).unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = \"{data}\"\n\n[entra]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"unused-here\"\n\n[admin]\nlisten = \"{admin}\"\ntoken_file = \"{token}\"\n",
-            data = dir.path().join("cli-data").display(),
-            admin = s.app.admin_addr,
-            token = token_file.display(),
-        ),
-    )
-    .unwrap();
+    let token = s.app.services.admin_token.expose();
+    let config = common::cli_config(dir.path(), s.app.admin_addr, token);
     for (extra, mode) in [(Some("--full"), "\"full\""), (None, "\"delta\"")] {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_entra-ldap"));
         command.arg("sync").args(extra).arg("--config").arg(&config);

@@ -220,3 +220,21 @@ pub async fn graph_token(sim: &SimulatorHandle) -> (String, u64) {
         resp["expires_in"].as_u64().unwrap(),
     )
 }
+
+/// Writes a configuration file in `dir` that points the CLI clients (`entra-ldap sync`,
+/// `user …`, `binder …`) at a running server's admin API; returns its path.
+pub fn cli_config(dir: &std::path::Path, admin: SocketAddr, token: &str) -> PathBuf {
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, token).unwrap();
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{data}\"\n\n[entra]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"unused-here\"\n\n[admin]\nlisten = \"{admin}\"\ntoken_file = \"{token}\"\n",
+            data = dir.join("data").display(),
+            token = token_file.display()
+        ),
+    )
+    .unwrap();
+    config
+}
