@@ -33,7 +33,9 @@ const META_DOMAINS: &[u8] = b"domains";
 /// in full. Links are opaque Graph URLs (they hold no credential).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeltaState {
+    /// The `@odata.deltaLink` that ended the last committed `/users/delta` round.
     pub users_link: Option<String>,
+    /// The same for `/groups/delta`.
     pub groups_link: Option<String>,
     /// When the last full round was committed.
     pub last_full: Option<UnixTime>,
@@ -54,11 +56,16 @@ pub struct StoredMirror {
 /// 100 changes writes about 100 records), the domain list and the new delta state.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MirrorUpdate {
+    /// Users added or changed (their whole new state).
     pub users: Vec<EntraUser>,
+    /// Users gone from the tenant (soft or hard deleted).
     pub removed_users: Vec<ObjectId>,
+    /// Groups added or changed, with all their direct members.
     pub groups: Vec<EntraGroup>,
     pub removed_groups: Vec<ObjectId>,
+    /// The whole domain list (it is small and read in full every run).
     pub domains: Vec<EntraDomain>,
+    /// The delta state to continue from after this run.
     pub state: DeltaState,
 }
 

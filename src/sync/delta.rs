@@ -78,9 +78,12 @@ impl Mirror {
 /// What one pair of rounds (users and groups) plus `/domains` brought.
 #[derive(Debug)]
 pub struct Rounds {
+    /// Users round items, in the order Graph sent them.
     pub users: Vec<DeltaItem<EntraUser>>,
+    /// Groups round items (a large group appears once per slice of its members).
     pub groups: Vec<DeltaItem<GroupChange>>,
     pub domains: Vec<EntraDomain>,
+    /// The `@odata.deltaLink`s that ended the rounds (checked to stay on the Graph origin).
     pub users_link: Url,
     pub groups_link: Url,
 }
