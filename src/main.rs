@@ -88,6 +88,9 @@ enum Command {
         config: Option<PathBuf>,
         #[command(subcommand)]
         command: Option<SyncCommand>,
+        /// Read the whole tenant even when a delta sync is possible.
+        #[arg(long)]
+        full: bool,
     },
     /// Manage users' LDAP passwords on the running server.
     User {
@@ -269,13 +272,18 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Sync {
             config: None,
             command: None,
+            ..
         } => Err("--config FILE is required (or set ENTRA_LDAP_CONFIG)".to_string()),
         Command::Sync {
             config: Some(config),
             command: None,
+            full,
         } => {
             let client = client(&ConfigArg { config })?;
-            let (id, started) = client.trigger_sync().await.map_err(|e| e.to_string())?;
+            let (id, started) = client
+                .trigger_sync_with(full)
+                .await
+                .map_err(|e| e.to_string())?;
             if started {
                 println!("Sync initiated successfully (run {id}); waiting for it to finish…");
             } else {

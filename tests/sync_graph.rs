@@ -1,7 +1,9 @@
 //! Sync against the simulated tenant over real HTTP on loopback: the Graph client and
 //! fetch code, the simulator's fidelity, and the worker committing into a real store.
 
-use entra_ldap::config::{DirectoryConfig, EntraConfig, LoginSource, Secret};
+mod common;
+
+use common::{directory_rules as rules, entra_config};
 use entra_ldap::directory::{DirectorySettings, LiveDirectory};
 use entra_ldap::model::{
     DirectoryData, InactiveReason, MemberRef, SyncOutcome, SyncTrigger, UserStatus,
@@ -16,9 +18,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio_util::sync::CancellationToken;
 
-/// Requests one full fetch of the demo tenant takes at page size 3: users 8 → 3 pages,
-/// groups 3 → 1, domains 1, members: Engineering 3 → 1, VPN Users 4 → 2, Platform 3 → 1.
-const DEMO_FETCH_REQUESTS: u64 = 9;
+/// Requests one full fetch of the demo tenant takes at page size 3: the users delta round
+/// 8 → 3 pages, the groups delta round 3 groups (members included) → 1 page, domains 1.
+/// (Before delta sync, each group's members cost one more request per 3 members.)
+const DEMO_FETCH_REQUESTS: u64 = 5;
 
 async fn start_demo() -> SimulatorHandle {
     start_with(simulator::demo_tenant()).await
@@ -28,21 +31,6 @@ async fn start_with(tenant: Tenant) -> SimulatorHandle {
     simulator::start(tenant, "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap()
-}
-
-fn entra_config(sim: &SimulatorHandle, secret: &str) -> EntraConfig {
-    EntraConfig {
-        tenant_id: sim.tenant_id.clone(),
-        client_id: sim.client_id.clone(),
-        client_secret: Secret::new(secret),
-        authority_url: sim.url.clone(),
-        graph_url: sim.url.clone(),
-        sync_interval_secs: 0,
-        page_size: 100,
-        request_timeout_secs: 5,
-        client_certificate: None,
-        backup: None,
-    }
 }
 
 async fn fetch(sim: &SimulatorHandle, secret: &str) -> (Result<RawTenant, SyncError>, u64) {
@@ -65,30 +53,7 @@ async fn raw_token_expiring(sim: &SimulatorHandle) -> String {
 }
 
 async fn request_token(sim: &SimulatorHandle) -> (String, u64) {
-    let url = sim
-        .url
-        .join(&format!("{}/oauth2/v2.0/token", sim.tenant_id))
-        .unwrap();
-    let resp: Value = reqwest::Client::new()
-        .post(url)
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", sim.client_id.as_str()),
-            ("client_secret", sim.client_secret.as_str()),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(resp["token_type"], "Bearer");
-    assert_eq!(resp["ext_expires_in"], resp["expires_in"]);
-    (
-        resp["access_token"].as_str().unwrap().to_string(),
-        resp["expires_in"].as_u64().unwrap(),
-    )
+    common::graph_token(sim).await
 }
 
 async fn graph_get(sim: &SimulatorHandle, token: &str, path_and_query: &str) -> (u16, Value) {
@@ -245,7 +210,7 @@ async fn a_next_link_to_another_host_is_not_followed() {
 }
 
 #[tokio::test]
-async fn a_generated_tenant_is_read_with_concurrent_member_requests() {
+async fn a_generated_tenant_is_read_with_members_inside_the_group_round() {
     let sim = start_with(simulator::generated_tenant(2_000, 200)).await;
     let graph = GraphClient::new(&entra_config(&sim, &sim.client_secret)).unwrap();
     let requests = AtomicU64::new(0);
@@ -253,8 +218,8 @@ async fn a_generated_tenant_is_read_with_concurrent_member_requests() {
     assert_eq!(raw.users.len(), 2_000);
     assert_eq!(raw.groups.len(), 200);
     assert!(raw.groups.iter().all(|g| g.members.len() == 20));
-    // users: 3 pages of 999; groups: 1; domains: 1; one members page per group.
-    assert_eq!(requests.load(Ordering::Relaxed), 3 + 1 + 1 + 200);
+    // users: 3 pages of 999; groups (with members@delta): 1; domains: 1; nothing per group.
+    assert_eq!(requests.load(Ordering::Relaxed), 3 + 1 + 1);
     let mut ids: Vec<_> = raw.users.iter().map(|u| u.id.clone()).collect();
     ids.sort();
     ids.dedup();
@@ -449,19 +414,6 @@ struct Env {
     live: Arc<LiveDirectory>,
     shutdown: CancellationToken,
     _dir: tempfile::TempDir,
-}
-
-fn rules() -> DirectoryConfig {
-    DirectoryConfig {
-        login_source: LoginSource::Upn,
-        uid_number_min: 10_000,
-        uid_number_max: 60_000,
-        gid_number_min: 10_000,
-        gid_number_max: 60_000,
-        home_directory: "/home/{uid}".into(),
-        login_shell: "/bin/bash".into(),
-        show_inactive_users: false,
-    }
 }
 
 async fn env() -> Env {

@@ -257,8 +257,7 @@ async fn a_user_removed_from_the_allowed_group_cannot_bind_after_the_next_sync()
 
     server.sim.with_tenant(|t| {
         let alice = t.user_mut("alice@example.com").unwrap().id.clone();
-        let vpn = t.group_mut("VPN Users").unwrap();
-        vpn.members.retain(|m| m.id != alice);
+        assert!(t.remove_member("VPN Users", &alice));
     });
     let run = server.sync_now().await;
     assert_eq!(run.changes.users_deactivated, 1, "{:?}", run.changes);
@@ -349,9 +348,8 @@ async fn only_selected_subdomains_are_in_scope() {
 
     // The domain list is re-read by every run: a subdomain verified later is picked up.
     server.sim.with_tenant(|t| {
-        t.domains
-            .push(SimDomain::verified("us.example.com", false, false));
-        t.users.push(SimUser {
+        t.add_domain(SimDomain::verified("us.example.com", false, false));
+        t.add_user(SimUser {
             id: "0000000a-0000-4000-8000-0000000000bb".into(),
             user_principal_name: "uwe@us.example.com".into(),
             account_enabled: true,

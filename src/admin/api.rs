@@ -355,8 +355,30 @@ async fn status(State(services): Shared) -> Result<Json<serde_json::Value>, ApiE
     })))
 }
 
-async fn trigger_sync(State(services): Shared) -> Response {
-    match services.sync.trigger(SyncTrigger::Manual) {
+/// Optional body of `POST /api/v1/sync`.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TriggerBody {
+    /// Read the whole tenant even when a delta sync is possible.
+    #[serde(default)]
+    full: bool,
+}
+
+async fn trigger_sync(State(services): Shared, body: axum::body::Bytes) -> Response {
+    let request: TriggerBody = if body.iter().all(u8::is_ascii_whitespace) {
+        TriggerBody::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(request) => request,
+            Err(e) => return ApiError::bad_request(format!("invalid body: {e}")).into_response(),
+        }
+    };
+    let started = if request.full {
+        services.sync.trigger_full(SyncTrigger::Manual)
+    } else {
+        services.sync.trigger(SyncTrigger::Manual)
+    };
+    match started {
         Ok(id) => (
             StatusCode::ACCEPTED,
             Json(json!({ "run_id": id, "message": "Sync initiated successfully" })),

@@ -109,8 +109,15 @@ impl AdminClient {
     /// Starts a sync; when one is already running, returns that run's id instead.
     /// The bool says whether this call started it.
     pub async fn trigger_sync(&self) -> Result<(u64, bool), ClientError> {
+        self.trigger_sync_with(false).await
+    }
+
+    /// [`AdminClient::trigger_sync`]; with `full`, the run reads the whole tenant even
+    /// when a delta sync is possible.
+    pub async fn trigger_sync_with(&self, full: bool) -> Result<(u64, bool), ClientError> {
+        let body = full.then(|| serde_json::json!({ "full": true }));
         let (status, body): (StatusCode, Option<Value>) = self
-            .call(reqwest::Method::POST, "/api/v1/sync", None)
+            .call(reqwest::Method::POST, "/api/v1/sync", body)
             .await?;
         let id = body
             .as_ref()

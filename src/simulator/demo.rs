@@ -209,6 +209,14 @@ const LAST: [&str; 24] = [
 /// A deterministic tenant shaped like ../shared/bench/gen_ldif.py: users `user0000…`
 /// (UPN `userNNNN@example.com`), groups `group0000…` with about 20 distinct members each.
 pub fn generated_tenant(users: usize, groups: usize) -> Tenant {
+    generated_tenant_sized(users, groups, GENERATED_MEMBERS)
+}
+
+/// [`generated_tenant`] with `members` distinct members per group (the sync benchmark's
+/// 100,000 users / 10,000 groups / 1,000,000 memberships is `(100_000, 10_000, 100)`).
+/// Each user id is formatted once and shared by its memberships' clones, so a million
+/// memberships build in well under a second.
+pub fn generated_tenant_sized(users: usize, groups: usize, members: usize) -> Tenant {
     let mut t = Tenant::new(DEMO_TENANT_ID, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET);
     t.domains = vec![
         SimDomain::verified("example.com", true, false),
@@ -216,13 +224,16 @@ pub fn generated_tenant(users: usize, groups: usize) -> Tenant {
     ];
     let width = digits(users.saturating_sub(1)).max(4);
     let gwidth = digits(groups.saturating_sub(1)).max(4);
-    t.users = (0..users)
-        .map(|i| {
+    let ids: Vec<String> = (0..users).map(|i| object_id(1, i as u64)).collect();
+    t.users = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
             let name = format!("user{i:0width$}");
             let given = FIRST[i % FIRST.len()];
             let surname = LAST[(i / FIRST.len()) % LAST.len()];
             SimUser {
-                id: object_id(1, i as u64),
+                id: id.clone(),
                 user_principal_name: format!("{name}@example.com"),
                 display_name: Some(format!("{given} {surname}")),
                 given_name: Some(given.to_string()),
@@ -241,11 +252,12 @@ pub fn generated_tenant(users: usize, groups: usize) -> Tenant {
         .map(|g| {
             let name = format!("group{g:0gwidth$}");
             let members = rng
-                .sample_distinct(users, GENERATED_MEMBERS)
+                .sample_distinct(users, members)
                 .into_iter()
-                .map(|u| SimMember {
+                .filter_map(|u| ids.get(u))
+                .map(|id| SimMember {
                     kind: MemberKind::User,
-                    id: object_id(1, u as u64),
+                    id: id.clone(),
                 })
                 .collect();
             SimGroup {

@@ -24,7 +24,7 @@ const DEFAULT_PAGE_SIZE: usize = 100;
 /// Graph's largest `$top` for directory collections.
 const MAX_TOP: usize = 999;
 /// `GET /users` returns only these when there is no `$select` (graph.md §2.2).
-const USER_DEFAULT_PROPERTIES: &[&str] = &[
+pub(crate) const USER_DEFAULT_PROPERTIES: &[&str] = &[
     "businessPhones",
     "displayName",
     "givenName",
@@ -41,26 +41,29 @@ const USER_DEFAULT_PROPERTIES: &[&str] = &[
 const FOREIGN_ORIGIN: &str = "http://graph.attacker.invalid";
 const CONTENT_TYPE: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
 
-/// A Graph error response: status, `error.code`, `error.message`, optional Retry-After.
+/// A Graph error response: status, `error.code`, `error.message`, optional Retry-After
+/// and `Location` (410 "synchronization reset").
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct GraphError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-    retry_after: Option<u64>,
+    pub(crate) status: StatusCode,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
+    pub(crate) retry_after: Option<u64>,
+    pub(crate) location: Option<String>,
 }
 
 impl GraphError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         GraphError {
             status,
             code,
             message: message.into(),
             retry_after: None,
+            location: None,
         }
     }
 
-    fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         GraphError::new(StatusCode::BAD_REQUEST, "Request_BadRequest", message)
     }
 
@@ -98,6 +101,9 @@ impl GraphError {
         }
         if let Some(secs) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(v) = self.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            headers.insert(header::LOCATION, v);
         }
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(
@@ -177,7 +183,7 @@ fn decode_skiptoken(token: &str, salt: u64) -> Option<usize> {
 }
 
 /// Property names an entity type has (the keys of its JSON form).
-fn property_names<T: Serialize + Default>() -> Vec<String> {
+pub(crate) fn property_names<T: Serialize + Default>() -> Vec<String> {
     match serde_json::to_value(T::default()) {
         Ok(Value::Object(map)) => map.keys().cloned().collect(),
         _ => Vec::new(),
@@ -186,7 +192,7 @@ fn property_names<T: Serialize + Default>() -> Vec<String> {
 
 /// Maps each selected name to the property's canonical spelling (Graph matches
 /// case-insensitively) or fails like Graph on an unknown property.
-fn resolve_select(
+pub(crate) fn resolve_select(
     select: &[String],
     known: &[String],
     type_name: &str,
@@ -208,7 +214,11 @@ fn resolve_select(
 }
 
 /// Keeps the selected properties, or the default set (all when `defaults` is empty).
-fn project(value: Value, select: Option<&[String]>, defaults: &[&str]) -> Map<String, Value> {
+pub(crate) fn project(
+    value: Value,
+    select: Option<&[String]>,
+    defaults: &[&str],
+) -> Map<String, Value> {
     let Value::Object(map) = value else {
         return Map::new();
     };
@@ -278,7 +288,7 @@ impl Page<'_> {
 }
 
 /// Percent-encodes a query key or value but keeps `,` and `$` readable, as Graph's links do.
-fn encode_value(v: &str) -> String {
+pub(crate) fn encode_value(v: &str) -> String {
     url::form_urlencoded::byte_serialize(v.as_bytes())
         .collect::<String>()
         .replace("%2C", ",")
@@ -332,6 +342,7 @@ pub(crate) async fn users(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
+    state.pause().await;
     serve(&state, &headers, raw.as_deref(), |q| {
         entity_page::<SimUser>(
             &state,
@@ -349,6 +360,7 @@ pub(crate) async fn groups(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
+    state.pause().await;
     serve(&state, &headers, raw.as_deref(), |q| {
         entity_page::<SimGroup>(
             &state,
@@ -366,6 +378,7 @@ pub(crate) async fn domains(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
+    state.pause().await;
     serve(&state, &headers, raw.as_deref(), |q| {
         entity_page::<SimDomain>(
             &state,
@@ -384,6 +397,7 @@ pub(crate) async fn members(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
+    state.pause().await;
     serve(&state, &headers, raw.as_deref(), |q| {
         member_page(&state, &id, q)
     })
@@ -490,6 +504,17 @@ fn serve(
     raw_query: Option<&str>,
     build: impl FnOnce(&Query) -> Result<Value, GraphError>,
 ) -> Response {
+    serve_with(state, headers, || {
+        parse_query(raw_query, state.skiptoken_salt).and_then(|q| build(&q))
+    })
+}
+
+/// [`serve`] for endpoints that parse their own query (the delta endpoints).
+pub(crate) fn serve_with(
+    state: &SimState,
+    headers: &HeaderMap,
+    build: impl FnOnce() -> Result<Value, GraphError>,
+) -> Response {
     state.graph_requests.fetch_add(1, Ordering::Relaxed);
     let client_request_id = headers.get("client-request-id");
     let fault = state.next_fault();
@@ -515,9 +540,7 @@ fn serve(
             "generalException",
             "An internal server error occurred.",
         )),
-        _ => authorize(state, headers)
-            .and_then(|()| parse_query(raw_query, state.skiptoken_salt))
-            .and_then(|q| build(&q)),
+        _ => authorize(state, headers).and_then(|()| build()),
     };
     match result {
         Err(e) => e.into_response(client_request_id),

@@ -8,12 +8,13 @@
 //! Layout: [`tenant`] holds the data (Graph-shaped objects), [`demo`] builds the demo and
 //! benchmark tenants, `server` runs axum with the handle tests drive, `identity` is the
 //! token endpoint (with `assertion` checking certificate credentials), `delegation` the
-//! authorize endpoint, delegated sign-ins and their failure switches, and `graph` the Graph
-//! collections.
+//! authorize endpoint, delegated sign-ins and their failure switches, `graph` the Graph
+//! collections and `delta` the delta queries.
 
 mod assertion;
 mod clock;
 mod delegation;
+mod delta;
 pub mod demo;
 mod graph;
 mod identity;
@@ -21,6 +22,11 @@ mod server;
 pub mod tenant;
 
 pub use delegation::SimApp;
-pub use demo::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, demo_tenant, generated_tenant};
-pub use server::{Fault, SimulatorHandle, start};
-pub use tenant::{MemberKind, SimDomain, SimGroup, SimMember, SimOtherObject, SimUser, Tenant};
+pub use demo::{
+    DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, demo_tenant, generated_tenant,
+    generated_tenant_sized,
+};
+pub use server::{DeltaExpiry, Fault, SimulatorHandle, start};
+pub use tenant::{
+    Change, MemberKind, SimDomain, SimGroup, SimMember, SimOtherObject, SimUser, Tenant,
+};

@@ -6,14 +6,14 @@
 //! serves.
 
 use super::tenant::Tenant;
-use super::{delegation, graph, identity};
+use super::{delegation, delta, graph, identity};
 use axum::Router;
 use axum::routing::{get, post};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A failure the simulator serves instead of the next Graph response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,12 +30,24 @@ pub enum Fault {
     ForeignNextLink,
 }
 
+/// How the delta endpoints refuse a token made invalid by
+/// [`SimulatorHandle::expire_delta_tokens`] (graph.md §2.6 "Expiry": both are seen).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DeltaExpiry {
+    /// HTTP 400 with code `syncStateNotFound` (directory objects, per the docs).
+    #[default]
+    SyncStateNotFound,
+    /// HTTP 410 Gone with a `Location` header holding the initial delta URL.
+    Gone,
+}
+
 /// Everything the request handlers share.
 pub(crate) struct SimState {
     pub tenant: Arc<Mutex<Tenant>>,
     /// Issued access tokens and when each expires.
     pub tokens: Mutex<HashMap<String, Instant>>,
-    pub faults: Mutex<VecDeque<Fault>>,
+    /// Upcoming responses: `None` is served normally, `Some` replaced by the fault.
+    pub faults: Mutex<VecDeque<Option<Fault>>>,
     pub graph_requests: AtomicU64,
     pub token_requests: AtomicU64,
     /// Mixed into `$skiptoken`s so they are opaque and only valid on this server.
@@ -44,6 +56,12 @@ pub(crate) struct SimState {
     pub base: String,
     /// Delegated sign-ins, extra app registrations, codes and refresh tokens.
     pub identity: Mutex<super::delegation::IdentityState>,
+    /// Added before every Graph response (benchmarks: a remote service's round trip).
+    pub latency: Mutex<Duration>,
+    /// Delta and delta-round tokens carry the epoch they were issued in; older ones are
+    /// expired and refused the way `delta_expiry` says.
+    pub delta_epoch: AtomicU64,
+    pub delta_expiry: Mutex<DeltaExpiry>,
 }
 
 /// Locks a mutex, recovering the data if a panicking holder poisoned it (the simulator's
@@ -55,7 +73,15 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl SimState {
     /// Takes the next injected fault, if any.
     pub fn next_fault(&self) -> Option<Fault> {
-        lock(&self.faults).pop_front()
+        lock(&self.faults).pop_front().flatten()
+    }
+
+    /// Waits the configured latency (none by default).
+    pub async fn pause(&self) {
+        let latency = *lock(&self.latency);
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
     }
 }
 
@@ -84,7 +110,16 @@ impl SimulatorHandle {
     /// Serves `fault` instead of the next `count` Graph responses (after those already
     /// queued).
     pub fn inject_faults(&self, fault: Fault, count: usize) {
-        lock(&self.state.faults).extend(std::iter::repeat_n(fault, count));
+        lock(&self.state.faults).extend(std::iter::repeat_n(Some(fault), count));
+    }
+
+    /// Serves the next `pass` Graph responses normally (after those already queued), then
+    /// `fault` instead of the `count` after them: a run fails midway, e.g. in its second
+    /// delta round.
+    pub fn inject_faults_after(&self, pass: usize, fault: Fault, count: usize) {
+        let mut faults = lock(&self.state.faults);
+        faults.extend(std::iter::repeat_n(None, pass));
+        faults.extend(std::iter::repeat_n(Some(fault), count));
     }
 
     /// Graph requests received so far (faulted ones included).
@@ -110,6 +145,18 @@ impl SimulatorHandle {
     /// The shared state, for the identity platform's test controls.
     pub(crate) fn state(&self) -> &Arc<SimState> {
         &self.state
+    }
+
+    /// Adds `latency` before every Graph response (token requests are not delayed).
+    pub fn set_latency(&self, latency: Duration) {
+        *lock(&self.state.latency) = latency;
+    }
+
+    /// Makes every delta link and delta-round `$skiptoken` issued so far invalid; following
+    /// one is refused as `shape` says. Links issued afterwards work again.
+    pub fn expire_delta_tokens(&self, shape: DeltaExpiry) {
+        *lock(&self.state.delta_expiry) = shape;
+        self.state.delta_epoch.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Stops serving.
@@ -138,6 +185,9 @@ pub async fn start(tenant: Tenant, addr: SocketAddr) -> std::io::Result<Simulato
         skiptoken_salt: rand::random(),
         base,
         identity: Mutex::new(super::delegation::IdentityState::default()),
+        latency: Mutex::new(Duration::ZERO),
+        delta_epoch: AtomicU64::new(0),
+        delta_expiry: Mutex::new(DeltaExpiry::default()),
     });
     let app = router(Arc::clone(&state));
     let task = tokio::spawn(async move {
@@ -165,7 +215,9 @@ fn router(state: Arc<SimState>) -> Router {
         )
         .route("/v1.0/me", get(delegation::me))
         .route("/v1.0/users", get(graph::users))
+        .route("/v1.0/users/delta", get(delta::users))
         .route("/v1.0/groups", get(graph::groups))
+        .route("/v1.0/groups/delta", get(delta::groups))
         .route("/v1.0/groups/{id}/members", get(graph::members))
         .route("/v1.0/domains", get(graph::domains))
         .fallback(graph::not_found)

@@ -3,8 +3,14 @@
 //! Why typed structs with Graph's property names: the server serialises them to exactly the
 //! JSON Graph would send (camelCase names, `null` for unset values) and then applies
 //! `$select` to that JSON, so what sync parses here is what it will parse from Microsoft.
+//!
+//! Every mutation method records a [`Change`] under a new sequence number, so the delta
+//! endpoints can answer "what changed since position N" (graph.md §2.6). Changing fields
+//! directly (through `user_mut`, `group_mut` or the public vectors) is seen by full reads
+//! only; call [`Tenant::record`] afterwards to make delta queries see it too.
 
 use serde::Serialize;
+use std::collections::HashMap;
 
 /// A user as `GET /v1.0/users` knows it (a subset of Graph's properties).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -125,6 +131,27 @@ impl SimDomain {
     }
 }
 
+/// One recorded mutation. Only *which* object changed is kept: the delta endpoints render
+/// the object as it is when served, as Graph does (a replayed or later state is allowed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A user was added, changed, soft- or hard-deleted (the id).
+    User(String),
+    /// A group was added, changed or deleted (the id).
+    Group(String),
+    /// A member was added to or removed from a group.
+    Member {
+        group: String,
+        member: SimMember,
+        removed: bool,
+    },
+    /// A domain was added (the name); domains are read in full, this only moves the sequence.
+    Domain(String),
+}
+
+/// Members per `members@delta` slice by default: a group with more reappears on later pages.
+pub const DEFAULT_MEMBER_SLICE: usize = 999;
+
 /// A tenant's contents and its app credentials.
 #[derive(Clone, Debug)]
 pub struct Tenant {
@@ -141,6 +168,17 @@ pub struct Tenant {
     pub groups: Vec<SimGroup>,
     pub others: Vec<SimOtherObject>,
     pub domains: Vec<SimDomain>,
+    /// Soft-deleted users (Graph's `deletedItems`): gone from `/users`, restorable.
+    pub deleted_users: Vec<SimUser>,
+    /// The groups each soft-deleted user was a direct member of (restore puts it back).
+    deleted_memberships: HashMap<String, Vec<String>>,
+    /// Most member entries one group carries per appearance in a `/groups/delta` page; a
+    /// larger group reappears with the next slice (graph.md §2.6 "Large groups").
+    pub member_slice: usize,
+    /// Sequence number of the latest change (0: none yet).
+    sequence: u64,
+    /// Every change with its sequence number, oldest first.
+    changes: Vec<(u64, Change)>,
 }
 
 impl Tenant {
@@ -158,7 +196,170 @@ impl Tenant {
             groups: Vec::new(),
             others: Vec::new(),
             domains: Vec::new(),
+            deleted_users: Vec::new(),
+            deleted_memberships: HashMap::new(),
+            member_slice: DEFAULT_MEMBER_SLICE,
+            sequence: 0,
+            changes: Vec::new(),
         }
+    }
+
+    /// Records a change under the next sequence number (the mutation methods call this; a
+    /// test that edits fields directly calls it to make delta queries see the edit).
+    pub fn record(&mut self, change: Change) {
+        self.sequence += 1;
+        self.changes.push((self.sequence, change));
+    }
+
+    /// The sequence number of the latest change: a delta link taken now covers up to it.
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+
+    /// Changes with `after < sequence <= upto`, oldest first.
+    pub fn changes_between(&self, after: u64, upto: u64) -> &[(u64, Change)] {
+        let start = self.changes.partition_point(|(seq, _)| *seq <= after);
+        let end = self.changes.partition_point(|(seq, _)| *seq <= upto);
+        self.changes.get(start..end.max(start)).unwrap_or_default()
+    }
+
+    /// Adds a user (recorded).
+    pub fn add_user(&mut self, user: SimUser) {
+        let id = user.id.clone();
+        self.users.push(user);
+        self.record(Change::User(id));
+    }
+
+    /// Changes a user through `f` (recorded). Returns false when no such user exists.
+    pub fn update_user(&mut self, upn: &str, f: impl FnOnce(&mut SimUser)) -> bool {
+        let Some(user) = self.user_mut(upn) else {
+            return false;
+        };
+        f(user);
+        let id = user.id.clone();
+        self.record(Change::User(id));
+        true
+    }
+
+    /// Adds `member` to the group named `group` (recorded). False when there is no such
+    /// group or the member is already in it.
+    pub fn add_member(&mut self, group: &str, member: SimMember) -> bool {
+        let Some(g) = self.group_mut(group) else {
+            return false;
+        };
+        if g.members.iter().any(|m| m.id == member.id) {
+            return false;
+        }
+        g.members.push(member.clone());
+        let group = g.id.clone();
+        self.record(Change::Member {
+            group,
+            member,
+            removed: false,
+        });
+        true
+    }
+
+    /// Removes the member with object id `member_id` from the group named `group`
+    /// (recorded). False when there is no such group or member.
+    pub fn remove_member(&mut self, group: &str, member_id: &str) -> bool {
+        let Some(g) = self.group_mut(group) else {
+            return false;
+        };
+        let Some(pos) = g.members.iter().position(|m| m.id == member_id) else {
+            return false;
+        };
+        let member = g.members.remove(pos);
+        let group = g.id.clone();
+        self.record(Change::Member {
+            group,
+            member,
+            removed: true,
+        });
+        true
+    }
+
+    /// Adds a group with its members (recorded: the group and each membership).
+    pub fn add_group(&mut self, group: SimGroup) {
+        let id = group.id.clone();
+        let members = group.members.clone();
+        self.groups.push(group);
+        self.record(Change::Group(id.clone()));
+        for member in members {
+            self.record(Change::Member {
+                group: id.clone(),
+                member,
+                removed: false,
+            });
+        }
+    }
+
+    /// Renames a group (recorded). False when there is no group named `old`.
+    pub fn rename_group(&mut self, old: &str, new: &str) -> bool {
+        let Some(g) = self.group_mut(old) else {
+            return false;
+        };
+        g.display_name = new.to_string();
+        let id = g.id.clone();
+        self.record(Change::Group(id));
+        true
+    }
+
+    /// Deletes a group and its memberships in other groups (recorded). False when there is
+    /// no such group.
+    pub fn delete_group(&mut self, name: &str) -> bool {
+        let Some(pos) = self.groups.iter().position(|g| g.display_name == name) else {
+            return false;
+        };
+        let removed = self.groups.remove(pos);
+        self.drop_memberships(&removed.id);
+        self.record(Change::Group(removed.id));
+        true
+    }
+
+    /// Adds a domain (recorded).
+    pub fn add_domain(&mut self, domain: SimDomain) {
+        let id = domain.id.clone();
+        self.domains.push(domain);
+        self.record(Change::Domain(id));
+    }
+
+    /// Permanently deletes a user, active or soft-deleted, with its memberships (recorded;
+    /// delta reports it `@removed` with reason `deleted`). False when no such user exists.
+    pub fn hard_delete_user(&mut self, upn: &str) -> bool {
+        let matches = |u: &SimUser| u.user_principal_name.eq_ignore_ascii_case(upn);
+        let removed = if let Some(pos) = self.users.iter().position(matches) {
+            self.users.remove(pos)
+        } else if let Some(pos) = self.deleted_users.iter().position(matches) {
+            let user = self.deleted_users.remove(pos);
+            self.deleted_memberships.remove(&user.id);
+            user
+        } else {
+            return false;
+        };
+        self.drop_memberships(&removed.id);
+        self.record(Change::User(removed.id));
+        true
+    }
+
+    /// Removes object `id` from every group it is a direct member of (each recorded);
+    /// returns those groups' ids.
+    fn drop_memberships(&mut self, id: &str) -> Vec<String> {
+        let mut dropped = Vec::new();
+        for group in &mut self.groups {
+            if let Some(pos) = group.members.iter().position(|m| m.id == id) {
+                dropped.push((group.id.clone(), group.members.remove(pos)));
+            }
+        }
+        let groups = dropped.iter().map(|(g, _)| g.clone()).collect();
+        for (group, member) in dropped {
+            self.record(Change::Member {
+                group,
+                member,
+                removed: true,
+            });
+        }
+        groups
     }
 
     /// The user with this UPN (case-insensitive), for tests that change it.
@@ -183,17 +384,12 @@ impl Tenant {
 
     /// Sets `accountEnabled` on a user. Returns false when no such user exists.
     pub fn set_enabled(&mut self, upn: &str, enabled: bool) -> bool {
-        match self.user_mut(upn) {
-            Some(user) => {
-                user.account_enabled = enabled;
-                true
-            }
-            None => false,
-        }
+        self.update_user(upn, |user| user.account_enabled = enabled)
     }
 
-    /// Deletes a user and its memberships, as Graph does on (soft) deletion.
-    /// Returns false when no such user exists.
+    /// Soft-deletes a user, as deleting it in the portal does: it leaves `/users` and its
+    /// groups, and moves to `deleted_users` (delta reports it `@removed` with reason
+    /// `changed`). Recorded. Returns false when no such user exists.
     pub fn remove_user(&mut self, upn: &str) -> bool {
         let Some(pos) = self
             .users
@@ -203,8 +399,41 @@ impl Tenant {
             return false;
         };
         let removed = self.users.remove(pos);
-        for group in &mut self.groups {
-            group.members.retain(|m| m.id != removed.id);
+        let id = removed.id.clone();
+        self.deleted_users.push(removed);
+        let groups = self.drop_memberships(&id);
+        self.deleted_memberships.insert(id.clone(), groups);
+        self.record(Change::User(id));
+        true
+    }
+
+    /// Restores a soft-deleted user into `/users` and the groups it was in (recorded; delta
+    /// shows it again without annotation). False when no such soft-deleted user exists.
+    pub fn restore_user(&mut self, upn: &str) -> bool {
+        let Some(pos) = self
+            .deleted_users
+            .iter()
+            .position(|u| u.user_principal_name.eq_ignore_ascii_case(upn))
+        else {
+            return false;
+        };
+        let user = self.deleted_users.remove(pos);
+        let id = user.id.clone();
+        self.users.push(user);
+        self.record(Change::User(id.clone()));
+        for group in self.deleted_memberships.remove(&id).unwrap_or_default() {
+            let member = SimMember {
+                kind: MemberKind::User,
+                id: id.clone(),
+            };
+            if let Some(g) = self.groups.iter_mut().find(|g| g.id == group) {
+                g.members.push(member.clone());
+                self.record(Change::Member {
+                    group,
+                    member,
+                    removed: false,
+                });
+            }
         }
         true
     }
@@ -263,6 +492,33 @@ mod tests {
         assert!(t.remove_user("ALICE@example.com"));
         assert!(t.users.is_empty());
         assert!(t.groups[0].members.is_empty(), "membership removed too");
+        assert_eq!(t.deleted_users.len(), 1, "soft delete keeps it restorable");
+        assert!(t.restore_user("alice@example.com"));
+        assert_eq!(t.users.len(), 1);
+        assert_eq!(t.groups[0].members.len(), 1, "back in its group");
+        assert!(t.remove_user("alice@example.com"));
+        assert!(t.hard_delete_user("alice@example.com"));
+        assert!(t.deleted_users.is_empty());
+    }
+
+    #[test]
+    fn mutations_are_recorded_in_order() {
+        let mut t = tenant_with_member();
+        assert_eq!(t.sequence(), 0);
+        assert!(t.disable_user("alice@example.com"));
+        assert!(t.rename_group("G", "H"));
+        assert!(t.remove_member("H", "u1"));
+        assert!(!t.remove_member("H", "u1"), "no longer a member");
+        assert_eq!(t.sequence(), 3);
+        let between: Vec<_> = t
+            .changes_between(1, 3)
+            .iter()
+            .map(|c| c.1.clone())
+            .collect();
+        assert_eq!(between.len(), 2);
+        assert_eq!(between[0], Change::Group("g1".into()));
+        assert!(matches!(&between[1], Change::Member { removed: true, .. }));
+        assert!(t.changes_between(3, 3).is_empty());
     }
 
     #[test]

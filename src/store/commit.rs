@@ -107,15 +107,54 @@ pub(super) fn apply(
     run: &SyncRun,
     guard: CommitGuard<'_>,
 ) -> TxResult<ChangeCounts> {
+    apply_collect(tx, existing, tenant, rules, run, guard).map(|(counts, _)| counts)
+}
+
+/// Every user and group record as the commit leaves it, in the store's key order: what
+/// `load_directory` would read back right after the commit. The commit decodes each
+/// stored record anyway, so handing them on spares the reload a sync would do next.
+#[derive(Debug, Default)]
+pub(super) struct Written {
+    pub users: Vec<UserRecord>,
+    pub groups: Vec<GroupRecord>,
+}
+
+/// [`apply`], also returning the records as written.
+pub(super) fn apply_collect(
+    tx: &TxTrees<'_>,
+    existing: &Existing,
+    tenant: &TenantSnapshot,
+    rules: &DirectoryConfig,
+    run: &SyncRun,
+    guard: CommitGuard<'_>,
+) -> TxResult<(ChangeCounts, Written)> {
     let now = now();
     let mut counts = ChangeCounts::default();
+    let mut written = Written::default();
     // User sync off: stored users stay exactly as they are (not updated, not deactivated).
     let active_users_before = if tenant.users_synced {
-        apply_users(tx, existing, tenant, rules, now, &mut counts)?
+        apply_users(
+            tx,
+            existing,
+            tenant,
+            rules,
+            now,
+            &mut counts,
+            &mut written.users,
+        )?
     } else {
+        keep_users(tx, existing, &mut written.users)?;
         0
     };
-    apply_groups(tx, existing, tenant, rules, now, &mut counts)?;
+    apply_groups(
+        tx,
+        existing,
+        tenant,
+        rules,
+        now,
+        &mut counts,
+        &mut written.groups,
+    )?;
     counts.domains_changed = apply_domains(tx, existing, tenant)?;
     let preview = CommitPreview {
         counts,
@@ -129,7 +168,26 @@ pub(super) fn apply(
     record.changes = counts;
     put(tx.runs, trees::RUNS, &codec::run_key(run.id), &record)?;
     tx.runs.flush();
-    Ok(counts)
+    // Key order, as a tree iterates: snapshot users and groups came sorted by id, users
+    // marked deleted were appended after them.
+    written
+        .users
+        .sort_unstable_by(|a, b| a.entra.id.as_bytes().cmp(b.entra.id.as_bytes()));
+    Ok((counts, written))
+}
+
+/// With user sync off: every stored user, unchanged, for the directory as written.
+fn keep_users(
+    tx: &TxTrees<'_>,
+    existing: &Existing,
+    written: &mut Vec<UserRecord>,
+) -> TxResult<()> {
+    for key in &existing.users {
+        if let Some(record) = get::<UserRecord>(tx.users, trees::USERS, key)? {
+            written.push(record);
+        }
+    }
+    Ok(())
 }
 
 /// Applies the users; returns how many stored users were active before.
@@ -140,6 +198,7 @@ fn apply_users(
     rules: &DirectoryConfig,
     now: i64,
     counts: &mut ChangeCounts,
+    written: &mut Vec<UserRecord>,
 ) -> TxResult<u64> {
     let mut active_before = 0;
     // Sorted by object id so new users get their names (and suffixes) deterministically.
@@ -152,12 +211,14 @@ fn apply_users(
         match get::<UserRecord>(tx.users, trees::USERS, id.as_bytes())? {
             Some(old) => {
                 active_before += u64::from(old.status.is_active());
-                update_user(tx, id.as_bytes(), old, entra, *status, now, counts)?
+                let record = update_user(tx, id.as_bytes(), old, entra, *status, now, counts)?;
+                written.push(record);
             }
             None => {
                 let record = new_user(tx, entra, *status, rules, now)?;
                 put(tx.users, trees::USERS, id.as_bytes(), &record)?;
                 counts.users_added += 1;
+                written.push(record);
             }
         }
     }
@@ -170,13 +231,14 @@ fn apply_users(
         if let Some(old) = get::<UserRecord>(tx.users, trees::USERS, key)? {
             active_before += u64::from(old.status.is_active());
             let entra = old.entra.clone();
-            update_user(tx, key, old, &entra, deleted, now, counts)?;
+            written.push(update_user(tx, key, old, &entra, deleted, now, counts)?);
         }
     }
     Ok(active_before)
 }
 
 /// Refreshes an existing user's Entra data and status; `modified` moves only on a change.
+/// Returns the record as stored afterwards.
 fn update_user(
     tx: &TxTrees<'_>,
     key: &[u8],
@@ -185,9 +247,9 @@ fn update_user(
     status: UserStatus,
     now: i64,
     counts: &mut ChangeCounts,
-) -> TxResult<()> {
+) -> TxResult<UserRecord> {
     if old.entra == *entra && old.status == status {
-        return Ok(());
+        return Ok(old);
     }
     if old.status.is_active() && !status.is_active() {
         counts.users_deactivated += 1;
@@ -200,7 +262,8 @@ fn update_user(
         modified: now,
         ..old
     };
-    put(tx.users, trees::USERS, key, &record)
+    put(tx.users, trees::USERS, key, &record)?;
+    Ok(record)
 }
 
 /// A first-seen user: a unique login name and a fresh uidNumber (= its private gidNumber).
@@ -246,12 +309,13 @@ fn apply_groups(
     rules: &DirectoryConfig,
     now: i64,
     counts: &mut ChangeCounts,
+    written: &mut Vec<GroupRecord>,
 ) -> TxResult<()> {
     let seen: BTreeMap<&str, &EntraGroup> =
         tenant.groups.iter().map(|g| (g.id.as_str(), g)).collect();
     for (id, entra) in &seen {
         match get::<GroupRecord>(tx.groups, trees::GROUPS, id.as_bytes())? {
-            Some(old) if old.entra == **entra => {}
+            Some(old) if old.entra == **entra => written.push(old),
             Some(old) => {
                 let record = GroupRecord {
                     entra: (*entra).clone(),
@@ -260,6 +324,7 @@ fn apply_groups(
                 };
                 put(tx.groups, trees::GROUPS, id.as_bytes(), &record)?;
                 counts.groups_changed += 1;
+                written.push(record);
             }
             None => {
                 let alloc = group_alloc(tx, entra, rules)?;
@@ -272,6 +337,7 @@ fn apply_groups(
                 };
                 put(tx.groups, trees::GROUPS, id.as_bytes(), &record)?;
                 counts.groups_added += 1;
+                written.push(record);
             }
         }
     }

@@ -10,12 +10,14 @@
 //! `binders` (lowercased name → record), `user_verifiers` / `binder_verifiers` (same keys →
 //! PHC string), `alloc` (number counters and name reservations, see [`commit`]),
 //! `runs` (big-endian run id → run) and `meta` (schema version, run id counter, the sync
-//! options admins saved, see `settings`).
+//! options admins saved, see `settings`); the Graph mirror and delta links in
+//! `mirror_users`, `mirror_groups`, `mirror_meta` (see [`mirror`]).
 
 mod audit;
 mod codec;
 mod commit;
 pub mod credentials;
+mod mirror;
 mod naming;
 mod settings;
 
@@ -30,6 +32,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+pub use mirror::{DeltaState, MirrorUpdate, StoredMirror};
 pub use naming::{MAX_LOGIN_LEN, sanitize_cn, sanitize_login};
 
 /// The on-disk layout version this release writes; checked on open.
@@ -106,6 +109,9 @@ struct Trees {
     alloc: sled::Tree,
     runs: sled::Tree,
     meta: sled::Tree,
+    mirror_users: sled::Tree,
+    mirror_groups: sled::Tree,
+    mirror_meta: sled::Tree,
 }
 
 /// Handle to the sled database. Cheap to clone (sled handles are reference-counted).
@@ -184,6 +190,9 @@ impl Store {
             alloc: db.open_tree(trees::ALLOC)?,
             runs: db.open_tree(trees::RUNS)?,
             meta: db.open_tree(trees::META)?,
+            mirror_users: db.open_tree(mirror::MIRROR_USERS)?,
+            mirror_groups: db.open_tree(mirror::MIRROR_GROUPS)?,
+            mirror_meta: db.open_tree(mirror::MIRROR_META)?,
         };
         let store = Store {
             db,

@@ -7,21 +7,23 @@
 use super::guard;
 use super::settings::DeletionThreshold;
 use crate::config::DirectoryConfig;
-use crate::model::{ChangeCounts, SyncRun, TenantSnapshot};
-use crate::store::{CommitPreview, Store, StoreError};
+use crate::model::{ChangeCounts, DirectoryData, SyncRun, TenantSnapshot};
+use crate::store::{CommitPreview, MirrorUpdate, Store, StoreError};
 use std::sync::Mutex;
 
-/// A run's scoped result, ready to be committed.
+/// A run's scoped result, ready to be committed: the directory and the Graph mirror
+/// changes (with the delta links) that go with it.
 #[derive(Debug)]
 pub struct PendingCommit {
     pub snapshot: TenantSnapshot,
+    pub mirror: MirrorUpdate,
 }
 
 /// How a commit attempt ended (errors aside).
 #[derive(Debug)]
 pub enum CommitResult {
-    /// Written; these are the changes.
-    Done(ChangeCounts),
+    /// Written; these are the changes, and the directory as committed.
+    Done(ChangeCounts, DirectoryData),
     /// Refused by the deletion guard; nothing was written.
     Held {
         reason: String,
@@ -39,20 +41,18 @@ impl PendingCommit {
         run: &SyncRun,
         limit: Option<DeletionThreshold>,
     ) -> Result<CommitResult, StoreError> {
-        let Some(limit) = limit else {
-            return store
-                .commit_sync(&self.snapshot, rules, run)
-                .map(CommitResult::Done);
-        };
         let seen: Mutex<Option<CommitPreview>> = Mutex::new(None);
         let check = |preview: &CommitPreview| {
             if let Ok(mut slot) = seen.lock() {
                 *slot = Some(*preview);
             }
-            guard::check(&limit, preview)
+            match &limit {
+                Some(limit) => guard::check(limit, preview),
+                None => Ok(()),
+            }
         };
-        match store.commit_sync_guarded(&self.snapshot, rules, run, &check) {
-            Ok(counts) => Ok(CommitResult::Done(counts)),
+        match store.commit_sync_mirrored(&self.snapshot, rules, run, &self.mirror, &check) {
+            Ok((counts, data)) => Ok(CommitResult::Done(counts, data)),
             Err(StoreError::Held(reason)) => {
                 let counts = seen
                     .lock()

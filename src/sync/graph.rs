@@ -27,6 +27,16 @@ struct Page<T> {
     next_link: Option<String>,
 }
 
+/// One page of a delta round: more pages (`nextLink`) or the end (`deltaLink`).
+#[derive(Debug, Deserialize)]
+struct DeltaPage<T> {
+    value: Vec<T>,
+    #[serde(rename = "@odata.nextLink")]
+    next_link: Option<String>,
+    #[serde(rename = "@odata.deltaLink")]
+    delta_link: Option<String>,
+}
+
 /// Graph's error body: `{"error":{"code":…,"message":…}}`.
 #[derive(Debug, Deserialize)]
 struct ErrorBody {
@@ -132,8 +142,56 @@ impl GraphClient {
         }
     }
 
-    /// Parses a nextLink and checks it stays on the configured Graph origin.
-    fn follow(&self, link: &str) -> Result<Url, SyncError> {
+    /// Reads one delta round from `first` (an initial delta URL or a stored deltaLink):
+    /// every page until the one carrying `@odata.deltaLink`, which is returned with the
+    /// items. `page_size` is asked for with `Prefer: odata.maxpagesize` (delta ignores
+    /// `$top`). A page with both links or neither is malformed, as is a nextLink that
+    /// repeats the page or either link leaving the Graph origin. Each item is passed
+    /// through `convert` as its page arrives (so Graph's shape is not kept beside ours); a
+    /// conversion error makes the page malformed.
+    pub async fn delta_round<T: DeserializeOwned, U>(
+        &self,
+        first: Url,
+        page_size: u32,
+        requests: &AtomicU64,
+        mut convert: impl FnMut(T) -> Result<U, String>,
+    ) -> Result<(Vec<U>, Url), SyncError> {
+        let prefer = format!("odata.maxpagesize={}", page_size.clamp(1, 999));
+        let mut items = Vec::new();
+        let mut url = first;
+        loop {
+            let page: DeltaPage<T> = self.get(&url, requests, Some(&prefer)).await?;
+            let malformed = |reason: &str| SyncError::Malformed {
+                path: url.path().to_string(),
+                reason: reason.to_string(),
+            };
+            for item in page.value {
+                items.push(convert(item).map_err(|reason| malformed(&reason))?);
+            }
+            match (page.next_link, page.delta_link) {
+                (Some(_), Some(_)) => {
+                    return Err(malformed(
+                        "a page carries both @odata.nextLink and @odata.deltaLink",
+                    ));
+                }
+                (None, None) => {
+                    return Err(malformed("the last page carries no @odata.deltaLink"));
+                }
+                (None, Some(delta)) => return Ok((items, self.follow(&delta)?)),
+                (Some(next), None) => {
+                    let next = self.follow(&next)?;
+                    if next == url {
+                        return Err(malformed("@odata.nextLink repeats the current page"));
+                    }
+                    url = next;
+                }
+            }
+        }
+    }
+
+    /// Parses a nextLink (or a stored deltaLink) and checks it stays on the configured Graph
+    /// origin, so the bearer token is never sent elsewhere.
+    pub fn follow(&self, link: &str) -> Result<Url, SyncError> {
         let next = self
             .graph_url
             .join(link)
@@ -156,44 +214,55 @@ impl GraphClient {
         url: &Url,
         requests: &AtomicU64,
     ) -> Result<T, SyncError> {
+        self.get(url, requests, None).await
+    }
+
+    /// [`GraphClient::get_json`] with an optional `Prefer` header.
+    async fn get<T: DeserializeOwned>(
+        &self,
+        url: &Url,
+        requests: &AtomicU64,
+        prefer: Option<&str>,
+    ) -> Result<T, SyncError> {
         let path = url.path().to_string();
         let mut retries = 0u32;
         let mut waited = Duration::ZERO;
         let mut reauthenticated = false;
         loop {
-            let (status, retry_after, reason) = match self.attempt(url, &path, requests).await? {
-                Attempt::Done(body) => return parse_body(&path, &body),
-                Attempt::Unauthorized(_, token) if !reauthenticated => {
-                    // The token may have been revoked or expired early: get a new one.
-                    self.tokens.invalidate(&token).await;
-                    reauthenticated = true;
-                    continue;
-                }
-                Attempt::Unauthorized(detail, token) | Attempt::Denied(detail, token) => {
-                    // A fresh token refused (or access denied): the credential's fault,
-                    // so the token layer moves on to the next one if there is one.
-                    let status = if detail.starts_with("Authorization_RequestDenied") {
-                        403
-                    } else {
-                        401
-                    };
-                    let why = format!("HTTP {status} {detail}");
-                    if self.tokens.reject(&path, &token, &why).await {
-                        reauthenticated = false;
+            let (status, retry_after, reason) =
+                match self.attempt(url, &path, requests, prefer).await? {
+                    Attempt::Done(body) => return parse_body(&path, &body),
+                    Attempt::Unauthorized(_, token) if !reauthenticated => {
+                        // The token may have been revoked or expired early: get a new one.
+                        self.tokens.invalidate(&token).await;
+                        reauthenticated = true;
                         continue;
                     }
-                    return Err(SyncError::Status {
-                        path,
+                    Attempt::Unauthorized(detail, token) | Attempt::Denied(detail, token) => {
+                        // A fresh token refused (or access denied): the credential's fault,
+                        // so the token layer moves on to the next one if there is one.
+                        let status = if detail.starts_with("Authorization_RequestDenied") {
+                            403
+                        } else {
+                            401
+                        };
+                        let why = format!("HTTP {status} {detail}");
+                        if self.tokens.reject(&path, &token, &why).await {
+                            reauthenticated = false;
+                            continue;
+                        }
+                        return Err(SyncError::Status {
+                            path,
+                            status,
+                            detail,
+                        });
+                    }
+                    Attempt::Transient {
                         status,
-                        detail,
-                    });
-                }
-                Attempt::Transient {
-                    status,
-                    retry_after,
-                    reason,
-                } => (status, retry_after, reason),
-            };
+                        retry_after,
+                        reason,
+                    } => (status, retry_after, reason),
+                };
             retries += 1;
             let wait = self.retry.wait(retries, retry_after);
             if retries > self.retry.max_retries || waited + wait > self.retry.max_total_wait {
@@ -218,17 +287,20 @@ impl GraphClient {
         url: &Url,
         path: &str,
         requests: &AtomicU64,
+        prefer: Option<&str>,
     ) -> Result<Attempt, SyncError> {
         let token = self.tokens.get(path).await?;
         requests.fetch_add(1, Ordering::Relaxed);
-        let sent = self
+        let mut request = self
             .http
             .get(url.clone())
             .bearer_auth(token.secret())
             .header(reqwest::header::ACCEPT, "application/json")
-            .header("client-request-id", uuid::Uuid::new_v4().to_string())
-            .send()
-            .await;
+            .header("client-request-id", uuid::Uuid::new_v4().to_string());
+        if let Some(prefer) = prefer {
+            request = request.header("Prefer", prefer);
+        }
+        let sent = request.send().await;
         let transport = |e: reqwest::Error| Attempt::Transient {
             status: None,
             retry_after: None,

@@ -7,13 +7,15 @@
 //!
 //! Layout: [`token`] gets access tokens from a chain of [`credentials`] (app secret or
 //! certificate, delegated authorizations; primary then backup), [`graph`] talks to Graph
-//! safely (retries, paging), [`fetch`] reads the tenant, [`scope`] decides who is active and
+//! safely (retries, paging), [`fetch`] maps Graph's JSON to the model, [`delta`] reads full
+//! and delta rounds and merges them into the mirror, [`scope`] decides who is active and
 //! which groups are imported under the [`settings`] (the `[sync]` options, file over admin
 //! over default), [`guard`] holds runs that would delete too much, [`worker`] runs it all in
 //! the background; [`retry`] and [`error`] support them.
 
 pub mod commit;
 pub mod credentials;
+pub mod delta;
 pub mod error;
 pub mod fetch;
 pub mod graph;

@@ -9,17 +9,17 @@
 use super::AlreadyRunning;
 use super::commit::{CommitResult, PendingCommit};
 use super::credentials::delegated::DelegatedStore;
+use super::delta::{self, Mirror};
 use super::error::SyncError;
-use super::fetch::fetch_tenant;
 use super::graph::GraphClient;
 use super::scope;
 use super::settings::{InactiveUsers, SettingsSource, SyncSettings};
 use crate::config::{DirectoryConfig, EntraConfig};
 use crate::directory::LiveDirectory;
-use crate::model::{ChangeCounts, SyncOutcome, SyncRun, SyncTrigger, now};
+use crate::model::{ChangeCounts, SyncMode, SyncOutcome, SyncRun, SyncTrigger, now};
 use crate::store::{Store, StoreError};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -49,6 +49,12 @@ struct Shared {
     /// Bumped after every finished run; waiters re-check [`RunState`] then.
     finished: watch::Sender<u64>,
     queue: mpsc::UnboundedSender<Job>,
+    /// An admin asked for a full run: the next run reads everything.
+    full_requested: AtomicBool,
+    /// The Graph mirror as the last successful run committed it, with the settings that
+    /// run scoped it by; kept between runs so a delta run does not reload it from the
+    /// store. `None` after a failed run (the store then holds the truth and is read again).
+    mirror: Mutex<Option<(Mirror, SyncSettings)>>,
 }
 
 /// Work for the worker task.
@@ -105,7 +111,7 @@ struct RunState {
     follow_up: Option<SyncTrigger>,
 }
 
-fn lock(m: &Mutex<RunState>) -> MutexGuard<'_, RunState> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -168,6 +174,8 @@ impl SyncService {
                 state: Mutex::new(RunState::default()),
                 finished,
                 queue,
+                full_requested: AtomicBool::new(false),
+                mirror: Mutex::new(None),
             }),
         };
         // Queued before the worker starts, so `wait_first_run` always has a run to wait on.
@@ -181,6 +189,12 @@ impl SyncService {
     /// Starts a run now; returns its id. Never two runs at once.
     pub fn trigger(&self, trigger: SyncTrigger) -> Result<u64, AlreadyRunning> {
         self.shared.trigger(trigger)
+    }
+
+    /// Starts a run that reads the whole tenant even when delta links are stored (the
+    /// admin's "full sync"). Never two runs at once.
+    pub fn trigger_full(&self, trigger: SyncTrigger) -> Result<u64, AlreadyRunning> {
+        self.shared.start_run(trigger, false, true)
     }
 
     /// Waits until run `id` has finished and returns its record (`None` for an unknown id
@@ -224,7 +238,7 @@ impl SyncService {
     /// also queued to start right after it (that run may have read the old settings).
     /// Returns the new run's id, or `AlreadyRunning` with the running one's.
     pub fn trigger_or_follow(&self, trigger: SyncTrigger) -> Result<u64, AlreadyRunning> {
-        self.shared.start_run(trigger, true)
+        self.shared.start_run(trigger, true, false)
     }
 
     /// The sync options this worker runs with (shared with the admin API).
@@ -320,19 +334,28 @@ fn discarded(mut run: SyncRun, why: &str) -> SyncRun {
 
 impl Shared {
     fn trigger(&self, trigger: SyncTrigger) -> Result<u64, AlreadyRunning> {
-        self.start_run(trigger, false)
+        self.start_run(trigger, false, false)
     }
 
     /// Starts a run, or when one is running answers its id and, with `follow_if_busy`,
     /// queues another to start when it finishes (decided under the same lock, so the
-    /// running run cannot finish in between and miss it).
-    fn start_run(&self, trigger: SyncTrigger, follow_if_busy: bool) -> Result<u64, AlreadyRunning> {
+    /// running run cannot finish in between and miss it). `full`: read the whole tenant
+    /// even when delta links are stored.
+    fn start_run(
+        &self,
+        trigger: SyncTrigger,
+        follow_if_busy: bool,
+        full: bool,
+    ) -> Result<u64, AlreadyRunning> {
         let mut st = lock(&self.state);
         if let Some(id) = st.running {
             if follow_if_busy {
                 st.follow_up = Some(trigger);
             }
             return Err(AlreadyRunning(id));
+        }
+        if full {
+            self.full_requested.store(true, Ordering::Relaxed);
         }
         let mut run = SyncRun {
             id: 0,
@@ -399,8 +422,12 @@ impl Shared {
         let clock = Instant::now();
         tracing::info!(run = id, trigger = ?run.trigger, approved = approved.is_some(), "sync started");
         let requests = AtomicU64::new(0);
+        let mode = Mutex::new(None);
         let result = match approved {
-            None => self.sync_once(run.clone(), &requests, shutdown).await,
+            None => {
+                self.sync_once(run.clone(), &requests, &mode, shutdown)
+                    .await
+            }
             Some(pending) => self.commit_and_publish(run.clone(), pending, false).await,
         };
         let duration_ms = clock.elapsed().as_millis() as u64;
@@ -410,6 +437,7 @@ impl Shared {
                 tracing::info!(
                     run = id,
                     outcome = "succeeded",
+                    mode = ?done.mode,
                     users,
                     groups,
                     requests = done.graph_requests,
@@ -436,10 +464,12 @@ impl Shared {
             }
             Err(e) => {
                 let mut failed = fail(run, &e, requests.load(Ordering::Relaxed));
+                failed.mode = *lock(&mode);
                 self.note_credentials(&mut failed);
                 tracing::warn!(
                     run = id,
                     outcome = "failed",
+                    mode = ?failed.mode,
                     requests = failed.graph_requests,
                     duration_ms,
                     error = %e,
@@ -481,11 +511,15 @@ impl Shared {
         }
     }
 
-    /// Fetch → scope → guarded commit → reload → publish.
+    /// Read (full or delta) → merge into the mirror → scope → commit (directory, run and
+    /// mirror with its delta links, atomically) → publish the committed directory.
+    /// The guard may hold the commit instead. `mode` is set
+    /// as soon as the run knows it, so a failed run records it too.
     async fn sync_once(
         &self,
         mut run: SyncRun,
         requests: &AtomicU64,
+        mode: &Mutex<Option<SyncMode>>,
         shutdown: &CancellationToken,
     ) -> Result<Step, SyncError> {
         let graph = self
@@ -493,24 +527,82 @@ impl Shared {
             .as_ref()
             .map_err(|e| SyncError::Config(e.clone()))?;
         graph.begin_run();
-        // Only the reading is abandoned on shutdown; a commit, once started, completes.
-        let raw = tokio::select! {
-            _ = shutdown.cancelled() => return Err(SyncError::Cancelled),
-            raw = fetch_tenant(graph, self.entra.page_size, requests) => raw?,
-        };
         let settings = self.settings.current();
-        let snapshot = scope::apply(&raw, &settings);
+        let forced = self.full_requested.swap(false, Ordering::Relaxed);
+        // The cached mirror is taken out; it goes back only after a successful commit (a
+        // failed or held run leaves the store as the truth, read again next time).
+        let cached = lock(&self.mirror).take();
+        let (mirror, applied) = match cached {
+            Some((m, applied)) => (m, Some(applied)),
+            None => {
+                let store = self.store.clone();
+                let stored = blocking(move || store.load_mirror()).await?;
+                (Mirror::from_stored(stored), None)
+            }
+        };
+        let domains_before = mirror.domains.clone();
+        let plan = delta::Plan {
+            graph,
+            page_size: self.entra.page_size,
+            source: delta::source_of(&self.entra.tenant_id, &self.entra.graph_url),
+            forced,
+            full_interval_secs: settings.full_interval_secs,
+            run: run.id,
+        };
+        // Only the reading is abandoned on shutdown; a commit, once started, completes.
+        let phase = Instant::now();
+        let (mirror, update) = tokio::select! {
+            _ = shutdown.cancelled() => return Err(SyncError::Cancelled),
+            read = delta::read(&plan, mirror, requests, mode) => read?,
+        };
+        let read_ms = phase.elapsed().as_millis() as u64;
+        run.graph_requests = requests.load(Ordering::Relaxed);
+        run.mode = *lock(mode);
+        self.note_credentials(&mut run);
+        if run.mode == Some(SyncMode::Delta)
+            && applied.as_ref() == Some(&settings)
+            && delta::changes_nothing(&update, &domains_before)
+        {
+            // Nothing Graph reported and the same settings: scoping would give what is
+            // committed already. Only the new delta links and the run are written.
+            tracing::debug!(
+                run = run.id,
+                read_ms,
+                "no change: only the delta links are written"
+            );
+            let mut done = run;
+            done.outcome = SyncOutcome::Succeeded;
+            done.finished = Some(now());
+            let sizes = (mirror.users.len(), mirror.groups.len());
+            let (store, record) = (self.store.clone(), done.clone());
+            blocking(move || store.commit_delta_state(&record, &update)).await?;
+            *lock(&self.mirror) = Some((mirror, settings));
+            return Ok(Step::Committed(done, sizes));
+        }
+        let phase = Instant::now();
+        let snapshot = scope::apply(&mirror.to_raw(), &settings);
         for warning in &snapshot.warnings {
             tracing::warn!(run = run.id, %warning, "sync option matches nothing");
         }
-        let pending = Arc::new(PendingCommit { snapshot });
-        run.graph_requests = requests.load(Ordering::Relaxed);
-        self.note_credentials(&mut run);
-        self.commit_and_publish(run, pending, true).await
+        tracing::debug!(
+            run = run.id,
+            read_ms,
+            scope_ms = phase.elapsed().as_millis() as u64,
+            "sync phases"
+        );
+        let pending = Arc::new(PendingCommit {
+            snapshot,
+            mirror: update,
+        });
+        let step = self.commit_and_publish(run, pending, true).await?;
+        if matches!(step, Step::Committed(..)) {
+            *lock(&self.mirror) = Some((mirror, settings));
+        }
+        Ok(step)
     }
 
-    /// Commits `pending` (under the deletion guard when `guarded`), then reloads and
-    /// publishes the new snapshot if anything it is built from changed (or the inactive-user
+    /// Commits `pending` (under the deletion guard when `guarded`), then publishes the
+    /// directory as committed if anything it is built from changed (or the inactive-user
     /// visibility setting did).
     async fn commit_and_publish(
         &self,
@@ -527,37 +619,44 @@ impl Shared {
         let limit = guarded.then_some(settings.deletion_threshold);
         let (store, rules, record) = (self.store.clone(), self.rules.clone(), done.clone());
         let to_commit = Arc::clone(&pending);
+        let phase = Instant::now();
         let result = blocking(move || to_commit.commit(&store, &rules, &record, limit)).await?;
         let sizes = pending.sizes();
-        match result {
+        let data = match result {
             CommitResult::Held { reason, counts } => {
                 done.outcome = SyncOutcome::Held;
                 done.changes = counts;
                 done.error = Some(reason);
                 return Ok(Step::Held(done, pending));
             }
-            CommitResult::Done(changes) => done.changes = changes,
-        }
+            CommitResult::Done(changes, data) => {
+                done.changes = changes;
+                data
+            }
+        };
+        tracing::debug!(
+            run = done.id,
+            commit_ms = phase.elapsed().as_millis() as u64,
+            "sync commit phase"
+        );
         let visibility_changed = self
             .live
             .set_show_inactive_users(settings.inactive_users == InactiveUsers::Show);
         if done.changes.is_empty() && !visibility_changed {
             // Nothing the snapshot is built from changed: keep serving the current one rather
-            // than reloading and rebuilding the whole directory (CPU and a memory peak).
+            // than rebuilding the whole directory (CPU and a memory peak).
             return Ok(Step::Committed(done, sizes));
         }
-        let store = self.store.clone();
-        let data = blocking(move || store.load_directory())
-            .await
-            .map_err(|e| {
-                SyncError::Store(format!(
-                    "data committed, but reloading it failed ({e}); the served directory is unchanged"
-                ))
-            })?;
+        let phase = Instant::now();
         let live = Arc::clone(&self.live);
         tokio::task::spawn_blocking(move || live.publish(&data))
             .await
             .map_err(|e| SyncError::Store(format!("publishing the new snapshot failed: {e}")))?;
+        tracing::debug!(
+            run = done.id,
+            publish_ms = phase.elapsed().as_millis() as u64,
+            "sync publish phase"
+        );
         Ok(Step::Committed(done, sizes))
     }
 }

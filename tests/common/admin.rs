@@ -104,19 +104,7 @@ pub struct Cli {
 impl Cli {
     pub fn of(server: &TestServer) -> Cli {
         let dir = tempfile::tempdir().unwrap();
-        let token_file = dir.path().join("token");
-        std::fs::write(&token_file, admin_token(server)).unwrap();
-        let config = dir.path().join("config.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "data_dir = \"{data}\"\n\n[entra]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"unused-here\"\n\n[admin]\nlisten = \"{admin}\"\ntoken_file = \"{token}\"\n",
-                data = dir.path().join("data").display(),
-                admin = server.app.admin_addr,
-                token = token_file.display()
-            ),
-        )
-        .unwrap();
+        let config = super::cli_config(dir.path(), server.app.admin_addr, &admin_token(server));
         Cli { config, _dir: dir }
     }
 

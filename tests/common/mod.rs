@@ -8,7 +8,9 @@
 pub mod admin;
 
 use entra_ldap::app::App;
+use entra_ldap::config::{DirectoryConfig, EntraConfig, LoginSource, Secret};
 use entra_ldap::demo::{self, DemoOptions};
+use entra_ldap::simulator::SimulatorHandle;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Output;
@@ -184,4 +186,82 @@ pub fn values(ldif: &str, attr: &str) -> Vec<String> {
         .filter(|l| l.to_ascii_lowercase().starts_with(&prefix))
         .map(|l| l[prefix.len()..].to_string())
         .collect()
+}
+
+/// Entra settings for syncing from a simulator with client secret `secret` (no schedule,
+/// page size 100, 5 s timeouts).
+pub fn entra_config(sim: &SimulatorHandle, secret: &str) -> EntraConfig {
+    EntraConfig {
+        tenant_id: sim.tenant_id.clone(),
+        client_id: sim.client_id.clone(),
+        client_secret: Secret::new(secret),
+        authority_url: sim.url.clone(),
+        graph_url: sim.url.clone(),
+        sync_interval_secs: 0,
+        page_size: 100,
+        request_timeout_secs: 5,
+        client_certificate: None,
+        backup: None,
+    }
+}
+
+/// Directory rules for sync tests: logins from UPNs, numbers from 10,000 to 60,000.
+pub fn directory_rules() -> DirectoryConfig {
+    DirectoryConfig {
+        login_source: LoginSource::Upn,
+        uid_number_min: 10_000,
+        uid_number_max: 60_000,
+        gid_number_min: 10_000,
+        gid_number_max: 60_000,
+        home_directory: "/home/{uid}".into(),
+        login_shell: "/bin/bash".into(),
+        show_inactive_users: false,
+    }
+}
+
+/// An access token from the simulator's token endpoint (client credentials), with its
+/// `expires_in`, for raw Graph requests.
+pub async fn graph_token(sim: &SimulatorHandle) -> (String, u64) {
+    let url = sim
+        .url
+        .join(&format!("{}/oauth2/v2.0/token", sim.tenant_id))
+        .unwrap();
+    let resp: serde_json::Value = reqwest::Client::new()
+        .post(url)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", sim.client_id.as_str()),
+            ("client_secret", sim.client_secret.as_str()),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(resp["token_type"], "Bearer");
+    assert_eq!(resp["ext_expires_in"], resp["expires_in"]);
+    (
+        resp["access_token"].as_str().unwrap().to_string(),
+        resp["expires_in"].as_u64().unwrap(),
+    )
+}
+
+/// Writes a configuration file in `dir` that points the CLI clients (`entra-ldap sync`,
+/// `user …`, `binder …`) at a running server's admin API; returns its path.
+pub fn cli_config(dir: &std::path::Path, admin: SocketAddr, token: &str) -> PathBuf {
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, token).unwrap();
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{data}\"\n\n[entra]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"unused-here\"\n\n[admin]\nlisten = \"{admin}\"\ntoken_file = \"{token}\"\n",
+            data = dir.join("data").display(),
+            token = token_file.display()
+        ),
+    )
+    .unwrap();
+    config
 }
