@@ -195,7 +195,7 @@ mod tests {
     fn times_are_utc_calendar_dates() {
         assert_eq!(time(0), "1970-01-01 00:00:00");
         assert_eq!(time(951_782_400), "2000-02-29 00:00:00");
-        assert_eq!(time(1_795_761_599), "2026-11-27 05:59:59");
+        assert_eq!(time(1_795_761_599), "2026-11-27 06:39:59");
         assert_eq!(time(-1), "1969-12-31 23:59:59");
     }
 }
