@@ -12,6 +12,7 @@ use crate::directory::{DirectorySettings, LiveDirectory};
 use crate::ldap::{self, LdapContext};
 use crate::store::{Store, StoreError};
 use crate::sync::SyncService;
+use crate::sync::settings::{InactiveUsers, SettingsSource};
 use crate::tls::{self, TlsError};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,6 +38,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretsError),
 }
 
 /// Everything the admin API needs, shared by its handlers.
@@ -46,6 +49,10 @@ pub struct Services {
     pub credentials: Credentials,
     pub sync: SyncService,
     pub admin_token: crate::config::Secret,
+    /// The delegated authorization flow ("Authorize Account for User Sync").
+    pub authorizer: Arc<crate::admin::authorize::Authorizer>,
+    /// `[entra]`, for listing the configured credentials.
+    pub entra: crate::config::EntraConfig,
 }
 
 impl Services {
@@ -88,11 +95,11 @@ async fn bind_optional(
     }
 }
 
-/// The snapshot settings implied by the configuration.
-fn directory_settings(config: &Config) -> DirectorySettings {
+/// The snapshot settings implied by the configuration and the effective sync options.
+fn directory_settings(config: &Config, sync: &SettingsSource) -> DirectorySettings {
     DirectorySettings {
         base_dn: config.base_dn.clone(),
-        show_inactive_users: config.directory.show_inactive_users,
+        show_inactive_users: sync.current().inactive_users == InactiveUsers::Show,
         home_directory: config.directory.home_directory.clone(),
         login_shell: config.directory.login_shell.clone(),
         supported_controls: ldap::supported_controls(),
@@ -113,8 +120,12 @@ impl App {
             source,
         })?;
         let store = Store::open(&config.data_dir.join("store"))?;
+        let sync_settings = SettingsSource::open(config.sync.clone(), &store)?;
         let data = store.load_directory()?;
-        let live = Arc::new(LiveDirectory::new(&data, directory_settings(&config)));
+        let live = Arc::new(LiveDirectory::new(
+            &data,
+            directory_settings(&config, &sync_settings),
+        ));
         tracing::info!(
             entries = live.load().len(),
             base = live.load().base_dn(),
@@ -143,12 +154,25 @@ impl App {
 
         let shutdown = CancellationToken::new();
         let credentials = Credentials::new(store.clone(), &config.auth);
-        let sync = SyncService::start(
+        let secrets = crate::secrets::SecretBox::open_or_create(&config.secret_key_path())?;
+        let public_url = config.admin.public_url.clone().unwrap_or_else(|| {
+            url::Url::parse(&format!("http://{admin_addr}"))
+                .unwrap_or_else(|_| config.entra.graph_url.clone())
+        });
+        let authorizer = Arc::new(crate::admin::authorize::Authorizer::new(
+            &config.entra,
+            &public_url,
+            store.clone(),
+            secrets.clone(),
+        ));
+        let sync = SyncService::start_with_settings(
             config.entra.clone(),
             config.directory.clone(),
             store.clone(),
             live.clone(),
+            sync_settings,
             shutdown.child_token(),
+            Some(secrets),
         );
         let services = Arc::new(Services {
             store,
@@ -156,6 +180,8 @@ impl App {
             credentials: credentials.clone(),
             sync,
             admin_token: config.admin.token.clone(),
+            authorizer,
+            entra: config.entra.clone(),
         });
 
         let mut tasks = JoinSet::new();

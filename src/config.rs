@@ -6,11 +6,14 @@
 //! See docs/configuration.md for every key with its default.
 
 mod checks;
+mod credentials;
 mod demo;
 mod raw;
 mod validate;
 
-pub use demo::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, DEMO_TOKEN_FILE};
+pub use demo::{
+    DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, DEMO_TOKEN_FILE, demo_sync_options,
+};
 
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -57,6 +60,9 @@ pub struct Config {
     pub admin: AdminConfig,
     pub directory: DirectoryConfig,
     pub auth: AuthConfig,
+    /// `[sync]`: the sync options the file manages (the others are editable at run time).
+    pub sync: crate::sync::settings::SyncOptions,
+    pub secrets: SecretsConfig,
 }
 
 /// `[ldap]`: listeners, TLS and connection hygiene.
@@ -93,10 +99,56 @@ pub struct EntraConfig {
     pub client_secret: Secret,
     pub authority_url: url::Url,
     pub graph_url: url::Url,
+    /// The schedule the file implies (`sync.interval`, or its deprecated alias here, or
+    /// the default). The server schedules by the effective `interval` of the sync settings
+    /// instead, which an admin may change at run time when the file does not set it.
     pub sync_interval_secs: u64,
     /// `$top` for Graph collections (1..=999).
     pub page_size: u32,
     pub request_timeout_secs: u64,
+    /// `client_certificate` + `client_key`: the app authenticates with a signed assertion
+    /// instead of `client_secret` (which is then empty). Exactly one of the two is set.
+    pub client_certificate: Option<ClientCertificate>,
+    /// `[entra.backup]`: a second app registration the sync falls back to when the primary
+    /// credential is refused.
+    pub backup: Option<BackupApp>,
+}
+
+/// A certificate credential of an app registration (PEM files read at start-up).
+#[derive(Clone, Debug)]
+pub struct ClientCertificate {
+    /// Where the certificate came from (for messages).
+    pub cert_path: PathBuf,
+    /// DER of the certificate (its SHA-256 is the `x5t#S256` Entra matches).
+    pub cert_der: Vec<u8>,
+    /// The PKCS#8 private key, PEM (a secret: never logged).
+    pub key_pem: Secret,
+}
+
+/// `[entra.backup]`: another app registration in the same tenant.
+#[derive(Clone, Debug)]
+pub struct BackupApp {
+    pub client_id: String,
+    /// Empty when `client_certificate` is set.
+    pub client_secret: Secret,
+    pub client_certificate: Option<ClientCertificate>,
+}
+
+/// `[secrets]`: the key that seals secrets persisted in the store (refresh tokens).
+#[derive(Clone, Debug, Default)]
+pub struct SecretsConfig {
+    /// Default: `data_dir/secret.key`, created (mode 0600) on first use.
+    pub key_file: Option<PathBuf>,
+}
+
+impl Config {
+    /// The file holding the sealing key: `[secrets] key_file` or `data_dir/secret.key`.
+    pub fn secret_key_path(&self) -> PathBuf {
+        self.secrets
+            .key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secret.key"))
+    }
 }
 
 /// `[admin]`: the HTTP API.
@@ -104,6 +156,9 @@ pub struct EntraConfig {
 pub struct AdminConfig {
     pub listen: SocketAddr,
     pub token: Secret,
+    /// How browsers reach this API (`[admin] public_url`; `None`: `http://{bound address}`):
+    /// the delegated authorization's redirect URI is `{public_url}/api/v1/sync/callback`.
+    pub public_url: Option<url::Url>,
 }
 
 /// Which Entra property becomes the login name (`uid`).
@@ -127,7 +182,9 @@ pub struct DirectoryConfig {
     /// `{uid}` is replaced by the login name.
     pub home_directory: String,
     pub login_shell: String,
-    /// Serve inactive users in searches (default false: hidden).
+    /// Serve inactive users in searches (default false: hidden). The file's value of
+    /// `sync.inactive_users` (or its deprecated alias here); the server follows the
+    /// effective sync setting, which an admin may change when the file does not set it.
     pub show_inactive_users: bool,
 }
 

@@ -89,6 +89,7 @@ pub async fn start_with_simulator(
             true,
         ),
     };
+    seed_sync_options(&data_dir)?;
     let mut config = Config::demo(data_dir.clone(), sim.url.clone());
     config.ldap.listen = Some(options.ldap);
     config.ldap.ldaps_listen = Some(options.ldaps);
@@ -100,6 +101,12 @@ pub async fn start_with_simulator(
         config.auth.argon2_iterations = 1;
     }
     let app = App::start(config).await?;
+    // So `entra-ldap sync authorize` works against the demo: the simulated app registration
+    // lists this server's callback.
+    sim.register_redirect_uri(
+        crate::config::DEMO_CLIENT_ID,
+        &format!("http://{}/api/v1/sync/callback", app.admin_addr),
+    );
     let first = app
         .services
         .sync
@@ -111,6 +118,16 @@ pub async fn start_with_simulator(
     }
     set_demo_credentials(&app, options.generated.is_some()).await?;
     Ok((app, data_dir, temporary, sim))
+}
+
+/// Saves the demo's starting sync options in a new store, as an admin would through the API
+/// (an existing demo store keeps what was saved there).
+fn seed_sync_options(data_dir: &std::path::Path) -> Result<(), DemoError> {
+    let store = crate::store::Store::open(&data_dir.join("store"))?;
+    if store.load_sync_options()? == crate::sync::settings::SyncOptions::default() {
+        store.save_sync_options(&crate::config::demo_sync_options())?;
+    }
+    Ok(())
 }
 
 async fn set_demo_credentials(app: &App, generated: bool) -> Result<(), DemoError> {

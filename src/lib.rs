@@ -18,6 +18,7 @@ pub mod directory;
 pub mod ldap;
 pub mod metrics;
 pub mod model;
+pub mod secrets;
 pub mod simulator;
 pub mod store;
 pub mod sync;

@@ -79,15 +79,15 @@ enum Command {
     Serve(ConfigArg),
     /// Check a configuration file and exit.
     CheckConfig(ConfigArg),
-    /// Trigger a sync on the running server, wait for it and print the outcome; or, with a
-    /// subcommand, show the sync status or decide about a held run.
-    #[command(args_conflicts_with_subcommands = true)]
+    /// Trigger a sync on the running server, wait for it and print the outcome; or show or
+    /// change the sync options (`sync settings`, `sync set`).
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Sync {
-        #[command(subcommand)]
-        command: Option<SyncCommand>,
         /// Path of the TOML configuration file (see docs/configuration.md).
         #[arg(long, short = 'c', env = "ENTRA_LDAP_CONFIG")]
         config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: Option<SyncCommand>,
     },
     /// Manage users' LDAP passwords on the running server.
     User {
@@ -123,6 +123,34 @@ enum SyncCommand {
         #[command(flatten)]
         config: ConfigArg,
         run: u64,
+    },
+    /// Show every sync option: value, source (file, admin, default), editable.
+    Settings {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Change one sync option at run time (not one the config file sets). VALUE is JSON
+    /// (`true`, `120`, `'["VPN Users"]'`, `null` to reset) or else taken as a string.
+    Set {
+        #[command(flatten)]
+        config: ConfigArg,
+        key: String,
+        value: String,
+    },
+    /// "Authorize Account for User Sync": prints the URL an admin opens to authorize the
+    /// sync to read Graph on their behalf (delegated, refresh token stored sealed).
+    Authorize {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// `primary` or `backup`.
+        #[arg(long, default_value = "primary")]
+        slot: String,
+        /// `all`, `users`, `groups` or `domains`.
+        #[arg(long, default_value = "all")]
+        purpose: String,
+        /// Pre-fill the sign-in with this admin's userPrincipalName.
+        #[arg(long)]
+        login_hint: Option<String>,
     },
 }
 
@@ -239,12 +267,13 @@ async fn run(cli: Cli) -> Result<(), String> {
             ..
         } => sync_command(command).await,
         Command::Sync {
+            config: None,
             command: None,
-            config,
+        } => Err("--config FILE is required (or set ENTRA_LDAP_CONFIG)".to_string()),
+        Command::Sync {
+            config: Some(config),
+            command: None,
         } => {
-            let config = config.ok_or(
-                "sync needs --config FILE (or ENTRA_LDAP_CONFIG), or a subcommand (see --help)",
-            )?;
             let client = client(&ConfigArg { config })?;
             let (id, started) = client.trigger_sync().await.map_err(|e| e.to_string())?;
             if started {
@@ -331,6 +360,27 @@ async fn sync_command(command: SyncCommand) -> Result<(), String> {
                 )),
             }
         }
+        SyncCommand::Settings { config } => sync_settings(config, None).await,
+        SyncCommand::Authorize {
+            config,
+            slot,
+            purpose,
+            login_hint,
+        } => {
+            let (url, redirect) = client(&config)?
+                .authorize(&slot, &purpose, login_hint.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "Open this URL in a browser and sign in as the admin to authorize ({slot}, {purpose}):"
+            );
+            println!("{url}");
+            println!(
+                "(valid for 10 minutes; the app registration must list the redirect URI {redirect})"
+            );
+            Ok(())
+        }
+        SyncCommand::Set { config, key, value } => sync_settings(config, Some((key, value))).await,
         SyncCommand::Discard { config, run } => {
             let client = client(&config)?;
             client
@@ -341,6 +391,41 @@ async fn sync_command(command: SyncCommand) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// `sync settings` (`change: None`) or `sync set KEY VALUE`.
+async fn sync_settings(config: ConfigArg, change: Option<(String, String)>) -> Result<(), String> {
+    let answer = match change {
+        None => client(&config)?.sync_settings().await,
+        Some((key, value)) => {
+            let value = serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value));
+            client(&config)?
+                .patch_sync_settings(serde_json::json!({ key: value }))
+                .await
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    if let Some(options) = answer.get("options").and_then(|o| o.as_object()) {
+        for (key, option) in options {
+            let editable = if option["editable"] == true {
+                ""
+            } else {
+                " (read-only)"
+            };
+            println!(
+                "{key} = {}\t[{}]{editable}",
+                option["value"],
+                option["source"].as_str().unwrap_or("?")
+            );
+        }
+    }
+    for warning in answer["warnings"].as_array().into_iter().flatten() {
+        println!("warning: {}", warning.as_str().unwrap_or_default());
+    }
+    if let Some(message) = answer["message"].as_str() {
+        println!("{message}");
+    }
+    Ok(())
 }
 
 async fn binder(command: BinderCommand) -> Result<(), String> {

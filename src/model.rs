@@ -104,11 +104,37 @@ pub struct RawTenant {
 ///
 /// Users absent from `users` that the store still holds become `Inactive(Deleted)`;
 /// groups absent from `groups` are removed.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TenantSnapshot {
     pub users: Vec<(EntraUser, UserStatus)>,
     pub groups: Vec<EntraGroup>,
     pub domains: Vec<EntraDomain>,
+    /// False when user sync is off: the commit then leaves every stored user exactly as it
+    /// is (no update, no deactivation, no new user) and `users` is ignored.
+    #[serde(default = "yes")]
+    pub users_synced: bool,
+    /// Problems with the scoping options an admin should see (e.g. an allowed group that
+    /// matches no group of the tenant); copied onto the run record.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+impl Default for TenantSnapshot {
+    /// An empty tenant whose users are synced (the usual case).
+    fn default() -> Self {
+        TenantSnapshot {
+            users: Vec::new(),
+            groups: Vec::new(),
+            domains: Vec::new(),
+            users_synced: true,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// `true`, for serde defaults.
+fn yes() -> bool {
+    true
 }
 
 /// A user as persisted: the Entra data plus what we allocated for it.
@@ -163,6 +189,8 @@ pub enum SyncTrigger {
     Startup,
     Schedule,
     Manual,
+    /// An admin changed the sync options; the run makes them take effect.
+    SettingsChanged,
 }
 
 /// Where a sync run stands.
@@ -232,6 +260,46 @@ pub struct SyncRun {
     pub changes: ChangeCounts,
     /// Why the run failed, in words an admin can act on. Never contains a secret.
     pub error: Option<String>,
+    /// Problems with the sync options found by this run (e.g. an allowed group that matches
+    /// no group), shown on the status so a typo does not silently deactivate everyone.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// Which credential slot an authorization fills: the sync tries `primary` first and moves
+/// to `backup` when the primary is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialSlot {
+    Primary,
+    Backup,
+}
+
+/// What an authorization is used for: Graph reads of users, groups or domains (as the Sync
+/// page authorizes user, group and subdomain sync separately), or all of them. A
+/// purpose-specific authorization beats `all` in the same slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialPurpose {
+    All,
+    Users,
+    Groups,
+    Domains,
+}
+
+/// A delegated authorization as the API shows it: who authorized what, and whether it
+/// works. Never carries a token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationInfo {
+    pub slot: CredentialSlot,
+    pub purpose: CredentialPurpose,
+    /// The authorizing admin's userPrincipalName.
+    pub who: String,
+    pub authorized_at: UnixTime,
+    /// When the test Graph call (the "green check") last succeeded.
+    pub validated_at: Option<UnixTime>,
+    /// Why the last use failed (AADSTS code and text), cleared by a success.
+    pub last_error: Option<String>,
 }
 
 /// Current time as [`UnixTime`].

@@ -231,6 +231,7 @@ impl Harness {
             graph_requests: 0,
             changes: Default::default(),
             error: None,
+            warnings: Vec::new(),
         };
         run.id = store.begin_run(&run).unwrap();
         run.outcome = SyncOutcome::Succeeded;
@@ -239,6 +240,7 @@ impl Harness {
             users: real_users(),
             groups: Vec::new(),
             domains: vec![domain()],
+            ..TenantSnapshot::default()
         };
         store
             .commit_sync(&tenant, &directory_config(), &run)

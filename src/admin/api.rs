@@ -1,4 +1,5 @@
-//! Admin HTTP API: sync control, run history, user passwords and binders.
+//! Admin HTTP API: sync control, run history, sync settings, users, user passwords and
+//! binders.
 //!
 //! Why: operators (and the CLI, and later the web console) need one authenticated surface to
 //! trigger syncs and manage LDAP credentials. Handlers only validate input and call store,
@@ -6,7 +7,9 @@
 //! token from the config. Bodies are small JSON documents; unknown fields, wrong types and
 //! oversized bodies get a 4xx with a message and change nothing. See docs/api.md.
 
+use super::{settings, users};
 use crate::activity::{self, AuditEntry, LdapLogQuery};
+use crate::admin::authorize;
 use crate::app::Services;
 use crate::auth::{AuthError, Principal};
 use crate::model::{BinderRecord, SyncOutcome, SyncTrigger, now};
@@ -38,13 +41,13 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             message: message.into(),
         }
     }
-    fn bad_request(message: impl Into<String>) -> ApiError {
+    pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, message)
     }
     fn not_found(message: impl Into<String>) -> ApiError {
@@ -265,6 +268,17 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/api/v1/sync/status", get(sync_status))
         .route("/api/v1/sync/runs/{id}/approve", post(approve_run))
         .route("/api/v1/sync/runs/{id}/discard", post(discard_run))
+        .route(
+            "/api/v1/sync/settings",
+            get(settings::get_settings).patch(settings::patch_settings),
+        )
+        .route("/api/v1/users", get(users::list_users))
+        .route("/api/v1/sync/authorizations", post(authorize::start))
+        .route(
+            "/api/v1/sync/authorizations/{slot}/{purpose}",
+            axum::routing::delete(authorize::remove),
+        )
+        .route("/api/v1/sync/credentials", get(authorize::list))
         .route("/api/v1/users/{uid}/password", put(set_user_password))
         .route("/api/v1/binders", get(list_binders).post(add_binder))
         .route(
@@ -290,6 +304,9 @@ pub fn router(services: Arc<Services>) -> Router {
         )
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        // No bearer token: the browser comes back from the identity platform; the
+        // single-use state protects it (see authorize.rs).
+        .route(authorize::CALLBACK_PATH, get(authorize::callback))
         .merge(protected)
         .merge(crate::console::router(services.clone()))
         .fallback(|| async { ApiError::not_found("no such endpoint (see docs/api.md)") })
@@ -345,6 +362,7 @@ async fn status(State(services): Shared) -> Result<Json<serde_json::Value>, ApiE
         "base_dn": snapshot.base_dn(),
         "entries": snapshot.len(),
         "last_run": last_runs.first(),
+        "sync_settings": services.sync.settings().current(),
     })))
 }
 

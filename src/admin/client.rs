@@ -165,6 +165,42 @@ impl AdminClient {
         self.expect(reqwest::Method::POST, &path, None).await
     }
 
+    /// Every sync option with its value and source (`GET /api/v1/sync/settings`).
+    pub async fn sync_settings(&self) -> Result<Value, ClientError> {
+        self.expect(reqwest::Method::GET, "/api/v1/sync/settings", None)
+            .await
+    }
+
+    /// Changes sync options (`PATCH /api/v1/sync/settings`); `null` resets one.
+    pub async fn patch_sync_settings(&self, patch: Value) -> Result<Value, ClientError> {
+        self.expect(reqwest::Method::PATCH, "/api/v1/sync/settings", Some(patch))
+            .await
+    }
+
+    /// Starts a delegated authorization; returns the URL to open and the redirect URI the
+    /// app registration must list.
+    pub async fn authorize(
+        &self,
+        slot: &str,
+        purpose: &str,
+        login_hint: Option<&str>,
+    ) -> Result<(String, String), ClientError> {
+        let body: Value = self
+            .expect(
+                reqwest::Method::POST,
+                "/api/v1/sync/authorizations",
+                Some(json!({ "slot": slot, "purpose": purpose, "login_hint": login_hint })),
+            )
+            .await?;
+        let text = |key: &str| {
+            body.get(key)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| ClientError::Decode(format!("no {key} in answer")))
+        };
+        Ok((text("authorize_url")?, text("redirect_uri")?))
+    }
+
     pub async fn set_user_password(&self, uid: &str, password: &str) -> Result<(), ClientError> {
         let path = format!("/api/v1/users/{}/password", urlencode(uid));
         self.call::<Value>(

@@ -92,6 +92,9 @@ pub fn runs_table(runs: &[SyncRun]) -> String {
         if let Some(error) = &run.error {
             let _ = writeln!(out, "        {error}");
         }
+        for warning in &run.warnings {
+            let _ = writeln!(out, "        warning: {warning}");
+        }
     }
     out
 }
@@ -149,6 +152,7 @@ mod tests {
                 ..ChangeCounts::default()
             },
             error: Some("would deactivate 600 of 1000".into()),
+            warnings: Vec::new(),
         };
         let text = status_report(None, Some(&run), std::slice::from_ref(&run));
         assert!(

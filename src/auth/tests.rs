@@ -43,6 +43,7 @@ fn new_store() -> (tempfile::TempDir, Store) {
         graph_requests: 0,
         changes: Default::default(),
         error: None,
+        warnings: Vec::new(),
     };
     store
         .commit_sync(&tenant, &DirectoryConfig::default(), &run)

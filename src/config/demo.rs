@@ -8,6 +8,7 @@
 use super::raw::{RawAuth, RawDirectory, RawLdap};
 use super::validate::{auth_unchecked, directory_unchecked, ldap_from};
 use super::{AdminConfig, Config, EntraConfig, Secret};
+use crate::sync::settings::SyncOptions;
 use rand::RngCore;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -41,19 +42,46 @@ pub fn config(data_dir: PathBuf, tenant_url: url::Url) -> Config {
             client_secret: Secret::new(DEMO_CLIENT_SECRET),
             authority_url: tenant_url.clone(),
             graph_url: tenant_url,
-            sync_interval_secs: 30,
+            sync_interval_secs: DEMO_INTERVAL_SECS,
             page_size: 999,
             request_timeout_secs: 30,
+            client_certificate: None,
+            backup: None,
         },
         admin: AdminConfig {
             listen: loopback(8080),
             token,
+            public_url: None,
         },
         directory: directory_unchecked(RawDirectory::default()),
         auth: auth_unchecked(RawAuth::default()),
+        sync: demo_sync(),
+        secrets: super::SecretsConfig::default(),
         data_dir,
     }
 }
+
+/// The demo's `[sync]`: its security groups (VPN Users, Platform) have no email, so they
+/// are imported explicitly; a sync every 30 s.
+/// Nothing is managed by the demo's "file": its starting options are saved in the store
+/// as if an admin had chosen them ([`demo_sync_options`]), so the API and console can change
+/// them.
+fn demo_sync() -> SyncOptions {
+    SyncOptions::default()
+}
+
+/// The demo's starting sync options: the demo tenant's VPN Users and Platform are mail-less
+/// security groups, so they are imported; a short schedule shows changes quickly.
+pub fn demo_sync_options() -> SyncOptions {
+    SyncOptions {
+        groups_without_email: Some(true),
+        interval: Some(DEMO_INTERVAL_SECS),
+        ..SyncOptions::default()
+    }
+}
+
+/// The demo's sync schedule.
+const DEMO_INTERVAL_SECS: u64 = 30;
 
 /// The admin token in `data_dir/admin-token`, created (mode 0600) with 32 random bytes
 /// when missing. If the file cannot be written the token still works for this process.

@@ -39,6 +39,32 @@ pub struct RawConfig {
     pub directory: RawDirectory,
     #[serde(default)]
     pub auth: RawAuth,
+    /// `[sync]`, kept as a table: each key is parsed on its own so every error names it
+    /// (see `validate::sync`).
+    pub sync: Option<toml::Table>,
+    #[serde(default)]
+    pub secrets: RawSecrets,
+}
+
+/// `[secrets]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSecrets {
+    pub key_file: Option<PathBuf>,
+}
+
+/// `[entra.backup]`: a second app registration.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackupApp {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    pub client_secret_env: Option<String>,
+    pub client_certificate: Option<PathBuf>,
+    pub client_key: Option<String>,
+    pub client_key_file: Option<PathBuf>,
+    pub client_key_env: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,12 +119,18 @@ pub struct RawEntra {
     pub authority_url: String,
     #[serde(default = "default_graph")]
     pub graph_url: String,
-    #[serde(default = "default_sync_interval", alias = "sync_interval")]
-    pub sync_interval_secs: u64,
+    /// Deprecated alias of `sync.interval`.
+    #[serde(default, alias = "sync_interval")]
+    pub sync_interval_secs: Option<u64>,
     #[serde(default = "default_page_size")]
     pub page_size: u32,
     #[serde(default = "default_request_timeout")]
     pub request_timeout_secs: u64,
+    pub client_certificate: Option<PathBuf>,
+    pub client_key: Option<String>,
+    pub client_key_file: Option<PathBuf>,
+    pub client_key_env: Option<String>,
+    pub backup: Option<RawBackupApp>,
 }
 
 fn default_authority() -> String {
@@ -106,9 +138,6 @@ fn default_authority() -> String {
 }
 fn default_graph() -> String {
     DEFAULT_GRAPH_URL.to_string()
-}
-fn default_sync_interval() -> u64 {
-    300
 }
 fn default_page_size() -> u32 {
     999
@@ -124,6 +153,7 @@ pub struct RawAdmin {
     pub token: Option<String>,
     pub token_file: Option<PathBuf>,
     pub token_env: Option<String>,
+    pub public_url: Option<String>,
 }
 
 impl Default for RawAdmin {
@@ -133,6 +163,7 @@ impl Default for RawAdmin {
             token: None,
             token_file: None,
             token_env: None,
+            public_url: None,
         }
     }
 }
@@ -147,7 +178,8 @@ pub struct RawDirectory {
     pub gid_number_max: u32,
     pub home_directory: String,
     pub login_shell: String,
-    pub show_inactive_users: bool,
+    /// Deprecated alias of `sync.inactive_users`.
+    pub show_inactive_users: Option<bool>,
 }
 
 impl Default for RawDirectory {
@@ -160,7 +192,7 @@ impl Default for RawDirectory {
             gid_number_max: 299_999,
             home_directory: "/home/{uid}".to_string(),
             login_shell: "/bin/bash".to_string(),
-            show_inactive_users: false,
+            show_inactive_users: None,
         }
     }
 }

@@ -54,7 +54,9 @@ fn minimal_file_gets_documented_defaults() {
         "https://login.microsoftonline.com/"
     );
     assert_eq!(c.entra.graph_url.as_str(), "https://graph.microsoft.com/");
-    assert_eq!(c.entra.sync_interval_secs, 300);
+    // `sync.interval`'s default (the `[entra]` key is now a deprecated alias of it).
+    assert_eq!(c.entra.sync_interval_secs, 60);
+    assert_eq!(c.sync, crate::sync::settings::SyncOptions::default());
     assert_eq!((c.entra.page_size, c.entra.request_timeout_secs), (999, 30));
     assert_eq!(c.entra.client_secret.expose(), "s3cret");
     assert_eq!(c.admin.listen, "127.0.0.1:8080".parse().unwrap());
@@ -149,7 +151,7 @@ fn unknown_keys_and_typos_are_named() {
         (with("ldap", "lisen = \"0.0.0.0:389\""), "lisen"),
         (with("", "data_dri = \"/x\""), "data_dri"),
         (with("entra", "graph = \"https://x\""), "graph"),
-        (format!("{MINIMAL}\n[sync]\nx = 1\n"), "sync"),
+        (format!("{MINIMAL}\n[sink]\nx = 1\n"), "sink"),
     ] {
         match parse(&text) {
             Err(ConfigError::Parse { message, .. }) => {
@@ -528,4 +530,240 @@ fn demo_config_is_loopback_and_writes_a_private_token() {
     // A second start reuses the token so CLI clients keep working.
     let again = Config::demo(dir.path().to_path_buf(), url);
     assert_eq!(again.admin.token, c.admin.token);
+}
+
+#[test]
+fn sync_options_are_read_from_the_sync_table() {
+    let c = parse(&with(
+        "sync",
+        r#"users = true
+groups = false
+groups_without_email = true
+group_prefixes = ["eng-", "ops-"]
+allowed_groups = ["VPN Users", "0d8a3c2e-0000-4000-8000-000000000001"]
+denied_groups = ["Service Accounts"]
+subdomains = ["eu.example.com"]
+all_subdomains = false
+inactive_users = "show"
+deletion_threshold = { count = 50 }
+interval = 120
+full_interval = 3600"#,
+    ))
+    .unwrap();
+    let s = crate::sync::settings::SyncSettings::from_options(&c.sync);
+    assert!(!s.groups && s.groups_without_email);
+    assert_eq!(s.group_prefixes, ["eng-", "ops-"]);
+    assert_eq!(s.allowed_groups.len(), 2);
+    assert_eq!(s.deletion_threshold.count, Some(50));
+    assert_eq!(s.deletion_threshold.percent, None);
+    assert_eq!((s.interval_secs, s.full_interval_secs), (120, 3600));
+    assert_eq!(c.entra.sync_interval_secs, 120);
+    assert!(c.directory.show_inactive_users, "inactive_users = show");
+    // Only what the file sets is file-managed.
+    let c = parse(&with("sync", "interval = 0")).unwrap();
+    assert!(c.sync.is_set("interval") && !c.sync.is_set("users"));
+}
+
+#[test]
+fn sync_errors_name_the_key() {
+    for (line, key) in [
+        ("usres = true", "sync.usres"),
+        ("users = \"yes\"", "sync.users"),
+        (
+            "group_prefixes = [\"a\", \"b\", \"\"]",
+            "sync.group_prefixes[2]",
+        ),
+        ("allowed_groups = \"VPN Users\"", "sync.allowed_groups"),
+        ("subdomains = [\"not a domain\"]", "sync.subdomains[0]"),
+        ("inactive_users = \"maybe\"", "sync.inactive_users"),
+        ("deletion_threshold = {}", "sync.deletion_threshold"),
+        (
+            "deletion_threshold = { percent = 120 }",
+            "sync.deletion_threshold.percent",
+        ),
+        (
+            "deletion_threshold = { cuont = 1 }",
+            "sync.deletion_threshold",
+        ),
+        ("interval = 5", "sync.interval"),
+        ("interval = -1", "sync.interval"),
+        ("interval = 600\nfull_interval = 300", "sync.full_interval"),
+    ] {
+        assert_eq!(invalid_key(&with("sync", line)), key, "{line}");
+    }
+    let text = format!("{}", parse(&with("sync", "usres = true")).unwrap_err());
+    assert!(text.contains("unknown option"), "{text}");
+}
+
+#[test]
+fn deprecated_keys_still_work_and_clash_with_their_replacements() {
+    let c = parse(&with("entra", "sync_interval_secs = 900")).unwrap();
+    assert_eq!(c.sync.interval, Some(900));
+    assert_eq!(c.entra.sync_interval_secs, 900);
+    let c = parse(&with("directory", "show_inactive_users = true")).unwrap();
+    assert_eq!(
+        c.sync.inactive_users,
+        Some(crate::sync::settings::InactiveUsers::Show)
+    );
+    let both = format!(
+        "{}\n[sync]\ninterval = 120\n",
+        with("entra", "sync_interval = 600")
+    );
+    match parse(&both) {
+        Err(ConfigError::Invalid { key, reason }) => {
+            assert_eq!(key, "sync.interval");
+            assert!(reason.contains("entra.sync_interval_secs"), "{reason}");
+        }
+        other => panic!("expected a clash, got {other:?}"),
+    }
+    let both = format!(
+        "{}\n[sync]\ninactive_users = \"hide\"\n",
+        with("directory", "show_inactive_users = true")
+    );
+    match parse(&both) {
+        Err(ConfigError::Invalid { key, reason }) => {
+            assert_eq!(key, "sync.inactive_users");
+            assert!(reason.contains("directory.show_inactive_users"), "{reason}");
+        }
+        other => panic!("expected a clash, got {other:?}"),
+    }
+}
+
+#[test]
+fn demo_config_imports_mail_less_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = url::Url::parse("http://127.0.0.1:4567/").unwrap();
+    let c = Config::demo(dir.path().to_path_buf(), url);
+    // Nothing file-managed: the demo's options are saved as an admin's, so they stay editable.
+    assert_eq!(c.sync, crate::sync::settings::SyncOptions::default());
+    let seeded = super::demo_sync_options();
+    assert_eq!(seeded.groups_without_email, Some(true));
+    assert_eq!(seeded.interval, Some(c.entra.sync_interval_secs));
+}
+
+/// `[entra]` with the certificate lines instead of the client secret.
+fn with_certificate(cert: &str, key_line: &str) -> String {
+    MINIMAL.replace(
+        "client_secret = \"s3cret\"",
+        &format!("client_certificate = \"{cert}\"\n{key_line}"),
+    )
+}
+
+fn test_cert_path(name: &str) -> String {
+    format!("{}/certs/test/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn certificate_credential_replaces_the_secret() {
+    let key = test_cert_path("app.key");
+    let c = parse(&with_certificate(
+        &test_cert_path("app.crt"),
+        &format!("client_key_file = \"{key}\""),
+    ))
+    .unwrap();
+    let cert = c.entra.client_certificate.unwrap();
+    assert!(!cert.cert_der.is_empty());
+    assert!(cert.key_pem.expose().contains("BEGIN PRIVATE KEY"));
+    assert_eq!(c.entra.client_secret.expose(), "");
+    assert!(
+        !format!("{cert:?}").contains("PRIVATE KEY"),
+        "the key is redacted"
+    );
+}
+
+#[test]
+fn certificate_and_secret_rules_name_the_key() {
+    let cert = test_cert_path("app.crt");
+    let key_file = format!("client_key_file = \"{}\"", test_cert_path("app.key"));
+    // Both a secret and a certificate.
+    assert_eq!(
+        invalid_key(&with(
+            "entra",
+            &format!("client_certificate = \"{cert}\"\n{key_file}")
+        )),
+        "entra.client_certificate"
+    );
+    // Neither.
+    assert_eq!(
+        invalid_key(&MINIMAL.replace("client_secret = \"s3cret\"", "")),
+        "entra.client_secret"
+    );
+    // A certificate without its key, and a key without a certificate.
+    assert_eq!(
+        invalid_key(&with_certificate(&cert, "")),
+        "entra.client_key"
+    );
+    assert_eq!(invalid_key(&with("entra", &key_file)), "entra.client_key");
+    // Unreadable certificate; a "key" that is a certificate.
+    assert_eq!(
+        invalid_key(&with_certificate("/nonexistent.crt", &key_file)),
+        "entra.client_certificate"
+    );
+    assert_eq!(
+        invalid_key(&with_certificate(
+            &cert,
+            &format!("client_key_file = \"{cert}\"")
+        )),
+        "entra.client_key"
+    );
+}
+
+#[test]
+fn backup_app_is_validated_like_the_primary() {
+    let c = parse(&format!(
+        "{MINIMAL}\n[entra.backup]\nclient_id = \"b\"\nclient_secret = \"bs\"\n"
+    ))
+    .unwrap();
+    let backup = c.entra.backup.unwrap();
+    assert_eq!(
+        (backup.client_id.as_str(), backup.client_secret.expose()),
+        ("b", "bs")
+    );
+    assert_eq!(
+        invalid_key(&format!(
+            "{MINIMAL}\n[entra.backup]\nclient_secret = \"bs\"\n"
+        )),
+        "entra.backup.client_id"
+    );
+    assert_eq!(
+        invalid_key(&format!("{MINIMAL}\n[entra.backup]\nclient_id = \"b\"\n")),
+        "entra.backup.client_secret"
+    );
+    let cert = test_cert_path("other.crt");
+    assert_eq!(
+        invalid_key(&format!(
+            "{MINIMAL}\n[entra.backup]\nclient_id = \"b\"\nclient_secret = \"bs\"\nclient_certificate = \"{cert}\"\n"
+        )),
+        "entra.backup.client_certificate"
+    );
+}
+
+#[test]
+fn admin_public_url_and_secrets_key_file() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.admin.public_url, None);
+    assert_eq!(
+        c.secret_key_path(),
+        PathBuf::from("/var/lib/entra-ldap/secret.key")
+    );
+    let c = parse(&with("admin", "public_url = \"https://ldap.example.com\"")).unwrap();
+    assert_eq!(
+        c.admin.public_url.unwrap().as_str(),
+        "https://ldap.example.com/"
+    );
+    for bad in ["https://ldap.example.com/x", "http://10.0.0.1", "not a url"] {
+        assert_eq!(
+            invalid_key(&with("admin", &format!("public_url = \"{bad}\""))),
+            "admin.public_url",
+            "{bad}"
+        );
+    }
+    let c = parse(&format!(
+        "{MINIMAL}\n[secrets]\nkey_file = \"/etc/entra-ldap/secret.key\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        c.secret_key_path(),
+        PathBuf::from("/etc/entra-ldap/secret.key")
+    );
 }

@@ -7,11 +7,14 @@ use super::checks::{
     at_least, base_dn, invalid, listener, optional_listener, required, secret, service_url,
     tenant_id, within,
 };
+use super::credentials::{admin_public_url, app_credential, backup_app};
 use super::raw::{RawAdmin, RawAuth, RawConfig, RawDirectory, RawEntra, RawLdap, cpu_count};
 use super::{
     AdminConfig, AuthConfig, Config, ConfigError, DirectoryConfig, EntraConfig, LdapConfig,
     SecretSource,
 };
+use crate::sync::settings::{InactiveUsers, SettingsError, SyncOptions, SyncSettings};
+use serde_json::{Map, Value};
 use std::net::SocketAddr;
 
 /// Largest PDU a client may send (a defence, not a feature: 64 MiB).
@@ -37,15 +40,93 @@ pub fn config(raw: RawConfig) -> Result<Config, ConfigError> {
     let Some(entra_raw) = raw.entra else {
         return Err(invalid("entra", "the [entra] section is required"));
     };
+    let sync = sync(raw.sync, &entra_raw, &raw.directory)?;
+    let file_settings = SyncSettings::from_options(&sync);
+    let mut directory = directory(raw.directory)?;
+    directory.show_inactive_users = file_settings.inactive_users == InactiveUsers::Show;
     Ok(Config {
         data_dir,
         base_dn,
         ldap: ldap(raw.ldap)?,
-        entra: entra(entra_raw)?,
+        entra: entra(entra_raw, file_settings.interval_secs)?,
         admin: admin(raw.admin)?,
-        directory: directory(raw.directory)?,
+        directory,
         auth: auth(raw.auth)?,
+        sync,
+        secrets: crate::config::SecretsConfig {
+            key_file: raw.secrets.key_file,
+        },
     })
+}
+
+/// `[sync]`, plus the deprecated keys it replaces (`entra.sync_interval_secs`,
+/// `directory.show_inactive_users`). Each key is parsed and checked on its own, by the same
+/// code that checks an admin's run-time change, so both give the same messages.
+fn sync(
+    table: Option<toml::Table>,
+    entra: &RawEntra,
+    directory: &RawDirectory,
+) -> Result<SyncOptions, ConfigError> {
+    let map = match table.map(serde_json::to_value).transpose() {
+        Ok(None) => Map::new(),
+        Ok(Some(Value::Object(map))) => map,
+        Ok(Some(_)) | Err(_) => return Err(invalid("sync", "must be a table of options")),
+    };
+    let mut options = SyncOptions::from_map(&map).map_err(|e| settings_error("sync.", e))?;
+    if let Some(secs) = entra.sync_interval_secs {
+        let alias = SyncOptions {
+            interval: Some(secs),
+            ..SyncOptions::default()
+        };
+        deprecated_alias(&options, "interval", "entra.sync_interval_secs", &alias)?;
+        options.interval = Some(secs);
+    }
+    if let Some(show) = directory.show_inactive_users {
+        let alias = SyncOptions {
+            inactive_users: Some(if show {
+                InactiveUsers::Show
+            } else {
+                InactiveUsers::Hide
+            }),
+            ..SyncOptions::default()
+        };
+        deprecated_alias(
+            &options,
+            "inactive_users",
+            "directory.show_inactive_users",
+            &alias,
+        )?;
+        options.inactive_users = alias.inactive_users;
+    }
+    SyncSettings::from_options(&options)
+        .check()
+        .map_err(|e| settings_error("sync.", e))?;
+    Ok(options)
+}
+
+/// An old key that now means `sync.<key>`: checked under its own name, refused when the
+/// new key is set too, and reported as deprecated.
+fn deprecated_alias(
+    options: &SyncOptions,
+    key: &str,
+    old: &str,
+    alias: &SyncOptions,
+) -> Result<(), ConfigError> {
+    if options.is_set(key) {
+        return Err(invalid(
+            &format!("sync.{key}"),
+            format!("set together with its deprecated alias `{old}`; keep only `sync.{key}`"),
+        ));
+    }
+    alias.validate().map_err(|e| invalid(old, e.reason))?;
+    tracing::warn!(key = old, replacement = %format!("sync.{key}"), "deprecated config key");
+    Ok(())
+}
+
+/// A sync option error as a config error (`sync.group_prefixes[2]: …`).
+fn settings_error(prefix: &str, e: SettingsError) -> ConfigError {
+    let e = e.prefixed(prefix);
+    invalid(&e.key, e.reason)
 }
 
 pub fn ldap(raw: RawLdap) -> Result<LdapConfig, ConfigError> {
@@ -120,19 +201,30 @@ pub fn ldap_from(
     }
 }
 
-fn entra(raw: RawEntra) -> Result<EntraConfig, ConfigError> {
+/// `[entra]`; `sync_interval_secs` is the file's effective `sync.interval` (its deprecated
+/// alias here was folded into that by [`sync`]).
+fn entra(raw: RawEntra, sync_interval_secs: u64) -> Result<EntraConfig, ConfigError> {
     let source = SecretSource {
         value: raw.client_secret,
         file: raw.client_secret_file,
         env: raw.client_secret_env,
     };
+    let key = SecretSource {
+        value: raw.client_key,
+        file: raw.client_key_file,
+        env: raw.client_key_env,
+    };
+    let (client_secret, client_certificate) =
+        app_credential("entra", &source, raw.client_certificate.as_deref(), &key)?;
     Ok(EntraConfig {
         tenant_id: tenant_id("entra.tenant_id", raw.tenant_id)?,
         client_id: required("entra.client_id", raw.client_id)?,
-        client_secret: secret("entra.client_secret", &source)?,
+        client_secret,
+        client_certificate,
+        backup: raw.backup.map(backup_app).transpose()?,
         authority_url: service_url("entra.authority_url", &raw.authority_url)?,
         graph_url: service_url("entra.graph_url", &raw.graph_url)?,
-        sync_interval_secs: at_least("entra.sync_interval_secs", raw.sync_interval_secs, 10)?,
+        sync_interval_secs,
         page_size: within("entra.page_size", raw.page_size, 1, 999)?,
         request_timeout_secs: at_least("entra.request_timeout_secs", raw.request_timeout_secs, 1)?,
     })
@@ -145,6 +237,12 @@ fn admin(raw: RawAdmin) -> Result<AdminConfig, ConfigError> {
         env: raw.token_env,
     };
     let token = secret("admin.token", &source)?;
+    let listen = listener("admin.listen", &raw.listen)?;
+    let public_url = raw
+        .public_url
+        .as_deref()
+        .map(admin_public_url)
+        .transpose()?;
     if token.expose().chars().count() < MIN_TOKEN_LEN {
         return Err(invalid(
             "admin.token",
@@ -152,8 +250,9 @@ fn admin(raw: RawAdmin) -> Result<AdminConfig, ConfigError> {
         ));
     }
     Ok(AdminConfig {
-        listen: listener("admin.listen", &raw.listen)?,
+        listen,
         token,
+        public_url,
     })
 }
 
@@ -214,7 +313,7 @@ pub fn directory_unchecked(raw: RawDirectory) -> DirectoryConfig {
         gid_number_max: raw.gid_number_max,
         home_directory: raw.home_directory,
         login_shell: raw.login_shell,
-        show_inactive_users: raw.show_inactive_users,
+        show_inactive_users: raw.show_inactive_users.unwrap_or(false),
     }
 }
 

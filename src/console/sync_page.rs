@@ -162,6 +162,7 @@ fn trigger(t: SyncTrigger) -> &'static str {
         SyncTrigger::Startup => "start-up",
         SyncTrigger::Schedule => "schedule",
         SyncTrigger::Manual => "manual",
+        SyncTrigger::SettingsChanged => "settings changed",
     }
 }
 

@@ -21,6 +21,7 @@ pub use snapshot::{
 use crate::model::DirectoryData;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Settings that shape the snapshot (from config, plus protocol facts from the ldap module).
 #[derive(Clone, Debug, Default)]
@@ -46,6 +47,9 @@ pub struct DirectorySettings {
 pub struct LiveDirectory {
     current: ArcSwap<Snapshot>,
     settings: DirectorySettings,
+    /// The sync option `inactive_users`, changeable at run time; overrides
+    /// `settings.show_inactive_users` for every snapshot built after the change.
+    show_inactive: AtomicBool,
 }
 
 impl LiveDirectory {
@@ -55,6 +59,7 @@ impl LiveDirectory {
         crate::metrics::directory_entries(snapshot.len());
         LiveDirectory {
             current: ArcSwap::from_pointee(snapshot),
+            show_inactive: AtomicBool::new(settings.show_inactive_users),
             settings,
         }
     }
@@ -66,9 +71,20 @@ impl LiveDirectory {
 
     /// Builds a snapshot from freshly committed data and makes it the served one.
     pub fn publish(&self, data: &DirectoryData) {
-        let snapshot = Snapshot::build(data, &self.settings);
+        let settings = DirectorySettings {
+            show_inactive_users: self.show_inactive.load(Ordering::Relaxed),
+            ..self.settings.clone()
+        };
+        let snapshot = Snapshot::build(data, &settings);
         crate::metrics::directory_entries(snapshot.len());
         self.current.store(Arc::new(snapshot));
+    }
+
+    /// Whether inactive users are served by snapshots published from now on (the sync
+    /// option `inactive_users`). Returns true when this changed the setting, so the caller
+    /// knows the current snapshot needs a rebuild.
+    pub fn set_show_inactive_users(&self, show: bool) -> bool {
+        self.show_inactive.swap(show, Ordering::Relaxed) != show
     }
 }
 

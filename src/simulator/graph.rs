@@ -565,6 +565,11 @@ fn authorize(state: &SimState, headers: &HeaderMap) -> Result<(), GraphError> {
         Some(expiry) if *expiry <= Instant::now() => Err(GraphError::unauthenticated(
             "Access token has expired or is not yet valid.",
         )),
+        Some(_) if super::delegation::is_denied(state, token) => Err(GraphError::new(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        )),
         Some(_) => Ok(()),
     }
 }

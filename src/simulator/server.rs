@@ -6,7 +6,7 @@
 //! serves.
 
 use super::tenant::Tenant;
-use super::{graph, identity};
+use super::{delegation, graph, identity};
 use axum::Router;
 use axum::routing::{get, post};
 use std::collections::{HashMap, VecDeque};
@@ -42,6 +42,8 @@ pub(crate) struct SimState {
     pub skiptoken_salt: u64,
     /// `http://127.0.0.1:PORT` (no trailing slash), for nextLinks and contexts.
     pub base: String,
+    /// Delegated sign-ins, extra app registrations, codes and refresh tokens.
+    pub identity: Mutex<super::delegation::IdentityState>,
 }
 
 /// Locks a mutex, recovering the data if a panicking holder poisoned it (the simulator's
@@ -105,6 +107,11 @@ impl SimulatorHandle {
         lock(&self.state.tokens).clear();
     }
 
+    /// The shared state, for the identity platform's test controls.
+    pub(crate) fn state(&self) -> &Arc<SimState> {
+        &self.state
+    }
+
     /// Stops serving.
     pub fn stop(&self) {
         self.task.abort();
@@ -130,6 +137,7 @@ pub async fn start(tenant: Tenant, addr: SocketAddr) -> std::io::Result<Simulato
         token_requests: AtomicU64::new(0),
         skiptoken_salt: rand::random(),
         base,
+        identity: Mutex::new(super::delegation::IdentityState::default()),
     });
     let app = router(Arc::clone(&state));
     let task = tokio::spawn(async move {
@@ -151,6 +159,11 @@ pub async fn start(tenant: Tenant, addr: SocketAddr) -> std::io::Result<Simulato
 fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(identity::token))
+        .route(
+            "/{tenant}/oauth2/v2.0/authorize",
+            get(delegation::authorize),
+        )
+        .route("/v1.0/me", get(delegation::me))
         .route("/v1.0/users", get(graph::users))
         .route("/v1.0/groups", get(graph::groups))
         .route("/v1.0/groups/{id}/members", get(graph::members))

@@ -109,7 +109,12 @@ pub(super) fn apply(
 ) -> TxResult<ChangeCounts> {
     let now = now();
     let mut counts = ChangeCounts::default();
-    let active_users_before = apply_users(tx, existing, tenant, rules, now, &mut counts)?;
+    // User sync off: stored users stay exactly as they are (not updated, not deactivated).
+    let active_users_before = if tenant.users_synced {
+        apply_users(tx, existing, tenant, rules, now, &mut counts)?
+    } else {
+        0
+    };
     apply_groups(tx, existing, tenant, rules, now, &mut counts)?;
     counts.domains_changed = apply_domains(tx, existing, tenant)?;
     let preview = CommitPreview {

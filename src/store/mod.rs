@@ -9,12 +9,15 @@
 //! `users` and `groups` (Entra object id → record), `domains` (domain name → domain),
 //! `binders` (lowercased name → record), `user_verifiers` / `binder_verifiers` (same keys →
 //! PHC string), `alloc` (number counters and name reservations, see [`commit`]),
-//! `runs` (big-endian run id → run) and `meta` (schema version, run id counter).
+//! `runs` (big-endian run id → run) and `meta` (schema version, run id counter, the sync
+//! options admins saved, see `settings`).
 
 mod audit;
 mod codec;
 mod commit;
+pub mod credentials;
 mod naming;
+mod settings;
 
 use crate::config::DirectoryConfig;
 use crate::model::{
@@ -438,6 +441,11 @@ impl Store {
                 Ok(())
             })
             .map_err(tx_error)
+    }
+
+    /// Every stored user, active or not (for the admin API's user list).
+    pub fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        decode_all(&self.trees.users, trees::USERS)
     }
 
     /// Every binder, ordered by (lowercased) name.

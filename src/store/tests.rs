@@ -59,6 +59,7 @@ fn run(id: u64) -> SyncRun {
         graph_requests: 0,
         changes: ChangeCounts::default(),
         error: None,
+        warnings: Vec::new(),
     }
 }
 
@@ -72,6 +73,7 @@ fn snapshot(users: Vec<(EntraUser, UserStatus)>, groups: Vec<EntraGroup>) -> Ten
             is_initial: false,
             is_verified: true,
         }],
+        ..TenantSnapshot::default()
     }
 }
 

@@ -5,6 +5,7 @@
 //! token never leaves for them, failing loudly on truncated JSON) are independent of what
 //! sync reads, and are tested on their own.
 
+use super::credentials::delegated::DelegatedStore;
 use super::error::{SyncError, error_chain};
 use super::retry::{RetryPolicy, is_retryable_status, parse_retry_after};
 use super::token::TokenSource;
@@ -65,6 +66,23 @@ impl GraphClient {
             tokens,
             retry: RetryPolicy::default(),
         })
+    }
+
+    /// Also reads Graph with the delegated authorizations kept in `source` (see
+    /// [`TokenSource`] for the order credentials are tried in).
+    pub fn with_delegated(mut self, source: DelegatedStore) -> GraphClient {
+        self.tokens = self.tokens.with_delegated(source);
+        self
+    }
+
+    /// Starts a run's credential bookkeeping: the primary credential is tried first again.
+    pub fn begin_run(&self) {
+        self.tokens.begin_run();
+    }
+
+    /// Which credential the run used, and why those tried before it failed.
+    pub fn credential_report(&self) -> (Option<String>, Vec<String>) {
+        self.tokens.report()
     }
 
     /// Replaces the retry limits (tests use short ones).
@@ -151,10 +169,22 @@ impl GraphClient {
                     reauthenticated = true;
                     continue;
                 }
-                Attempt::Unauthorized(detail, _) => {
+                Attempt::Unauthorized(detail, token) | Attempt::Denied(detail, token) => {
+                    // A fresh token refused (or access denied): the credential's fault,
+                    // so the token layer moves on to the next one if there is one.
+                    let status = if detail.starts_with("Authorization_RequestDenied") {
+                        403
+                    } else {
+                        401
+                    };
+                    let why = format!("HTTP {status} {detail}");
+                    if self.tokens.reject(&path, &token, &why).await {
+                        reauthenticated = false;
+                        continue;
+                    }
                     return Err(SyncError::Status {
                         path,
-                        status: 401,
+                        status,
                         detail,
                     });
                 }
@@ -189,7 +219,7 @@ impl GraphClient {
         path: &str,
         requests: &AtomicU64,
     ) -> Result<Attempt, SyncError> {
-        let token = self.tokens.get().await?;
+        let token = self.tokens.get(path).await?;
         requests.fetch_add(1, Ordering::Relaxed);
         let sent = self
             .http
@@ -219,6 +249,18 @@ impl GraphClient {
             let body = resp.bytes().await.unwrap_or_default();
             return Ok(Attempt::Unauthorized(error_detail(&body), token));
         }
+        if status == 403 {
+            let body = resp.bytes().await.unwrap_or_default();
+            let detail = error_detail(&body);
+            if detail.starts_with("Authorization_RequestDenied") {
+                return Ok(Attempt::Denied(detail, token));
+            }
+            return Err(SyncError::Status {
+                path: path.to_string(),
+                status,
+                detail,
+            });
+        }
         if is_retryable_status(status) {
             crate::metrics::graph_throttled();
             let retry_after = resp
@@ -247,6 +289,8 @@ enum Attempt {
     Done(bytes::Bytes),
     /// 401: this token was refused (with Graph's explanation).
     Unauthorized(String, oauth2::AccessToken),
+    /// 403 `Authorization_RequestDenied`: the credential lacks the permission.
+    Denied(String, oauth2::AccessToken),
     /// Worth retrying: 429/503/504 (`status`) or a transport failure (`None`).
     Transient {
         status: Option<u16>,
@@ -292,6 +336,8 @@ mod tests {
             sync_interval_secs: 0,
             page_size: 100,
             request_timeout_secs: 5,
+            client_certificate: None,
+            backup: None,
         };
         GraphClient::new(&entra).unwrap()
     }

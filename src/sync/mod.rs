@@ -5,11 +5,15 @@
 //! scoping rules, and hands the store one atomic commit; only then is a new snapshot
 //! published. A failed run leaves what is served untouched and says why in its run record.
 //!
-//! Layout: [`token`] gets access tokens, [`graph`] talks to Graph safely (retries,
-//! paging), [`fetch`] reads the tenant, [`scope`] decides who is active, [`worker`] runs
-//! it all in the background; [`retry`] and [`error`] support them.
+//! Layout: [`token`] gets access tokens from a chain of [`credentials`] (app secret or
+//! certificate, delegated authorizations; primary then backup), [`graph`] talks to Graph
+//! safely (retries, paging), [`fetch`] reads the tenant, [`scope`] decides who is active and
+//! which groups are imported under the [`settings`] (the `[sync]` options, file over admin
+//! over default), [`guard`] holds runs that would delete too much, [`worker`] runs it all in
+//! the background; [`retry`] and [`error`] support them.
 
 pub mod commit;
+pub mod credentials;
 pub mod error;
 pub mod fetch;
 pub mod graph;

@@ -1,22 +1,59 @@
-//! Which users are active: the rules between what Graph returned and what is served.
+//! Which users are active and which groups are imported: the rules between what Graph
+//! returned and what is served.
 //!
-//! Why its own module: today the only rule is Entra's own `accountEnabled`; the
-//! "Production-grade Entra sync" issue adds admin-configured scoping (allowed and denied
-//! groups), which belongs here and nowhere else.
+//! Why its own module (and a pure function): these are the rules an admin configures on the
+//! Sync page (user/group sync on or off, mail-less groups, group name prefixes, allowed and
+//! denied groups, selected domains), and a mistake here silently locks people out of VPNs
+//! and Wi-Fi. Keeping them free of I/O makes every rule testable on its own.
+//!
+//! Allowed/denied groups are evaluated over *all* groups of the tenant, imported or not, and
+//! through nested groups; every walk over nested groups keeps a visited set, so a
+//! membership cycle cannot hang the sync.
 
 use super::settings::SyncSettings;
-use crate::model::{EntraUser, InactiveReason, RawTenant, TenantSnapshot, UserStatus};
+use crate::model::{
+    EntraGroup, EntraUser, InactiveReason, MemberRef, RawTenant, TenantSnapshot, UserStatus,
+};
+use std::collections::{HashMap, HashSet};
 
-/// The snapshot to commit: every user with its status, groups and domains unchanged.
-pub fn apply(raw: &RawTenant, _settings: &SyncSettings) -> TenantSnapshot {
-    TenantSnapshot {
-        users: raw
-            .users
+/// The snapshot to commit: users with their status, the imported groups with their
+/// members, the domains, and warnings about options that match nothing.
+pub fn apply(raw: &RawTenant, settings: &SyncSettings) -> TenantSnapshot {
+    let mut warnings = Vec::new();
+    let tenant = Tenant::new(raw);
+    let domains = DomainScope::new(raw, settings, &mut warnings);
+    let allowed = (!settings.allowed_groups.is_empty()).then(|| {
+        tenant.members_of_entries("allowed_groups", &settings.allowed_groups, &mut warnings)
+    });
+    if allowed.as_ref().is_some_and(HashSet::is_empty) {
+        warnings.push(
+            "allowed_groups: no user is in any allowed group, so every user is inactive"
+                .to_string(),
+        );
+    }
+    let denied = tenant.members_of_entries("denied_groups", &settings.denied_groups, &mut warnings);
+    let users = if settings.users {
+        raw.users
             .iter()
-            .map(|u| (u.clone(), user_status(u)))
-            .collect(),
-        groups: raw.groups.clone(),
+            .map(|u| {
+                let status = scoped_status(u, &domains, allowed.as_ref(), &denied);
+                (u.clone(), status)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let groups = if settings.groups {
+        tenant.imported_groups(settings)
+    } else {
+        Vec::new()
+    };
+    TenantSnapshot {
+        users,
+        groups,
         domains: raw.domains.clone(),
+        users_synced: settings.users,
+        warnings,
     }
 }
 
@@ -29,31 +66,222 @@ pub fn user_status(user: &EntraUser) -> UserStatus {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A user's status under every rule, the strongest reason first: disabled in Entra, then
+/// outside the selected domains, then in a denied group, then not in an allowed group.
+fn scoped_status(
+    user: &EntraUser,
+    domains: &DomainScope,
+    allowed: Option<&HashSet<&str>>,
+    denied: &HashSet<&str>,
+) -> UserStatus {
+    let id = user.id.as_str();
+    let reason = if !user.account_enabled {
+        InactiveReason::DisabledInEntra
+    } else if !domains.accepts_user(user) {
+        InactiveReason::OutsideSelectedDomains
+    } else if denied.contains(id) {
+        InactiveReason::InDeniedGroup
+    } else if allowed.is_some_and(|a| !a.contains(id)) {
+        InactiveReason::NotInAllowedGroup
+    } else {
+        return UserStatus::Active;
+    };
+    UserStatus::Inactive(reason)
+}
 
-    #[test]
-    fn disabled_users_are_inactive() {
-        let on = EntraUser {
-            id: "1".into(),
-            account_enabled: true,
-            ..EntraUser::default()
-        };
-        let off = EntraUser {
-            id: "2".into(),
-            account_enabled: false,
-            ..EntraUser::default()
-        };
-        let raw = RawTenant {
-            users: vec![on, off],
-            ..RawTenant::default()
-        };
-        let snap = apply(&raw, &SyncSettings::default());
-        assert_eq!(snap.users[0].1, UserStatus::Active);
-        assert_eq!(
-            snap.users[1].1,
-            UserStatus::Inactive(InactiveReason::DisabledInEntra)
-        );
+/// Lookups over the whole tenant as read from Graph.
+struct Tenant<'a> {
+    groups: &'a [EntraGroup],
+    by_id: HashMap<&'a str, &'a EntraGroup>,
+    users: HashSet<&'a str>,
+}
+
+impl<'a> Tenant<'a> {
+    fn new(raw: &'a RawTenant) -> Tenant<'a> {
+        Tenant {
+            groups: &raw.groups,
+            by_id: raw.groups.iter().map(|g| (g.id.as_str(), g)).collect(),
+            users: raw.users.iter().map(|u| u.id.as_str()).collect(),
+        }
+    }
+
+    /// The users transitively in any group that an entry of `entries` names (by object id
+    /// or display name, case-insensitively). An entry that names no group is a warning.
+    fn members_of_entries(
+        &self,
+        option: &str,
+        entries: &[String],
+        warnings: &mut Vec<String>,
+    ) -> HashSet<&'a str> {
+        let mut starts = Vec::new();
+        for entry in entries {
+            let name = entry.to_lowercase();
+            let matched: Vec<&str> = self
+                .groups
+                .iter()
+                .filter(|g| {
+                    g.id.eq_ignore_ascii_case(entry) || g.display_name.to_lowercase() == name
+                })
+                .map(|g| g.id.as_str())
+                .collect();
+            if matched.is_empty() {
+                warnings.push(format!(
+                    "{option}: `{entry}` matches no group of the tenant (by name or object id)"
+                ));
+            }
+            starts.extend(matched);
+        }
+        self.transitive_users(starts)
+    }
+
+    /// Users reachable from the `start` groups through nested groups (cycle-safe).
+    fn transitive_users(&self, start: Vec<&'a str>) -> HashSet<&'a str> {
+        let mut users = HashSet::new();
+        let mut visited: HashSet<&str> = HashSet::new();
+        let mut stack = start;
+        while let Some(id) = stack.pop() {
+            if !visited.insert(id) {
+                continue;
+            }
+            let Some(group) = self.by_id.get(id) else {
+                continue;
+            };
+            for member in &group.members {
+                match member {
+                    MemberRef::User(u) if self.users.contains(u.as_str()) => {
+                        users.insert(u.as_str());
+                    }
+                    MemberRef::User(_) => {}
+                    MemberRef::Group(g) => stack.push(g.as_str()),
+                }
+            }
+        }
+        users
+    }
+
+    /// The groups to import, each with members that still reflect Entra's effective
+    /// membership (see [`Tenant::effective_members`]).
+    fn imported_groups(&self, settings: &SyncSettings) -> Vec<EntraGroup> {
+        let imported: HashSet<&str> = self
+            .groups
+            .iter()
+            .filter(|g| is_imported(g, settings))
+            .map(|g| g.id.as_str())
+            .collect();
+        self.groups
+            .iter()
+            .filter(|g| imported.contains(g.id.as_str()))
+            .map(|g| EntraGroup {
+                members: self.effective_members(g, &imported),
+                ..g.clone()
+            })
+            .collect()
+    }
+
+    /// A group's direct members, except that a member group which is not imported is
+    /// replaced by its own members (recursively), so memberOf/memberUid still show who is
+    /// in the group through it. Members that are not users or groups of the tenant are
+    /// dropped, and so is the group itself (reached through a cycle); duplicates are
+    /// removed; order is kept.
+    fn effective_members(&self, group: &EntraGroup, imported: &HashSet<&str>) -> Vec<MemberRef> {
+        let mut out = Vec::new();
+        let mut seen: HashSet<&MemberRef> = HashSet::new();
+        let mut expanded: HashSet<&str> = HashSet::from([group.id.as_str()]);
+        let mut queue: std::collections::VecDeque<&MemberRef> = group.members.iter().collect();
+        while let Some(member) = queue.pop_front() {
+            let keep = match member {
+                MemberRef::User(id) => self.users.contains(id.as_str()),
+                MemberRef::Group(id) if *id == group.id => false,
+                MemberRef::Group(id) if imported.contains(id.as_str()) => true,
+                MemberRef::Group(id) => {
+                    if let Some(nested) = self.by_id.get(id.as_str())
+                        && expanded.insert(id.as_str())
+                    {
+                        queue.extend(nested.members.iter());
+                    }
+                    false
+                }
+            };
+            if keep && seen.insert(member) {
+                out.push(member.clone());
+            }
+        }
+        out
     }
 }
+
+/// Mail-enabled groups always (unless filtered by prefix); mail-less ones only when asked.
+fn is_imported(group: &EntraGroup, settings: &SyncSettings) -> bool {
+    let has_mail = group.mail.as_deref().is_some_and(|m| !m.trim().is_empty());
+    let name = group.display_name.to_lowercase();
+    (has_mail || settings.groups_without_email)
+        && (settings.group_prefixes.is_empty()
+            || settings
+                .group_prefixes
+                .iter()
+                .any(|p| name.starts_with(&p.to_lowercase())))
+}
+
+/// Which UPN/mail domains are in scope.
+struct DomainScope {
+    /// The tenant's default domain, lowercased; `None`: no filtering at all.
+    default: Option<String>,
+    selected: HashSet<String>,
+    all_subdomains: bool,
+}
+
+impl DomainScope {
+    fn new(raw: &RawTenant, settings: &SyncSettings, warnings: &mut Vec<String>) -> DomainScope {
+        let default = raw
+            .domains
+            .iter()
+            .find(|d| d.is_default)
+            .map(|d| d.id.to_lowercase());
+        for entry in &settings.subdomains {
+            if !raw.domains.iter().any(|d| d.id.eq_ignore_ascii_case(entry)) {
+                warnings.push(format!(
+                    "subdomains: `{entry}` is not a domain of the tenant (see GET /domains)"
+                ));
+            }
+        }
+        DomainScope {
+            default,
+            selected: settings
+                .subdomains
+                .iter()
+                .map(|d| d.to_lowercase())
+                .collect(),
+            all_subdomains: settings.all_subdomains,
+        }
+    }
+
+    /// In scope when the domain of the UPN or of the mail address is selected.
+    fn accepts_user(&self, user: &EntraUser) -> bool {
+        if self.default.is_none() {
+            return true;
+        }
+        [
+            Some(user.user_principal_name.as_str()),
+            user.mail.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(|address| address.rsplit_once('@'))
+        .any(|(_, domain)| self.accepts_domain(&domain.to_lowercase()))
+    }
+
+    fn accepts_domain(&self, domain: &str) -> bool {
+        let Some(default) = &self.default else {
+            return true;
+        };
+        domain == default
+            || self.selected.contains(domain)
+            || (self.all_subdomains
+                && domain
+                    .strip_suffix(default.as_str())
+                    .is_some_and(|head| head.len() > 1 && head.ends_with('.')))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,71 +1,114 @@
-//! App-only access tokens for Graph: OAuth 2.0 client credentials against the identity
-//! platform, cached until shortly before they expire.
+//! Access tokens for Graph, from a chain of credentials with automatic failover.
 //!
-//! Why cached: one run makes hundreds of Graph requests; asking for a token each time would
-//! be slow and throttled. Why careful errors: a misconfigured app registration is the most
-//! common failure, and the AADSTS code in the refusal tells the admin which setting to fix
-//! (graph.md §1.5) — while the secret itself must never appear in a message.
+//! Why a chain: the sync must keep working when one credential dies — an admin disabled,
+//! consent revoked, a secret expired, a Conditional Access block. For each Graph read the
+//! chain is: the primary slot (a delegated authorization for that purpose, else one for
+//! `all`, else the `[entra]` app), then the backup slot (a delegated `backup`
+//! authorization, then the `[entra.backup]` app). A credential the identity platform
+//! refuses (or whose fresh token Graph refuses) is skipped for the rest of the run and the
+//! next one is used; outages are not refusals and fail the run instead. Every run starts
+//! again with the primary, so a fixed primary is picked up by itself.
+//!
+//! Why per purpose: users, groups and domains may be authorized separately (as on the Sync
+//! page); the purpose is read from the Graph path, so the code that reads Graph does not
+//! know about credentials at all. Tokens are cached until shortly before they expire.
 
-use super::error::{SyncError, error_chain};
-use crate::config::{EntraConfig, Secret};
-use oauth2::basic::{BasicClient, BasicErrorResponse, BasicTokenResponse};
-use oauth2::{
-    AccessToken, AuthType, ClientId, ClientSecret, EndpointNotSet, EndpointSet, HttpClientError,
-    RequestTokenError, Scope, TokenResponse, TokenUrl,
-};
+use super::credentials::app::{AppRegistration, endpoint};
+use super::credentials::delegated::{DelegatedCredential, DelegatedStore, delegated_scopes};
+use super::credentials::failure::TokenFailure;
+use super::error::SyncError;
+use crate::config::EntraConfig;
+use crate::model::{CredentialPurpose, CredentialSlot};
+use crate::store::credentials::StoredAuthorization;
+use oauth2::basic::BasicTokenResponse;
+use oauth2::{AccessToken, TokenResponse};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
-
-type ConfiguredClient =
-    BasicClient<EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
-type TokenError = RequestTokenError<HttpClientError<reqwest::Error>, BasicErrorResponse>;
 
 /// Used when the token response has no `expires_in`.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
 /// Refresh this long before expiry at most (Entra tokens live about an hour).
 const REFRESH_MARGIN: Duration = Duration::from_secs(300);
+/// The purposes a Graph path can have, in the order they are shown.
+const PURPOSES: [CredentialPurpose; 4] = [
+    CredentialPurpose::Users,
+    CredentialPurpose::Groups,
+    CredentialPurpose::Domains,
+    CredentialPurpose::All,
+];
 
-/// Hands out a valid access token, fetching a new one when the cached one is near expiry.
+/// Hands out a valid access token for each Graph read, choosing the credential.
 pub struct TokenSource {
-    client: ConfiguredClient,
     http: reqwest::Client,
-    scope: String,
-    secret: Secret,
-    cached: Mutex<Option<(AccessToken, Instant)>>,
+    /// `{graph}/.default`, for app-only tokens.
+    app_scope: String,
+    /// `offline_access` + Graph read scopes, for delegated refreshes.
+    delegated_scopes: Vec<String>,
+    primary_app: Arc<Credential>,
+    backup_app: Option<Arc<Credential>>,
+    /// The `[entra]` app, which redeems delegated authorizations.
+    registration: Arc<AppRegistration>,
+    delegated: Option<DelegatedStore>,
+    /// Delegated credentials seen so far, kept across runs for their cached tokens.
+    known: Mutex<Vec<Arc<Credential>>>,
+    run: Mutex<RunState>,
 }
 
-impl TokenSource {
-    /// Prepares (does not yet request) tokens for `entra`'s app registration.
-    pub fn new(entra: &EntraConfig, http: reqwest::Client) -> Result<TokenSource, SyncError> {
-        let token_url = token_url(&entra.authority_url, &entra.tenant_id)?;
-        let client = BasicClient::new(ClientId::new(entra.client_id.clone()))
-            .set_client_secret(ClientSecret::new(entra.client_secret.expose().to_string()))
-            .set_auth_type(AuthType::RequestBody)
-            .set_token_uri(TokenUrl::from_url(token_url));
-        Ok(TokenSource {
-            client,
-            http,
-            scope: graph_scope(&entra.graph_url),
-            secret: entra.client_secret.clone(),
-            cached: Mutex::new(None),
+/// One credential and its cached access token.
+struct Credential {
+    /// e.g. "primary: client secret (app …)", "backup: delegated admin2@example.com".
+    label: String,
+    kind: Kind,
+    cached: tokio::sync::Mutex<Option<(AccessToken, Instant)>>,
+}
+
+enum Kind {
+    App(Arc<AppRegistration>),
+    Delegated(Box<DelegatedCredential>),
+}
+
+/// Which credentials this run tried and used.
+#[derive(Default)]
+struct RunState {
+    /// The chain per purpose, built on first use in the run.
+    chains: Option<Vec<(CredentialPurpose, Vec<Arc<Credential>>)>>,
+    /// Labels refused this run, with why (in order).
+    failures: Vec<(String, String)>,
+    /// Labels that produced tokens, with the purposes they served.
+    used: Vec<(String, CredentialPurpose)>,
+    /// Labels whose token Graph refused once already in this run.
+    strikes: Vec<String>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Credential {
+    fn new(label: String, kind: Kind) -> Arc<Credential> {
+        Arc::new(Credential {
+            label,
+            kind,
+            cached: tokio::sync::Mutex::new(None),
         })
     }
 
     /// A token valid for a while yet; concurrent callers share one request.
-    pub async fn get(&self) -> Result<AccessToken, SyncError> {
+    async fn token(
+        &self,
+        http: &reqwest::Client,
+        app_scope: &str,
+    ) -> Result<AccessToken, TokenFailure> {
         let mut cached = self.cached.lock().await;
         if let Some((token, refresh_at)) = cached.as_ref()
             && Instant::now() < *refresh_at
         {
             return Ok(token.clone());
         }
-        let response: BasicTokenResponse = self
-            .client
-            .exchange_client_credentials()
-            .add_scope(Scope::new(self.scope.clone()))
-            .request_async(&self.http)
-            .await
-            .map_err(|e| SyncError::Token(redact(&describe(e), self.secret.expose())))?;
+        let response: BasicTokenResponse = match &self.kind {
+            Kind::App(app) => app.client_credentials(http, app_scope).await?,
+            Kind::Delegated(d) => d.refresh(http).await?,
+        };
         let lifetime = response.expires_in().unwrap_or(DEFAULT_LIFETIME);
         let margin = REFRESH_MARGIN.min(lifetime / 2);
         let token = response.access_token().clone();
@@ -73,29 +116,332 @@ impl TokenSource {
         Ok(token)
     }
 
-    /// Forgets `rejected` if it is still the cached token (Graph refused it, e.g. after
-    /// revocation); a newer token fetched by a concurrent request is kept.
-    pub async fn invalidate(&self, rejected: &AccessToken) {
+    /// Forgets `token` if it is the cached one; returns whether it was.
+    async fn forget(&self, token: &AccessToken) -> bool {
         let mut cached = self.cached.lock().await;
-        if cached
+        let held = cached
             .as_ref()
-            .is_some_and(|(token, _)| token.secret() == rejected.secret())
-        {
+            .is_some_and(|(t, _)| t.secret() == token.secret());
+        if held {
             *cached = None;
         }
+        held
+    }
+}
+
+impl TokenSource {
+    /// Prepares (does not yet request) tokens for `entra`'s app registrations.
+    pub fn new(entra: &EntraConfig, http: reqwest::Client) -> Result<TokenSource, SyncError> {
+        let registration = Arc::new(AppRegistration::new(
+            &entra.client_id,
+            &entra.client_secret,
+            entra.client_certificate.as_ref(),
+            &entra.authority_url,
+            &entra.tenant_id,
+        )?);
+        let primary_app = Credential::new(
+            format!("primary: {} (app {})", registration.kind(), entra.client_id),
+            Kind::App(Arc::clone(&registration)),
+        );
+        let backup_app = match &entra.backup {
+            Some(b) => {
+                let app = AppRegistration::new(
+                    &b.client_id,
+                    &b.client_secret,
+                    b.client_certificate.as_ref(),
+                    &entra.authority_url,
+                    &entra.tenant_id,
+                )?;
+                Some(Credential::new(
+                    format!("backup: {} (app {})", app.kind(), b.client_id),
+                    Kind::App(Arc::new(app)),
+                ))
+            }
+            None => None,
+        };
+        Ok(TokenSource {
+            http,
+            app_scope: graph_scope(&entra.graph_url),
+            delegated_scopes: delegated_scopes(&entra.graph_url),
+            primary_app,
+            backup_app,
+            registration,
+            delegated: None,
+            known: Mutex::new(Vec::new()),
+            run: Mutex::new(RunState::default()),
+        })
+    }
+
+    /// Also uses the delegated authorizations kept in `source`.
+    pub fn with_delegated(mut self, source: DelegatedStore) -> TokenSource {
+        self.delegated = Some(source);
+        self
+    }
+
+    /// Starts a run: the primary is tried first again, and the report is emptied.
+    pub fn begin_run(&self) {
+        *lock(&self.run) = RunState::default();
+    }
+
+    /// Which credential(s) this run used, and why the ones tried before failed.
+    pub fn report(&self) -> (Option<String>, Vec<String>) {
+        let st = lock(&self.run);
+        let failures = st
+            .failures
+            .iter()
+            .map(|(label, why)| format!("{label}: {why}"))
+            .collect();
+        let mut labels: Vec<(&str, Vec<CredentialPurpose>)> = Vec::new();
+        for (label, purpose) in &st.used {
+            match labels.iter_mut().find(|(l, _)| l == label) {
+                Some((_, purposes)) if !purposes.contains(purpose) => purposes.push(*purpose),
+                Some(_) => {}
+                None => labels.push((label, vec![*purpose])),
+            }
+        }
+        let used = match labels.as_slice() {
+            [] => None,
+            [(label, _)] => Some(label.to_string()),
+            many => Some(
+                many.iter()
+                    .map(|(label, purposes)| {
+                        let names: Vec<&str> = purposes.iter().map(|p| purpose_name(*p)).collect();
+                        format!("{label} ({})", names.join(", "))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+        };
+        (used, failures)
+    }
+
+    /// A token for reading `path` (e.g. `/v1.0/users`), from the first credential of its
+    /// chain that the identity platform accepts.
+    pub async fn get(&self, path: &str) -> Result<AccessToken, SyncError> {
+        let purpose = purpose_of(path);
+        loop {
+            let Some(credential) = self.current(purpose) else {
+                return Err(self.exhausted());
+            };
+            match credential.token(&self.http, &self.app_scope).await {
+                Ok(token) => {
+                    let mut st = lock(&self.run);
+                    if !st
+                        .used
+                        .iter()
+                        .any(|(l, p)| *l == credential.label && *p == purpose)
+                    {
+                        st.used.push((credential.label.clone(), purpose));
+                    }
+                    return Ok(token);
+                }
+                Err(failure) if failure.refused => {
+                    tracing::warn!(credential = %credential.label, reason = %failure.text, "credential refused; trying the next one");
+                    self.note_failed(&credential.label, failure.text);
+                }
+                Err(failure) => {
+                    return Err(SyncError::Token(format!(
+                        "{}: {}",
+                        credential.label, failure.text
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Graph refused `token` for `path` after a re-authentication (401 again, or 403
+    /// access denied): the credential that issued it gets one more fresh token, then is
+    /// skipped for the rest of the run. Returns whether a credential is left to try.
+    pub async fn reject(&self, path: &str, token: &AccessToken, why: &str) -> bool {
+        let purpose = purpose_of(path);
+        if let Some(credential) = self.current(purpose)
+            && credential.forget(token).await
+        {
+            // The token may have been cached before a revocation: the first refusal only
+            // costs the credential its cached token; a refusal of a fresh one fails it.
+            let struck = {
+                let mut st = lock(&self.run);
+                let struck = st.strikes.contains(&credential.label);
+                if !struck {
+                    st.strikes.push(credential.label.clone());
+                }
+                struck
+            };
+            if struck {
+                tracing::warn!(credential = %credential.label, reason = %why, "Graph refused the credential's fresh token; trying the next one");
+                self.note_failed(&credential.label, format!("Graph refused its token: {why}"));
+            }
+        }
+        self.current(purpose).is_some()
+    }
+
+    /// Forgets `rejected` wherever it is cached (Graph refused it, e.g. after revocation);
+    /// a newer token fetched by a concurrent request is kept.
+    pub async fn invalidate(&self, rejected: &AccessToken) {
+        let all: Vec<Arc<Credential>> = {
+            let st = lock(&self.run);
+            st.chains
+                .iter()
+                .flatten()
+                .flat_map(|(_, chain)| chain.iter().cloned())
+                .collect()
+        };
+        for credential in all {
+            credential.forget(rejected).await;
+        }
+        self.primary_app.forget(rejected).await;
+    }
+
+    /// Records a refusal. A refused credential no longer counts as used in this run: its
+    /// reads are retried with the next credential.
+    fn note_failed(&self, label: &str, why: String) {
+        let mut st = lock(&self.run);
+        if !st.failures.iter().any(|(l, _)| l == label) {
+            st.failures.push((label.to_string(), why));
+        }
+        st.used.retain(|(l, _)| l != label);
+    }
+
+    /// The first credential of `purpose`'s chain not refused in this run.
+    fn current(&self, purpose: CredentialPurpose) -> Option<Arc<Credential>> {
+        let mut st = lock(&self.run);
+        if st.chains.is_none() {
+            st.chains = Some(self.build_chains());
+        }
+        let RunState {
+            chains, failures, ..
+        } = &*st;
+        chains
+            .iter()
+            .flatten()
+            .find(|(p, _)| *p == purpose)
+            .and_then(|(_, chain)| {
+                chain
+                    .iter()
+                    .find(|c| !failures.iter().any(|(l, _)| *l == c.label))
+                    .cloned()
+            })
+    }
+
+    /// Why the run cannot get a token: every credential was refused.
+    fn exhausted(&self) -> SyncError {
+        let (_, failures) = self.report();
+        let backup = if self.backup_app.is_some() || failures.len() > 1 {
+            ""
+        } else {
+            " (no backup credential is configured)"
+        };
+        SyncError::Token(format!(
+            "every credential was refused{backup}: {}",
+            failures.join("; ")
+        ))
+    }
+
+    /// The chain for each purpose from the configuration and the stored authorizations.
+    fn build_chains(&self) -> Vec<(CredentialPurpose, Vec<Arc<Credential>>)> {
+        let stored = match &self.delegated {
+            Some(source) => source.store.list_authorizations().unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot read delegated authorizations; using app credentials only");
+                Vec::new()
+            }),
+            None => Vec::new(),
+        };
+        PURPOSES
+            .iter()
+            .map(|&purpose| {
+                let pick = |slot: CredentialSlot| {
+                    let find = |p: CredentialPurpose| {
+                        stored
+                            .iter()
+                            .find(|a| a.info.slot == slot && a.info.purpose == p)
+                    };
+                    find(purpose).or_else(|| find(CredentialPurpose::All))
+                };
+                let mut chain = Vec::new();
+                match pick(CredentialSlot::Primary) {
+                    Some(a) => chain.push(self.delegated_credential(a)),
+                    None => chain.push(Arc::clone(&self.primary_app)),
+                }
+                if let Some(a) = pick(CredentialSlot::Backup) {
+                    chain.push(self.delegated_credential(a));
+                }
+                if let Some(b) = &self.backup_app {
+                    chain.push(Arc::clone(b));
+                }
+                chain.dedup_by(|a, b| a.label == b.label);
+                (purpose, chain)
+            })
+            .collect()
+    }
+
+    /// The credential for a stored authorization, reusing the one (and its cached token)
+    /// made for the same authorization earlier.
+    fn delegated_credential(&self, stored: &StoredAuthorization) -> Arc<Credential> {
+        let info = &stored.info;
+        let mut known = lock(&self.known);
+        if let Some(existing) = known.iter().find(|c| match &c.kind {
+            Kind::Delegated(d) => {
+                d.slot == info.slot && d.purpose == info.purpose && d.id == stored.id
+            }
+            Kind::App(_) => false,
+        }) {
+            return Arc::clone(existing);
+        }
+        let slot = match info.slot {
+            CredentialSlot::Primary => "primary",
+            CredentialSlot::Backup => "backup",
+        };
+        let scope = match info.purpose {
+            CredentialPurpose::All => String::new(),
+            p => format!(" for {}", purpose_name(p)),
+        };
+        let Some(source) = self.delegated.clone() else {
+            return Arc::clone(&self.primary_app);
+        };
+        let credential = Credential::new(
+            format!("{slot}: delegated {}{scope}", info.who),
+            Kind::Delegated(Box::new(DelegatedCredential {
+                slot: info.slot,
+                purpose: info.purpose,
+                who: info.who.clone(),
+                id: stored.id.clone(),
+                app: Arc::clone(&self.registration),
+                source,
+                scopes: self.delegated_scopes.clone(),
+            })),
+        );
+        known.retain(|c| match &c.kind {
+            Kind::Delegated(d) => !(d.slot == info.slot && d.purpose == info.purpose),
+            Kind::App(_) => true,
+        });
+        known.push(Arc::clone(&credential));
+        credential
+    }
+}
+
+/// The purpose of a Graph read from its path: the segment after `v1.0`.
+pub fn purpose_of(path: &str) -> CredentialPurpose {
+    let mut segments = path.split('/').skip_while(|s| *s != "v1.0").skip(1);
+    match segments.next().map(str::to_ascii_lowercase).as_deref() {
+        Some(s) if s.starts_with("users") => CredentialPurpose::Users,
+        Some(s) if s.starts_with("groups") => CredentialPurpose::Groups,
+        Some(s) if s.starts_with("domains") => CredentialPurpose::Domains,
+        _ => CredentialPurpose::All,
+    }
+}
+
+fn purpose_name(purpose: CredentialPurpose) -> &'static str {
+    match purpose {
+        CredentialPurpose::All => "all",
+        CredentialPurpose::Users => "users",
+        CredentialPurpose::Groups => "groups",
+        CredentialPurpose::Domains => "domains",
     }
 }
 
 /// `{authority}/{tenant}/oauth2/v2.0/token`, with the tenant as one escaped path segment.
 pub fn token_url(authority: &url::Url, tenant: &str) -> Result<url::Url, SyncError> {
-    let mut url = authority.clone();
-    url.set_query(None);
-    url.set_fragment(None);
-    url.path_segments_mut()
-        .map_err(|()| SyncError::Config(format!("authority_url {authority} cannot have a path")))?
-        .pop_if_empty()
-        .extend([tenant, "oauth2", "v2.0", "token"]);
-    Ok(url)
+    endpoint(authority, tenant, "token")
 }
 
 /// The `.default` scope of the Graph resource: its origin plus `/.default`
@@ -104,88 +450,9 @@ pub fn graph_scope(graph_url: &url::Url) -> String {
     format!("{}/.default", graph_url.origin().ascii_serialization())
 }
 
-/// Turns a token-endpoint failure into one line an admin can act on.
-fn describe(err: TokenError) -> String {
-    match err {
-        RequestTokenError::ServerResponse(resp) => {
-            let first_line = resp
-                .error_description()
-                .and_then(|d| d.lines().next())
-                .unwrap_or("")
-                .trim()
-                .to_string();
-            let code = aadsts_code(&first_line);
-            let mut text = format!(
-                "the identity platform refused the request ({})",
-                resp.error()
-            );
-            if !first_line.is_empty() {
-                text.push_str(": ");
-                text.push_str(&first_line);
-            }
-            if let Some(hint) = code.and_then(hint_for) {
-                text.push_str(" — ");
-                text.push_str(hint);
-            }
-            text
-        }
-        RequestTokenError::Request(e) => match e {
-            HttpClientError::Reqwest(inner) => {
-                format!("cannot reach the token endpoint: {}", error_chain(&*inner))
-            }
-            other => format!("cannot reach the token endpoint: {}", error_chain(&other)),
-        },
-        // Never echo the body: a half-valid response might contain a token.
-        RequestTokenError::Parse(e, _) => {
-            format!("malformed token endpoint response (at `{}`)", e.path())
-        }
-        RequestTokenError::Other(text) => format!("unexpected token endpoint response: {text}"),
-    }
-}
-
-/// `AADSTS7000215: …` → 7000215.
-fn aadsts_code(text: &str) -> Option<u32> {
-    let (_, rest) = text.split_once("AADSTS")?;
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
-}
-
-/// Which configuration key to look at for the common AADSTS codes.
-fn hint_for(code: u32) -> Option<&'static str> {
-    Some(match code {
-        7000215 => "check entra.client_secret (use the secret's value, not its id)",
-        7000222 => "the client secret has expired: create a new one and update entra.client_secret",
-        700016 => {
-            "check entra.client_id and entra.tenant_id (is the app registered in this tenant?)"
-        }
-        90002 => "check entra.tenant_id",
-        70011 => "check entra.graph_url (the scope is derived from it)",
-        7000112 => "the application is disabled in Entra",
-        _ => return None,
-    })
-}
-
-/// Replaces any occurrence of the secret (defence in depth: no server should echo it).
-fn redact(text: &str, secret: &str) -> String {
-    if secret.is_empty() {
-        text.to_string()
-    } else {
-        text.replace(secret, "[redacted]")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oauth2::StandardErrorResponse;
-    use oauth2::basic::BasicErrorResponseType;
-
-    fn server_error(kind: &str, description: &str) -> TokenError {
-        let body = serde_json::json!({"error": kind, "error_description": description});
-        let resp: StandardErrorResponse<BasicErrorResponseType> =
-            serde_json::from_value(body).unwrap();
-        RequestTokenError::ServerResponse(resp)
-    }
 
     #[test]
     fn token_url_and_scope() {
@@ -206,39 +473,16 @@ mod tests {
     }
 
     #[test]
-    fn server_errors_keep_code_and_first_line_only() {
-        let e = server_error(
-            "invalid_client",
-            "AADSTS7000215: Invalid client secret provided.\r\nTrace ID: abc\r\nCorrelation ID: def",
-        );
-        let text = describe(e);
-        assert!(text.contains("invalid_client"), "{text}");
-        assert!(
-            text.contains("AADSTS7000215: Invalid client secret provided."),
-            "{text}"
-        );
-        assert!(text.contains("entra.client_secret"), "{text}");
-        assert!(!text.contains("Trace ID"), "{text}");
-        let text = describe(server_error(
-            "unauthorized_client",
-            "AADSTS700016: App not found",
-        ));
-        assert!(text.contains("entra.client_id"), "{text}");
-    }
-
-    #[test]
-    fn aadsts_codes_are_extracted() {
+    fn purposes_come_from_the_graph_path() {
+        assert_eq!(purpose_of("/v1.0/users"), CredentialPurpose::Users);
+        assert_eq!(purpose_of("/v1.0/users/delta"), CredentialPurpose::Users);
         assert_eq!(
-            aadsts_code("AADSTS90002: Tenant 'x' not found"),
-            Some(90002)
+            purpose_of("/prefix/v1.0/groups/x/members"),
+            CredentialPurpose::Groups
         );
-        assert_eq!(aadsts_code("no code here"), None);
-        assert_eq!(aadsts_code("AADSTS"), None);
-    }
-
-    #[test]
-    fn redaction() {
-        assert_eq!(redact("bad s3cret!", "s3cret"), "bad [redacted]!");
-        assert_eq!(redact("text", ""), "text");
+        assert_eq!(purpose_of("/v1.0/domains"), CredentialPurpose::Domains);
+        assert_eq!(purpose_of("/v1.0/$batch"), CredentialPurpose::All);
+        assert_eq!(purpose_of("/v1.0/me"), CredentialPurpose::All);
+        assert_eq!(purpose_of("/other"), CredentialPurpose::All);
     }
 }

@@ -8,11 +8,12 @@
 
 use super::AlreadyRunning;
 use super::commit::{CommitResult, PendingCommit};
+use super::credentials::delegated::DelegatedStore;
 use super::error::SyncError;
 use super::fetch::fetch_tenant;
 use super::graph::GraphClient;
 use super::scope;
-use super::settings::SyncSettings;
+use super::settings::{InactiveUsers, SettingsSource, SyncSettings};
 use crate::config::{DirectoryConfig, EntraConfig};
 use crate::directory::LiveDirectory;
 use crate::model::{ChangeCounts, SyncOutcome, SyncRun, SyncTrigger, now};
@@ -27,8 +28,6 @@ use tokio_util::sync::CancellationToken;
 /// Finished runs kept in memory for [`SyncService::wait_for`] (older ones come from the
 /// store).
 const RECENT_RUNS: usize = 32;
-/// The credential kind recorded on each run.
-const CREDENTIAL: &str = "client_secret";
 
 /// Handle to the background sync worker. Cheap to clone.
 #[derive(Clone)]
@@ -42,6 +41,8 @@ struct Shared {
     rules: DirectoryConfig,
     store: Store,
     live: Arc<LiveDirectory>,
+    /// The `[sync]` options, read afresh by every run and after every scheduled tick.
+    settings: SettingsSource,
     /// The Graph client, or why it could not be built (then every run fails with that).
     graph: Result<GraphClient, String>,
     state: Mutex<RunState>,
@@ -100,6 +101,8 @@ struct RunState {
     /// Ids handed out for runs the store could not even record (counting down from
     /// `u64::MAX`, far from the store's ids).
     unrecorded_ids: u64,
+    /// A run to start as soon as the running one finishes (settings changed mid-run).
+    follow_up: Option<SyncTrigger>,
 }
 
 fn lock(m: &Mutex<RunState>) -> MutexGuard<'_, RunState> {
@@ -107,9 +110,9 @@ fn lock(m: &Mutex<RunState>) -> MutexGuard<'_, RunState> {
 }
 
 impl SyncService {
-    /// Spawns the worker: a startup run, then one every `entra.sync_interval_secs` (0: no
-    /// schedule), plus on-demand runs through [`SyncService::trigger`]. Stops when
-    /// `shutdown` is cancelled. Must be called within a Tokio runtime.
+    /// Spawns the worker with fixed sync options: the defaults, with the schedule of
+    /// `entra.sync_interval_secs` (0: no schedule) and `rules.show_inactive_users`.
+    /// See [`SyncService::start_with_settings`].
     pub fn start(
         entra: EntraConfig,
         rules: DirectoryConfig,
@@ -117,15 +120,50 @@ impl SyncService {
         live: Arc<LiveDirectory>,
         shutdown: CancellationToken,
     ) -> SyncService {
+        let settings = SettingsSource::fixed(&SyncSettings {
+            interval_secs: entra.sync_interval_secs,
+            inactive_users: if rules.show_inactive_users {
+                InactiveUsers::Show
+            } else {
+                InactiveUsers::Hide
+            },
+            ..SyncSettings::default()
+        });
+        SyncService::start_with_settings(entra, rules, store, live, settings, shutdown, None)
+    }
+
+    /// Spawns the worker: a startup run, then one every effective `interval` (0: no
+    /// schedule; a change applies from the next tick), plus on-demand runs through
+    /// [`SyncService::trigger`]. Graph is also read with the delegated authorizations in
+    /// the store when `secrets` (the key that seals their refresh tokens) is given. Stops
+    /// when `shutdown` is cancelled. Must be called within a Tokio runtime.
+    pub fn start_with_settings(
+        entra: EntraConfig,
+        rules: DirectoryConfig,
+        store: Store,
+        live: Arc<LiveDirectory>,
+        settings: SettingsSource,
+        shutdown: CancellationToken,
+        secrets: Option<crate::secrets::SecretBox>,
+    ) -> SyncService {
         let (queue, rx) = mpsc::unbounded_channel();
         let (finished, _) = watch::channel(0);
-        let graph = GraphClient::new(&entra).map_err(|e| e.to_string());
+        let graph = GraphClient::new(&entra)
+            .map(|g| match secrets {
+                Some(secrets) => g.with_delegated(DelegatedStore {
+                    store: store.clone(),
+                    secrets,
+                }),
+                None => g,
+            })
+            .map_err(|e| e.to_string());
         let service = SyncService {
             shared: Arc::new(Shared {
                 entra,
                 rules,
                 store,
                 live,
+                settings,
                 graph,
                 state: Mutex::new(RunState::default()),
                 finished,
@@ -180,6 +218,18 @@ impl SyncService {
     /// The run in progress, if any.
     pub fn running(&self) -> Option<u64> {
         lock(&self.shared.state).running
+    }
+
+    /// Like [`SyncService::trigger`], but when a run is already in progress a new run is
+    /// also queued to start right after it (that run may have read the old settings).
+    /// Returns the new run's id, or `AlreadyRunning` with the running one's.
+    pub fn trigger_or_follow(&self, trigger: SyncTrigger) -> Result<u64, AlreadyRunning> {
+        self.shared.start_run(trigger, true)
+    }
+
+    /// The sync options this worker runs with (shared with the admin API).
+    pub fn settings(&self) -> &SettingsSource {
+        &self.shared.settings
     }
 
     /// Shows `run` (read from the store) as still running while the worker is finishing it:
@@ -270,8 +320,18 @@ fn discarded(mut run: SyncRun, why: &str) -> SyncRun {
 
 impl Shared {
     fn trigger(&self, trigger: SyncTrigger) -> Result<u64, AlreadyRunning> {
+        self.start_run(trigger, false)
+    }
+
+    /// Starts a run, or when one is running answers its id and, with `follow_if_busy`,
+    /// queues another to start when it finishes (decided under the same lock, so the
+    /// running run cannot finish in between and miss it).
+    fn start_run(&self, trigger: SyncTrigger, follow_if_busy: bool) -> Result<u64, AlreadyRunning> {
         let mut st = lock(&self.state);
         if let Some(id) = st.running {
+            if follow_if_busy {
+                st.follow_up = Some(trigger);
+            }
             return Err(AlreadyRunning(id));
         }
         let mut run = SyncRun {
@@ -280,12 +340,13 @@ impl Shared {
             started: now(),
             finished: None,
             outcome: SyncOutcome::Running,
-            credential: Some(CREDENTIAL.to_string()),
+            credential: None,
             credential_failures: Vec::new(),
             mode: None,
             graph_requests: 0,
             changes: ChangeCounts::default(),
             error: None,
+            warnings: Vec::new(),
         };
         // A short sled write; the lock makes "check, then mark running" atomic.
         match self.store.begin_run(&run) {
@@ -374,7 +435,8 @@ impl Shared {
                 held
             }
             Err(e) => {
-                let failed = fail(run, &e, requests.load(Ordering::Relaxed));
+                let mut failed = fail(run, &e, requests.load(Ordering::Relaxed));
+                self.note_credentials(&mut failed);
                 tracing::warn!(
                     run = id,
                     outcome = "failed",
@@ -391,8 +453,23 @@ impl Shared {
         let mut st = lock(&self.state);
         st.running = None;
         remember(&mut st, finished);
+        let follow_up = st.follow_up.take();
         drop(st);
         self.finished.send_modify(|g| *g += 1);
+        if let Some(trigger) = follow_up
+            && let Err(e) = self.trigger(trigger)
+        {
+            tracing::info!(error = %e, "follow-up sync not started");
+        }
+    }
+
+    /// Records on `run` which credential read Graph and why the ones before it failed.
+    fn note_credentials(&self, run: &mut SyncRun) {
+        if let Ok(graph) = &self.graph {
+            let (used, failures) = graph.credential_report();
+            run.credential = used;
+            run.credential_failures = failures;
+        }
     }
 
     /// Writes a run record outside a commit (failed and held runs).
@@ -415,32 +492,39 @@ impl Shared {
             .graph
             .as_ref()
             .map_err(|e| SyncError::Config(e.clone()))?;
+        graph.begin_run();
         // Only the reading is abandoned on shutdown; a commit, once started, completes.
         let raw = tokio::select! {
             _ = shutdown.cancelled() => return Err(SyncError::Cancelled),
             raw = fetch_tenant(graph, self.entra.page_size, requests) => raw?,
         };
-        let settings = SyncSettings::default();
-        let pending = Arc::new(PendingCommit {
-            snapshot: scope::apply(&raw, &settings),
-        });
+        let settings = self.settings.current();
+        let snapshot = scope::apply(&raw, &settings);
+        for warning in &snapshot.warnings {
+            tracing::warn!(run = run.id, %warning, "sync option matches nothing");
+        }
+        let pending = Arc::new(PendingCommit { snapshot });
         run.graph_requests = requests.load(Ordering::Relaxed);
+        self.note_credentials(&mut run);
         self.commit_and_publish(run, pending, true).await
     }
 
     /// Commits `pending` (under the deletion guard when `guarded`), then reloads and
-    /// publishes the new snapshot if anything it is built from changed.
+    /// publishes the new snapshot if anything it is built from changed (or the inactive-user
+    /// visibility setting did).
     async fn commit_and_publish(
         &self,
         run: SyncRun,
         pending: Arc<PendingCommit>,
         guarded: bool,
     ) -> Result<Step, SyncError> {
+        let settings = self.settings.current();
         let mut done = run;
+        done.warnings = pending.snapshot.warnings.clone();
         done.outcome = SyncOutcome::Succeeded;
         done.finished = Some(now());
         done.error = None;
-        let limit = guarded.then(|| SyncSettings::default().deletion_threshold);
+        let limit = guarded.then_some(settings.deletion_threshold);
         let (store, rules, record) = (self.store.clone(), self.rules.clone(), done.clone());
         let to_commit = Arc::clone(&pending);
         let result = blocking(move || to_commit.commit(&store, &rules, &record, limit)).await?;
@@ -454,7 +538,10 @@ impl Shared {
             }
             CommitResult::Done(changes) => done.changes = changes,
         }
-        if done.changes.is_empty() {
+        let visibility_changed = self
+            .live
+            .set_show_inactive_users(settings.inactive_users == InactiveUsers::Show);
+        if done.changes.is_empty() && !visibility_changed {
             // Nothing the snapshot is built from changed: keep serving the current one rather
             // than reloading and rebuilding the whole directory (CPU and a memory peak).
             return Ok(Step::Committed(done, sizes));
@@ -489,26 +576,29 @@ async fn run_worker(
     mut rx: mpsc::UnboundedReceiver<Job>,
     shutdown: CancellationToken,
 ) {
-    let every = shared.entra.sync_interval_secs;
-    let mut ticker = (every > 0).then(|| {
-        let period = Duration::from_secs(every);
-        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        t
-    });
+    let mut every = shared.settings.current().interval_secs;
+    let mut next = next_tick(every);
     loop {
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
             Some(job) = rx.recv() => shared.execute(job, &shutdown).await,
-            _ = tick(&mut ticker) => {
+            _ = tick(next) => {
                 if let Some(held) = lock(&shared.state).held.as_ref().map(|h| h.run.id) {
                     // Re-reading every interval would only hold the same deletions again.
                     tracing::info!(held, "scheduled sync skipped: a held run awaits approval");
                 } else if let Err(e) = shared.trigger(SyncTrigger::Schedule) {
                     tracing::info!(error = %e, "scheduled sync skipped");
                 }
+                next = next_tick(every);
             }
+        }
+        // The interval is a run-time option: a change reschedules from now.
+        let now_every = shared.settings.current().interval_secs;
+        if now_every != every {
+            tracing::info!(interval_secs = now_every, "sync schedule changed");
+            every = now_every;
+            next = next_tick(every);
         }
     }
     // Runs queued but never started are recorded as cancelled.
@@ -530,12 +620,19 @@ async fn run_worker(
     }
 }
 
-/// The next schedule tick, or never when there is no schedule.
-async fn tick(ticker: &mut Option<tokio::time::Interval>) {
-    match ticker {
-        Some(t) => {
-            t.tick().await;
-        }
+/// When the next scheduled run is due, `every` seconds from now (`None`: no schedule).
+fn next_tick(every: u64) -> Option<tokio::time::Instant> {
+    if every == 0 {
+        return None;
+    }
+    // Overflow (an absurd interval) means "never" rather than a panic.
+    tokio::time::Instant::now().checked_add(Duration::from_secs(every))
+}
+
+/// Resolves at the next schedule tick, or never when there is no schedule.
+async fn tick(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }
