@@ -52,7 +52,47 @@ async fn admin_walks_through_the_console_in_a_browser() {
         .for_element(Locator::Css(&finished))
         .await
         .unwrap_or_else(|e| panic!("run {run_id} never shown as succeeded: {e}"));
+
+    // Sync options: toggle "groups without email" and save; the settings API shows it and
+    // a run applies it.
+    let option = "[name='opt.groups_without_email']";
+    let (_, before) = api.get("/api/v1/sync/settings").await;
+    let was = before["options"]["groups_without_email"]["value"]
+        .as_bool()
+        .expect("option shown by the API");
+    let checkbox = browser.find(option).await;
+    let checked = checkbox.prop("checked").await.unwrap();
+    assert_eq!(checked.as_deref(), Some(if was { "true" } else { "false" }));
+    checkbox.click().await.expect("toggle");
+    browser.click("#save-options").await;
+    let flash = browser.text("#flash").await;
+    assert!(
+        flash.starts_with("Options saved (groups_without_email)"),
+        "{flash}"
+    );
+    let (_, after) = api.get("/api/v1/sync/settings").await;
+    assert_eq!(after["options"]["groups_without_email"]["value"], !was);
+    assert_eq!(after["options"]["groups_without_email"]["source"], "admin");
+    assert_eq!(
+        after["options"]["users"], before["options"]["users"],
+        "others untouched"
+    );
+    assert_eq!(after["options"]["interval"], before["options"]["interval"]);
+    let (_, latest) = api.get("/api/v1/sync/runs?limit=1").await;
+    assert_eq!(latest["runs"][0]["trigger"], "settings_changed");
+    let applied = latest["runs"][0]["id"].as_u64().expect("run id");
+    let done = format!("tr[data-run='{applied}'][data-outcome='succeeded']");
+    browser
+        .client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(&done))
+        .await
+        .unwrap_or_else(|e| panic!("run {applied} never shown as succeeded: {e}"));
     browser.screenshot("02-sync").await;
+    browser
+        .screenshot_of("#sync-options", "02b-sync-options")
+        .await;
 
     // Users: search finds alice; her page shows the DN the directory serves.
     browser.goto(&format!("{base}/console/users")).await;

@@ -120,6 +120,7 @@ async fn forms_without_the_right_csrf_token_are_refused_and_change_nothing() {
     let console = Console::signed_in(&server).await;
     let runs = run_count(&api).await;
     let alice = server.user_dn("alice");
+    let (_, settings_before) = api.get("/api/v1/sync/settings").await;
 
     for csrf in [None, Some("wrong-token"), Some("")] {
         let with = |mut form: Vec<(&'static str, String)>| {
@@ -138,6 +139,10 @@ async fn forms_without_the_right_csrf_token_are_refused_and_change_nothing() {
                 "/console/binders",
                 with(vec![("name", "sneaky".to_string())]),
             ),
+            (
+                "/console/sync/settings",
+                with(vec![("opt.interval", "12345".to_string())]),
+            ),
         ];
         for (path, form) in cases {
             let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -147,6 +152,11 @@ async fn forms_without_the_right_csrf_token_are_refused_and_change_nothing() {
         }
     }
     assert_eq!(run_count(&api).await, runs, "no sync started");
+    let (_, settings_after) = api.get("/api/v1/sync/settings").await;
+    assert_eq!(
+        settings_before["options"], settings_after["options"],
+        "options unchanged"
+    );
     assert_eq!(
         server.whoami(&alice, DEMO_USER_PASSWORD).await,
         0,
@@ -168,6 +178,11 @@ async fn forms_without_the_right_csrf_token_are_refused_and_change_nothing() {
         "{}",
         flash.body
     );
+    // The part the Sync page polls while a run progresses: the run table, no page frame.
+    let live = console.get("/console/sync/live").await;
+    assert_eq!(live.status, 200);
+    assert!(live.body.starts_with("<div id=\"live\""), "{}", live.body);
+    assert!(live.body.contains("id=\"runs\"") && !live.body.contains("<html"));
     assert_eq!(run_count(&api).await, runs + 1);
     let page = console
         .submit(

@@ -102,6 +102,11 @@ pub fn page(console: &Console, session: &Session, page: Page<'_>, body: Markup) 
     no_store(Html(markup.into_string()).into_response())
 }
 
+/// A piece of a page (for a page's script to swap in), not cached.
+pub fn fragment(markup: Markup) -> Response {
+    no_store(Html(markup.into_string()).into_response())
+}
+
 /// A page outside the signed-in frame (sign-in, errors).
 pub fn bare(status: StatusCode, title: &str, body: Markup) -> Response {
     let markup = html! {

@@ -18,6 +18,7 @@ mod layout;
 mod logs;
 pub mod ratelimit;
 pub mod session;
+mod settings_form;
 mod sign_in;
 mod sync_page;
 mod users;

@@ -19,40 +19,29 @@ const HISTORY: usize = 25;
 pub fn routes() -> Router<Arc<Console>> {
     Router::new()
         .route("/console/sync", get(show))
+        .route("/console/sync/live", get(live_fragment))
         .route("/console/sync/now", post(sync_now))
+        .route("/console/sync/settings", post(super::settings_form::save))
         .route("/console/sync/runs/{id}/approve", post(approve))
         .route("/console/sync/runs/{id}/discard", post(discard))
 }
 
+/// While a run is in progress, the page re-fetches its live part every 2 s (a few lines of
+/// script; without JavaScript a reload shows the same). It stops once no run is running.
+const POLL_SCRIPT: &str = "(function poll(){var live=document.getElementById('live');\
+if(!live||!live.dataset.running)return;setTimeout(function(){fetch('/console/sync/live',\
+{credentials:'same-origin'}).then(function(r){return r.ok?r.text():Promise.reject(r.status)})\
+.then(function(html){live.outerHTML=html;poll();});},2000);})();";
+
 async fn show(State(console): Shared, session: SignedIn) -> Response {
-    let services = &console.services;
-    let status = services.sync.status();
-    let runs = match recent_runs(services, HISTORY) {
+    let runs = match recent_runs(&console.services, HISTORY) {
         Ok(runs) => runs,
         Err(e) => return layout::error_page(e.status(), e.message()),
     };
-    let in_progress =
-        status.running.is_some() || runs.iter().any(|r| r.outcome == SyncOutcome::Running);
-    let last = runs.iter().find(|r| r.outcome != SyncOutcome::Running);
     let body = html! {
-        div.toolbar {
-            form.inline method="post" action="/console/sync/now" {
-                (csrf_field(&session))
-                button.primary #sync-now type="submit" disabled[status.running.is_some()] { "Sync now" }
-            }
-            @if let Some(id) = status.running {
-                span.badge.run #running { "Run " (id) " in progress…" }
-            }
-        }
-        @if let Some(held) = &status.held { (held_card(&session, held)) }
-        h2 { "Last run" }
-        @match last {
-            Some(run) => div.card { (run_summary(run)) },
-            None => p.muted { "No run has finished yet." },
-        }
-        (settings_section())
-        h2 { "Run history" }
-        (history(&runs))
+        (live(&console, &session, &runs))
+        (settings_section(&console, &session, &runs))
+        script { (maud::PreEscaped(POLL_SCRIPT)) }
     };
     layout::page(
         &console,
@@ -60,21 +49,62 @@ async fn show(State(console): Shared, session: SignedIn) -> Response {
         Page {
             nav: Nav::Sync,
             title: "Sync with Microsoft Entra ID",
-            refresh: in_progress,
+            refresh: false,
         },
         body,
     )
 }
 
-/// Placeholder for the sync options form (scoping, group sync, domains): it is filled in
-/// once the runtime settings API (`GET/PATCH /api/v1/sync/settings`) lands.
-fn settings_section() -> Markup {
+/// `GET /console/sync/live`: the live part alone, for the page's polling.
+async fn live_fragment(State(console): Shared, session: SignedIn) -> Response {
+    match recent_runs(&console.services, HISTORY) {
+        Ok(runs) => layout::fragment(live(&console, &session, &runs)),
+        Err(e) => layout::error_page(e.status(), e.message()),
+    }
+}
+
+/// Sync now, the running and held runs, the last run and the history: the part of the
+/// page that changes while a run progresses.
+fn live(console: &Console, session: &Session, runs: &[SyncRun]) -> Markup {
+    let status = console.services.sync.status();
+    let in_progress =
+        status.running.is_some() || runs.iter().any(|r| r.outcome == SyncOutcome::Running);
+    let last = runs.iter().find(|r| r.outcome != SyncOutcome::Running);
+    html! {
+        div #live data-running=[in_progress.then_some("1")] {
+            div.toolbar {
+                form.inline method="post" action="/console/sync/now" {
+                    (csrf_field(session))
+                    button.primary #sync-now type="submit" disabled[status.running.is_some()] { "Sync now" }
+                }
+                @if let Some(id) = status.running {
+                    span.badge.run #running { "Run " (id) " in progress…" }
+                }
+            }
+            @if let Some(held) = &status.held { (held_card(session, held)) }
+            h2 { "Last run" }
+            @match last {
+                Some(run) => div.card { (run_summary(run)) },
+                None => p.muted { "No run has finished yet." },
+            }
+            h2 { "Run history" }
+            (history(runs))
+        }
+    }
+}
+
+/// The sync options form, with the warnings of the last successful run (e.g. an allowed
+/// group that matches nothing) above it.
+fn settings_section(console: &Console, session: &Session, runs: &[SyncRun]) -> Markup {
+    let warnings = runs
+        .iter()
+        .find(|r| r.outcome == SyncOutcome::Succeeded)
+        .map(|r| r.warnings.as_slice())
+        .unwrap_or_default();
+    let view = console.services.sync.settings().view();
     html! {
         h2 { "Sync options" }
-        div.card.placeholder #sync-options {
-            "The sync options (user and group sync, allowed groups, subdomains) are set in the "
-            code { "[sync]" } " section of the configuration for now; editing them here comes with the settings API."
-        }
+        (super::settings_form::render(session, &view, warnings))
     }
 }
 

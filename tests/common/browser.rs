@@ -122,8 +122,18 @@ impl Browser {
         self.find(css).await.click().await.expect("click");
     }
 
+    /// The text of `css`, found afresh if the page replaced it meanwhile (the Sync page
+    /// swaps its live part while a run progresses).
     pub async fn text(&self, css: &str) -> String {
-        self.find(css).await.text().await.expect("text")
+        let mut last_error = None;
+        for _ in 0..20 {
+            match self.find(css).await.text().await {
+                Ok(text) => return text,
+                Err(e) => last_error = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("cannot read the text of {css}: {last_error:?}");
     }
 
     /// The page's visible text.
@@ -149,6 +159,13 @@ impl Browser {
         let png = self.client.screenshot().await.expect("screenshot");
         let path: &Path = dir.as_ref();
         std::fs::write(path.join(format!("{name}.png")), png).expect("write screenshot");
+    }
+
+    /// Saves a PNG of just the element `css` (e.g. a form below the fold), when set.
+    pub async fn screenshot_of(&self, css: &str, name: &str) {
+        let Some(dir) = &self.screenshots else { return };
+        let png = self.find(css).await.screenshot().await.expect("screenshot");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
     }
 
     /// Ends the browser session and chromedriver.
