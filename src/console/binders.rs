@@ -81,7 +81,6 @@ fn render(console: &Console, session: &Session, secret: Option<&BinderView>) -> 
         Page {
             nav: Nav::Binders,
             title: "Binders",
-            refresh: false,
         },
         body,
     )

@@ -68,7 +68,6 @@ async fn list(State(console): Shared, session: SignedIn) -> Response {
         Page {
             nav: Nav::Groups,
             title: "Groups",
-            refresh: false,
         },
         body,
     )
@@ -139,7 +138,6 @@ async fn detail(State(console): Shared, session: SignedIn, Path(cn): Path<String
         Page {
             nav: Nav::Groups,
             title: &title,
-            refresh: false,
         },
         body,
     )

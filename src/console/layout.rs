@@ -47,8 +47,6 @@ const NAV: [(Nav, &str, &str); 5] = [
 pub struct Page<'a> {
     pub nav: Nav,
     pub title: &'a str,
-    /// Reload every few seconds (the Sync page while a run is in progress).
-    pub refresh: bool,
 }
 
 /// The hidden CSRF field every form carries.
@@ -56,12 +54,11 @@ pub fn csrf_field(session: &Session) -> Markup {
     html! { input type="hidden" name=(super::csrf::FIELD) value=(session.csrf); }
 }
 
-fn head(title: &str, refresh: bool) -> Markup {
+fn head(title: &str) -> Markup {
     html! {
         head {
             meta charset="utf-8";
             meta name="viewport" content="width=device-width, initial-scale=1";
-            @if refresh { meta http-equiv="refresh" content="2"; }
             title { (title) " · entra-ldap" }
             link rel="stylesheet" href="/console/static/console.css";
         }
@@ -74,7 +71,7 @@ pub fn page(console: &Console, session: &Session, page: Page<'_>, body: Markup) 
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
-            (head(page.title, page.refresh))
+            (head(page.title))
             body {
                 header.topbar {
                     span.brand { "entra-ldap" }
@@ -112,7 +109,7 @@ pub fn bare(status: StatusCode, title: &str, body: Markup) -> Response {
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
-            (head(title, false))
+            (head(title))
             body.bare {
                 main.narrow {
                     h1 { (title) }

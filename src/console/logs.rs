@@ -113,7 +113,6 @@ async fn ldap_page(
         Page {
             nav: Nav::Logs,
             title: "LDAP operations",
-            refresh: false,
         },
         body,
     )
@@ -138,7 +137,7 @@ async fn ldap_export(Query(filters): Query<Filters>, format: &'static str) -> Re
 async fn audit_page(State(console): Shared, session: SignedIn) -> Response {
     let entries = match console.services.store.list_audit(PAGE_ROWS) {
         Ok(entries) => entries,
-        Err(e) => return layout::error_page(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => return storage_error(&e),
     };
     let body = html! {
         (tabs(false))
@@ -168,7 +167,6 @@ async fn audit_page(State(console): Shared, session: SignedIn) -> Response {
         Page {
             nav: Nav::Logs,
             title: "Audit trail",
-            refresh: false,
         },
         body,
     )
@@ -178,6 +176,15 @@ async fn audit_export(State(console): Shared, format: &'static str) -> Response 
     match console.services.store.list_audit(10_000) {
         Ok(entries) => export(Some(format), &entries, activity::audit_csv, "audit-log")
             .unwrap_or_else(IntoResponse::into_response),
-        Err(e) => layout::error_page(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => storage_error(&e),
     }
+}
+
+/// The audit trail could not be read: logged in full, shown without details.
+fn storage_error(error: &crate::store::StoreError) -> Response {
+    tracing::error!(%error, "console cannot read the audit trail");
+    layout::error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "storage error (see server log)",
+    )
 }

@@ -49,7 +49,6 @@ async fn show(State(console): Shared, session: SignedIn) -> Response {
         Page {
             nav: Nav::Sync,
             title: "Sync with Microsoft Entra ID",
-            refresh: false,
         },
         body,
     )
@@ -231,12 +230,12 @@ async fn sync_now(State(console): Shared, session: SignedIn) -> Response {
         outcome.clone(),
     )
     .await;
-    match outcome {
-        Ok(()) => console
-            .sessions
-            .set_flash(&session.id, true, "Sync initiated successfully"),
-        Err(why) => console.sessions.set_flash(&session.id, false, why),
-    }
+    flash_result(
+        &console,
+        &session,
+        outcome,
+        "Sync initiated successfully".to_string(),
+    );
     Redirect::to("/console/sync").into_response()
 }
 

@@ -139,7 +139,6 @@ async fn list(
         Page {
             nav: Nav::Users,
             title: "Users",
-            refresh: false,
         },
         body,
     )
@@ -262,7 +261,6 @@ async fn detail(State(console): Shared, session: SignedIn, Path(uid): Path<Strin
         Page {
             nav: Nav::Users,
             title: &title,
-            refresh: false,
         },
         body,
     )
