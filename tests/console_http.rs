@@ -220,3 +220,68 @@ async fn password_policy_errors_are_shown_and_change_nothing() {
     assert_eq!(server.whoami(&alice, DEMO_USER_PASSWORD).await, 0);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn users_and_groups_pages_show_status_reasons_kinds_and_nested_groups() {
+    let server = TestServer::start().await;
+    let console = Console::signed_in(&server).await;
+
+    let inactive = console.get("/console/users?status=inactive").await;
+    assert_eq!(inactive.status, 200);
+    assert!(inactive.body.contains(">carol<"), "{}", inactive.body);
+    assert!(inactive.body.contains("disabled in Entra"));
+    assert!(
+        !inactive.body.contains(">alice<"),
+        "filter keeps only inactive users"
+    );
+    let carol = console.get("/console/users/carol").await;
+    assert!(
+        carol
+            .body
+            .contains("Inactive users cannot get an LDAP password")
+    );
+    assert!(
+        !carol.body.contains("name=\"password\""),
+        "no password form"
+    );
+
+    // A bind is remembered for the user's page.
+    assert_eq!(
+        server
+            .whoami(&server.user_dn("alice"), DEMO_USER_PASSWORD)
+            .await,
+        0
+    );
+    let alice = console.get("/console/users/alice").await;
+    assert!(
+        alice.body.contains("uid=alice,ou=people,"),
+        "{}",
+        alice.body
+    );
+    assert!(!alice.body.contains("not since the server started"));
+
+    let groups = console.get("/console/groups").await;
+    for kind in ["Microsoft 365", "Security"] {
+        assert!(groups.body.contains(kind), "{kind}: {}", groups.body);
+    }
+    let vpn_link = groups
+        .body
+        .split("href=\"")
+        .filter_map(|s| s.split('"').next())
+        .find(|href| href.starts_with("/console/groups/") && href.to_lowercase().contains("vpn"))
+        .expect("a link to the VPN group")
+        .to_string();
+    let vpn = console.get(&vpn_link).await;
+    assert_eq!(vpn.status, 200);
+    assert!(
+        vpn.body.contains(">alice<") && vpn.body.contains(">bob<"),
+        "{}",
+        vpn.body
+    );
+    assert!(
+        vpn.body.contains("nested group"),
+        "the Platform group shown as a group"
+    );
+    assert!(console.get("/console/groups/no-such-group").await.status == 404);
+    server.stop().await;
+}
