@@ -7,6 +7,7 @@
 //! browser fails the test (scripts/install-test-deps installs both).
 
 use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -63,8 +64,6 @@ impl Browser {
             .kill_on_drop(true)
             .spawn()
             .expect("chromedriver starts");
-        // fantoccini's connector asks rustls for the process default; we build with ring.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".to_string(),
@@ -73,8 +72,8 @@ impl Browser {
         let url = format!("http://127.0.0.1:{port}");
         let mut last_error = String::new();
         for _ in 0..100 {
-            match ClientBuilder::rustls()
-                .expect("rustls connector")
+            // chromedriver speaks plain HTTP on loopback: no TLS connector needed.
+            match ClientBuilder::new(HttpConnector::new())
                 .capabilities(caps.clone())
                 .connect(&url)
                 .await
