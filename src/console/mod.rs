@@ -7,7 +7,7 @@
 //!
 //! Security: sign-in with the break-glass admin token (rate-limited per IP), a session
 //! cookie (`HttpOnly; Secure; SameSite=Strict`), a CSRF token checked on every form POST
-//! by [`require_session`], and every change written to the audit trail. See
+//! by `require_session`, and every change written to the audit trail. See
 //! docs/console.md.
 
 mod audit;
