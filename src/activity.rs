@@ -50,6 +50,32 @@ pub struct AuditEntry {
     pub outcome: String,
 }
 
+/// When each user (by object id) last bound successfully, Unix seconds, since start-up.
+/// One small entry per user who bound: bounded by the directory's size.
+static LAST_BINDS: LazyLock<Mutex<std::collections::HashMap<String, i64>>> =
+    LazyLock::new(|| Mutex::new(std::collections::HashMap::new()));
+
+/// Notes a successful bind of the user with object id `user` (for the console's Users page).
+pub fn record_bind(user: &str) {
+    let mut map = LAST_BINDS.lock().unwrap_or_else(|p| p.into_inner());
+    let time = crate::model::now();
+    match map.get_mut(user) {
+        Some(last) => *last = time,
+        None => {
+            map.insert(user.to_string(), time);
+        }
+    }
+}
+
+/// When the user with object id `user` last bound successfully since start-up.
+pub fn last_bind(user: &str) -> Option<i64> {
+    LAST_BINDS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(user)
+        .copied()
+}
+
 static LDAP_LOG: LazyLock<Mutex<VecDeque<LdapLogEntry>>> =
     LazyLock::new(|| Mutex::new(VecDeque::with_capacity(1024)));
 

@@ -222,6 +222,10 @@ fn print_instructions(app: &App, options: &DemoOptions, data_dir: &std::path::Pa
         data_dir.join("admin-token").display(),
         app.admin_addr
     );
+    println!(
+        "Web console (sign in with the same token): http://{}/",
+        app.admin_addr
+    );
     println!();
     println!("Press Ctrl-C to stop.");
 }

@@ -53,6 +53,14 @@ impl ApiError {
     fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, message)
     }
+    /// The HTTP status this error answers with (the console maps it to a flash message).
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+    /// The operator-facing message (never a secret).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -118,7 +126,7 @@ where
 }
 
 /// Compares without an early exit, so response time does not reveal a prefix match.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = a.len() ^ b.len();
     for (i, x) in a.iter().enumerate() {
         diff |= usize::from(x ^ b.get(i).copied().unwrap_or(0));
@@ -225,7 +233,7 @@ async fn audit_log(
 }
 
 /// `entries` as `{"entries": […]}` or as a CSV download.
-fn export<T: Serialize>(
+pub(crate) fn export<T: Serialize>(
     format: Option<&str>,
     entries: &[T],
     csv: fn(&[T]) -> String,
@@ -300,6 +308,7 @@ pub fn router(services: Arc<Services>) -> Router {
         // single-use state protects it (see authorize.rs).
         .route(authorize::CALLBACK_PATH, get(authorize::callback))
         .merge(protected)
+        .merge(crate::console::router(services.clone()))
         .fallback(|| async { ApiError::not_found("no such endpoint (see docs/api.md)") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(services)
@@ -339,7 +348,9 @@ pub async fn serve(
     services: Arc<Services>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(services))
+    // Peer addresses reach handlers: the console rate-limits failed sign-ins per client IP.
+    let app = router(services).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
 }
@@ -452,13 +463,20 @@ async fn list_runs(
     Query(query): Query<RunsQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let limit = query.limit.unwrap_or(20).clamp(1, 1000);
-    let runs: Vec<_> = services
+    Ok(Json(json!({ "runs": recent_runs(&services, limit)? })))
+}
+
+/// The newest `limit` runs, the running one with its live progress (API and console).
+pub(crate) fn recent_runs(
+    services: &Services,
+    limit: usize,
+) -> Result<Vec<crate::model::SyncRun>, ApiError> {
+    Ok(services
         .store
         .list_runs(limit)?
         .into_iter()
         .map(|run| services.sync.live_view(run))
-        .collect();
-    Ok(Json(json!({ "runs": runs })))
+        .collect())
 }
 
 async fn get_run(
@@ -483,10 +501,20 @@ async fn set_user_password(
     Path(uid): Path<String>,
     JsonBody(body): JsonBody<PasswordBody>,
 ) -> Result<StatusCode, ApiError> {
+    set_password_for_uid(&services, &uid, &body.password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sets an active user's LDAP password under the password policy (API and console).
+pub(crate) async fn set_password_for_uid(
+    services: &Services,
+    uid: &str,
+    password: &str,
+) -> Result<(), ApiError> {
     let not_found = || ApiError::not_found(format!("user `{uid}` not found"));
     let id = services
         .store
-        .user_id_by_login(&uid)?
+        .user_id_by_login(uid)?
         .ok_or_else(not_found)?;
     let user = services.store.get_user(&id)?.ok_or_else(not_found)?;
     if !user.status.is_active() {
@@ -497,10 +525,10 @@ async fn set_user_password(
     }
     services
         .credentials
-        .set_password(&Principal::User(user.entra.id.clone()), &body.password)
+        .set_password(&Principal::User(user.entra.id.clone()), password)
         .await?;
     tracing::info!(uid = %user.uid, "admin set a user's LDAP password");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -564,24 +592,39 @@ fn generate_secret() -> String {
 }
 
 async fn list_binders(State(services): Shared) -> Result<Json<Vec<BinderView>>, ApiError> {
+    Ok(Json(binder_views(&services)?))
+}
+
+/// Every binder (without secrets), for the API and the console.
+pub(crate) fn binder_views(services: &Services) -> Result<Vec<BinderView>, ApiError> {
     let binders = services.store.list_binders()?;
-    Ok(Json(
-        binders
-            .into_iter()
-            .map(|b| binder_view(&services, b, None))
-            .collect(),
-    ))
+    Ok(binders
+        .into_iter()
+        .map(|b| binder_view(services, b, None))
+        .collect())
 }
 
 async fn add_binder(
     State(services): Shared,
     JsonBody(body): JsonBody<NewBinder>,
 ) -> Result<(StatusCode, Json<BinderView>), ApiError> {
-    validate_binder_name(&body.name)?;
+    let view = create_binder(&services, body.name, body.description, body.scope).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Creates a binder with a fresh secret (returned once, in the view) and republishes the
+/// directory so it can bind at once (API and console).
+pub(crate) async fn create_binder(
+    services: &Services,
+    name: String,
+    description: Option<String>,
+    scope: Vec<String>,
+) -> Result<BinderView, ApiError> {
+    validate_binder_name(&name)?;
     let record = BinderRecord {
-        name: body.name,
-        description: body.description,
-        scope: body.scope,
+        name,
+        description,
+        scope,
         created: now(),
     };
     let secret = generate_secret();
@@ -589,16 +632,21 @@ async fn add_binder(
     services.store.add_binder(&record, &phc)?;
     services.republish()?;
     tracing::info!(binder = %record.name, "admin created a binder");
-    Ok((
-        StatusCode::CREATED,
-        Json(binder_view(&services, record, Some(secret))),
-    ))
+    Ok(binder_view(services, record, Some(secret)))
 }
 
 async fn reset_binder(
     State(services): Shared,
     Path(name): Path<String>,
 ) -> Result<Json<BinderView>, ApiError> {
+    Ok(Json(reset_binder_secret(&services, &name).await?))
+}
+
+/// Gives a binder a fresh secret (returned once, in the view); the old one stops working.
+pub(crate) async fn reset_binder_secret(
+    services: &Services,
+    name: &str,
+) -> Result<BinderView, ApiError> {
     let record = services
         .store
         .list_binders()?
@@ -608,20 +656,26 @@ async fn reset_binder(
     let secret = generate_secret();
     services
         .credentials
-        .set_password(&Principal::Binder(name.clone()), &secret)
+        .set_password(&Principal::Binder(name.to_string()), &secret)
         .await?;
     tracing::info!(binder = %name, "admin reset a binder's secret");
-    Ok(Json(binder_view(&services, record, Some(secret))))
+    Ok(binder_view(services, record, Some(secret)))
 }
 
 async fn remove_binder(
     State(services): Shared,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    services.store.remove_binder(&name)?;
+    delete_binder(&services, &name)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes a binder and republishes the directory, so it can no longer bind.
+pub(crate) fn delete_binder(services: &Services, name: &str) -> Result<(), ApiError> {
+    services.store.remove_binder(name)?;
     services.republish()?;
     tracing::info!(binder = %name, "admin removed a binder");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -71,6 +71,14 @@ pub async fn patch_settings(
     State(services): State<Arc<Services>>,
     JsonBody(patch): JsonBody<Map<String, Value>>,
 ) -> Result<Json<PatchAnswer>, ApiError> {
+    Ok(Json(apply_patch(&services, patch).await?))
+}
+
+/// Saves changed options and starts the run that applies them (API and console).
+pub(crate) async fn apply_patch(
+    services: &Services,
+    patch: Map<String, Value>,
+) -> Result<PatchAnswer, ApiError> {
     let source = services.sync.settings().clone();
     let before = source.current();
     let keys: Vec<String> = patch.keys().cloned().collect();
@@ -112,9 +120,9 @@ pub async fn patch_settings(
             ),
         }
     };
-    Ok(Json(PatchAnswer {
+    Ok(PatchAnswer {
         view: source.view(),
         run_id,
         message,
-    }))
+    })
 }

@@ -103,6 +103,9 @@ pub(crate) async fn handle(
     };
     match (verified, success, principal.is_some()) {
         (true, Some((viewer, dn)), _) => {
+            if let Viewer::User { id } = &viewer {
+                crate::activity::record_bind(id);
+            }
             state.set_bound(viewer, dn);
             answer(name, LdapResultCode::Success, "", None)
         }

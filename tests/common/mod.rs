@@ -6,6 +6,8 @@
 #![allow(dead_code)]
 
 pub mod admin;
+pub mod browser;
+pub mod console;
 
 use entra_ldap::app::App;
 use entra_ldap::config::{DirectoryConfig, EntraConfig, LoginSource, Secret};

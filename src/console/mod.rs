@@ -1,0 +1,138 @@
+//! The admin web console: server-rendered pages under `/console/` on the admin listener.
+//!
+//! Why server-rendered (maud templates, one small CSS file, no JavaScript build): the
+//! console is a handful of tables and forms for admins; HTML from the server keeps it one
+//! binary, testable over plain HTTP, and every value is escaped by the template engine.
+//! Handlers stay thin: they call the same functions as the JSON API (src/admin/api.rs).
+//!
+//! Security: sign-in with the break-glass admin token (rate-limited per IP), a session
+//! cookie (`HttpOnly; Secure; SameSite=Strict`), a CSRF token checked on every form POST
+//! by `require_session`, and every change written to the audit trail. See
+//! docs/console.md.
+
+mod audit;
+mod binders;
+pub mod csrf;
+mod groups;
+mod layout;
+mod logs;
+pub mod ratelimit;
+pub mod session;
+mod settings_form;
+mod sign_in;
+mod sync_page;
+mod users;
+
+use crate::app::Services;
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use session::{Session, Sessions};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+/// Largest form body the console reads (forms are tiny; matches the API's limit).
+const MAX_FORM_BYTES: usize = 16 * 1024;
+
+/// What console handlers share.
+pub struct Console {
+    pub services: Arc<Services>,
+    pub sessions: Sessions,
+    pub limiter: ratelimit::SignInLimiter,
+}
+
+type Shared = State<Arc<Console>>;
+
+/// The console's routes, ready to merge into the admin router (any outer state type).
+pub fn router<S: Clone + Send + Sync + 'static>(services: Arc<Services>) -> Router<S> {
+    let console = Arc::new(Console {
+        services,
+        sessions: Sessions::default(),
+        limiter: ratelimit::SignInLimiter::default(),
+    });
+    let signed_in = Router::new()
+        .route("/console", get(|| async { Redirect::to("/console/sync") }))
+        .route("/console/", get(|| async { Redirect::to("/console/sync") }))
+        .merge(sync_page::routes())
+        .merge(users::routes())
+        .merge(groups::routes())
+        .merge(binders::routes())
+        .merge(logs::routes())
+        .route("/console/sign-out", post(sign_in::sign_out))
+        .route_layer(middleware::from_fn_with_state(
+            console.clone(),
+            require_session,
+        ));
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/console/sync") }))
+        .route("/console/sign-in", get(sign_in::form).post(sign_in::submit))
+        .route("/console/static/console.css", get(layout::stylesheet))
+        .merge(signed_in)
+        .with_state(console)
+}
+
+/// Lets a request through only with a live session: GETs without one are sent to the
+/// sign-in page, other methods get 401. Every non-GET request must also carry the
+/// session's CSRF token in its form body, or it is refused with 403 before any handler
+/// runs. Handlers find the [`Session`] in the request extensions.
+async fn require_session(State(console): Shared, req: Request, next: Next) -> Response {
+    let session = req
+        .headers()
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(session::id_from_cookie_header)
+        .and_then(|id| console.sessions.touch(id));
+    let Some(session) = session else {
+        if req.method() == Method::GET || req.method() == Method::HEAD {
+            return Redirect::to("/console/sign-in").into_response();
+        }
+        return layout::error_page(
+            StatusCode::UNAUTHORIZED,
+            "Your session has ended: sign in again.",
+        );
+    };
+    let (mut parts, body) = req.into_parts();
+    let body = if parts.method == Method::GET || parts.method == Method::HEAD {
+        body
+    } else {
+        let Ok(bytes) = to_bytes(body, MAX_FORM_BYTES).await else {
+            return layout::error_page(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large.");
+        };
+        if !csrf::form_has_token(&bytes, &session.csrf) {
+            tracing::warn!(path = %parts.uri.path(), "console form without a valid CSRF token refused");
+            return layout::error_page(
+                StatusCode::FORBIDDEN,
+                "This form is missing its security token or it is out of date. Reload the page and try again.",
+            );
+        }
+        Body::from(bytes)
+    };
+    parts.extensions.insert(session);
+    next.run(Request::from_parts(parts, body)).await
+}
+
+/// The client's address, when the listener recorded it (the admin listener does).
+fn client_ip(req_extensions: &axum::http::Extensions) -> IpAddr {
+    req_extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+/// The session the middleware attached (every signed-in handler extracts it).
+type SignedIn = axum::Extension<Session>;
+
+/// The committed directory data (users, groups) for the list pages, or an error page.
+fn directory_data(console: &Console) -> Result<crate::model::DirectoryData, Box<Response>> {
+    console.services.store.load_directory().map_err(|e| {
+        tracing::error!(error = %e, "console cannot read the directory");
+        Box::new(layout::error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "storage error (see server log)",
+        ))
+    })
+}

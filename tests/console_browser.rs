@@ -1,0 +1,188 @@
+//! The web console in a real browser (headless chromium through chromedriver): an admin
+//! signs in with the token, starts a sync and sees it finish, finds alice and her LDAP DN,
+//! sets her password (then `ldapwhoami` binds with it), creates a binder (then binds with
+//! the secret shown once) and finds that bind in the LDAP log. With `CONSOLE_SCREENSHOTS`
+//! set, each page is saved as a PNG there (docs/console.md uses them).
+
+mod common;
+
+use common::TestServer;
+use common::admin::{Api, admin_token};
+use common::browser::Browser;
+use fantoccini::Locator;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_walks_through_the_console_in_a_browser() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let server = TestServer::start().await;
+    let api = Api::of(&server);
+    let base = format!("http://{}", server.app.admin_addr);
+
+    // Sign in: the console sends us to the sign-in form first.
+    browser.goto(&format!("{base}/")).await;
+    browser.find("#token").await;
+    assert!(
+        browser
+            .client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/console/sign-in")
+    );
+    browser.screenshot("01-sign-in").await;
+    browser.fill("#token", &admin_token(&server)).await;
+    browser.click("#sign-in").await;
+    assert_eq!(browser.text("h1").await, "Sync with Microsoft Entra ID");
+
+    // Sync now: the flash message, then the run in the table until it has succeeded.
+    browser.click("#sync-now").await;
+    assert_eq!(browser.text("#flash").await, "Sync initiated successfully");
+    let (_, runs) = api.get("/api/v1/sync/runs?limit=1").await;
+    let run_id = runs["runs"][0]["id"].as_u64().expect("latest run");
+    assert_eq!(runs["runs"][0]["trigger"], "manual");
+    let finished = format!("tr[data-run='{run_id}'][data-outcome='succeeded']");
+    browser
+        .client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(&finished))
+        .await
+        .unwrap_or_else(|e| panic!("run {run_id} never shown as succeeded: {e}"));
+
+    // Sync options: toggle "groups without email" and save; the settings API shows it and
+    // a run applies it.
+    let option = "[name='opt.groups_without_email']";
+    let (_, before) = api.get("/api/v1/sync/settings").await;
+    let was = before["options"]["groups_without_email"]["value"]
+        .as_bool()
+        .expect("option shown by the API");
+    let checkbox = browser.find(option).await;
+    let checked = checkbox.prop("checked").await.unwrap();
+    assert_eq!(checked.as_deref(), Some(if was { "true" } else { "false" }));
+    checkbox.click().await.expect("toggle");
+    browser.click("#save-options").await;
+    let flash = browser.text("#flash").await;
+    assert!(
+        flash.starts_with("Options saved (groups_without_email)"),
+        "{flash}"
+    );
+    let (_, after) = api.get("/api/v1/sync/settings").await;
+    assert_eq!(after["options"]["groups_without_email"]["value"], !was);
+    assert_eq!(after["options"]["groups_without_email"]["source"], "admin");
+    assert_eq!(
+        after["options"]["users"], before["options"]["users"],
+        "others untouched"
+    );
+    assert_eq!(after["options"]["interval"], before["options"]["interval"]);
+    let (_, latest) = api.get("/api/v1/sync/runs?limit=1").await;
+    assert_eq!(latest["runs"][0]["trigger"], "settings_changed");
+    let applied = latest["runs"][0]["id"].as_u64().expect("run id");
+    let done = format!("tr[data-run='{applied}'][data-outcome='succeeded']");
+    browser
+        .client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(&done))
+        .await
+        .unwrap_or_else(|e| panic!("run {applied} never shown as succeeded: {e}"));
+    browser.screenshot("02-sync").await;
+    browser
+        .screenshot_of("#sync-options", "02b-sync-options")
+        .await;
+
+    // Users: search finds alice; her page shows the DN the directory serves.
+    browser.goto(&format!("{base}/console/users")).await;
+    browser.screenshot("03-users").await;
+    browser.fill("#search", "alice").await;
+    browser.click("#filter").await;
+    let table = browser.text("#users").await;
+    assert!(table.contains("alice"), "{table}");
+    assert!(!table.contains("bob"), "search narrows the list: {table}");
+    browser
+        .client
+        .find(Locator::LinkText("alice"))
+        .await
+        .expect("link to alice")
+        .click()
+        .await
+        .expect("open alice");
+    let alice_dn = server.user_dn("alice");
+    assert_eq!(
+        browser.text("#dn").await.to_lowercase(),
+        alice_dn.to_lowercase()
+    );
+    let attributes = browser.text("#attributes").await;
+    assert!(attributes.contains("uidNumber"), "{attributes}");
+    assert!(
+        !attributes.to_lowercase().contains("userpassword"),
+        "no verifier shown"
+    );
+
+    // Set her LDAP password in the console; ldapwhoami binds with it.
+    browser.fill("#password", "set-in-the-console-1").await;
+    browser.click("#set-password").await;
+    assert_eq!(browser.text("#flash").await, "LDAP password of alice set");
+    browser.screenshot("04-user-detail").await;
+    assert_eq!(server.whoami(&alice_dn, "set-in-the-console-1").await, 0);
+    assert_eq!(
+        server.whoami(&alice_dn, common::DEMO_USER_PASSWORD).await,
+        49
+    );
+
+    // Groups: kinds and member counts.
+    browser.goto(&format!("{base}/console/groups")).await;
+    let groups = browser.text("#groups").await;
+    assert!(groups.contains("Microsoft 365"), "{groups}");
+    browser.screenshot("05-groups").await;
+
+    // Binders: create one, bind with the secret shown once.
+    browser.goto(&format!("{base}/console/binders")).await;
+    browser.fill("#name", "grafana").await;
+    browser.fill("#description", "Dashboards").await;
+    browser.click("#create-binder").await;
+    let secret = browser.text("#binder-secret").await;
+    let binder_dn = browser.text("#binder-dn").await;
+    assert_eq!(secret.len(), 43, "a fresh 256-bit secret");
+    assert_eq!(server.whoami(&binder_dn, &secret).await, 0);
+    browser.goto(&format!("{base}/console/binders")).await;
+    let list = browser.text("#binders").await;
+    assert!(
+        list.contains("grafana") && list.contains("whole directory"),
+        "{list}"
+    );
+    assert!(
+        !browser.body().await.contains(&secret),
+        "secret shown only once"
+    );
+    browser.screenshot("06-binders").await;
+
+    // Logs: the binder's bind, filtered by operation and text.
+    browser
+        .goto(&format!("{base}/console/logs?op=bind&q=grafana"))
+        .await;
+    let log = browser.text("#ldap-log").await;
+    assert!(
+        log.to_lowercase().contains(&binder_dn.to_lowercase()),
+        "{log}"
+    );
+    assert!(!log.contains("search"), "filtered to binds: {log}");
+    browser.screenshot("07-logs").await;
+    browser.goto(&format!("{base}/console/logs/audit")).await;
+    let audit = browser.text("#audit-log").await;
+    for action in [
+        "sync.trigger",
+        "user.set_password",
+        "binder.add",
+        "console.sign_in",
+    ] {
+        assert!(audit.contains(action), "{action} in {audit}");
+    }
+    browser.screenshot("08-audit").await;
+
+    browser.close().await;
+    server.stop().await;
+}
