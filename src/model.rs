@@ -302,6 +302,26 @@ pub struct AuthorizationInfo {
     pub last_error: Option<String>,
 }
 
+impl SyncRun {
+    /// A run starting now: no id yet (the store assigns it), nothing read or changed.
+    pub fn starting(trigger: SyncTrigger) -> SyncRun {
+        SyncRun {
+            id: 0,
+            trigger,
+            started: now(),
+            finished: None,
+            outcome: SyncOutcome::Running,
+            credential: None,
+            credential_failures: Vec::new(),
+            mode: None,
+            graph_requests: 0,
+            changes: ChangeCounts::default(),
+            error: None,
+            warnings: Vec::new(),
+        }
+    }
+}
+
 /// Current time as [`UnixTime`].
 pub fn now() -> UnixTime {
     std::time::SystemTime::now()

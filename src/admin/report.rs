@@ -9,15 +9,7 @@ use std::fmt::Write;
 
 /// `2026-11-27 05:31:02Z` (UTC).
 pub fn format_time(t: UnixTime) -> String {
-    let t = t.max(0);
-    let (y, m, d) = crate::directory::values::civil_from_days(t / 86_400);
-    let rem = t % 86_400;
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    format!("{}Z", crate::directory::values::format_utc(t))
 }
 
 /// The status block: running and held runs, then the history table.

@@ -187,6 +187,19 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// `2026-11-27 06:00:00` (UTC) from Unix seconds, for people reading tables and pages (the
+/// CLI's run history, the console).
+pub fn format_utc(unix: i64) -> String {
+    let (y, m, d) = civil_from_days(unix.div_euclid(86_400));
+    let secs = unix.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
 /// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar.
 /// (Also used by the simulator to stamp Graph dates.)
 pub fn civil_from_days(z: i64) -> (i64, i64, i64) {

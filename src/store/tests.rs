@@ -49,17 +49,10 @@ fn group(id: &str, name: &str, members: &[&str]) -> EntraGroup {
 fn run(id: u64) -> SyncRun {
     SyncRun {
         id,
-        trigger: SyncTrigger::Manual,
         started: 1,
         finished: Some(2),
         outcome: SyncOutcome::Succeeded,
-        credential: None,
-        credential_failures: Vec::new(),
-        mode: None,
-        graph_requests: 0,
-        changes: ChangeCounts::default(),
-        error: None,
-        warnings: Vec::new(),
+        ..SyncRun::starting(SyncTrigger::Manual)
     }
 }
 

@@ -16,7 +16,7 @@ use super::scope;
 use super::settings::{InactiveUsers, SettingsSource, SyncSettings};
 use crate::config::{DirectoryConfig, EntraConfig};
 use crate::directory::LiveDirectory;
-use crate::model::{ChangeCounts, SyncMode, SyncOutcome, SyncRun, SyncTrigger, now};
+use crate::model::{SyncMode, SyncOutcome, SyncRun, SyncTrigger, now};
 use crate::store::{Store, StoreError};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -357,20 +357,7 @@ impl Shared {
         if full {
             self.full_requested.store(true, Ordering::Relaxed);
         }
-        let mut run = SyncRun {
-            id: 0,
-            trigger,
-            started: now(),
-            finished: None,
-            outcome: SyncOutcome::Running,
-            credential: None,
-            credential_failures: Vec::new(),
-            mode: None,
-            graph_requests: 0,
-            changes: ChangeCounts::default(),
-            error: None,
-            warnings: Vec::new(),
-        };
+        let mut run = SyncRun::starting(trigger);
         // A short sled write; the lock makes "check, then mark running" atomic.
         match self.store.begin_run(&run) {
             Ok(id) => run.id = id,
