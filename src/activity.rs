@@ -76,6 +76,17 @@ pub fn last_bind(user: &str) -> Option<i64> {
         .copied()
 }
 
+/// Appends `entry` to the durable trail off the async threads. A failure is logged, never
+/// turned into the answer of the action it describes (that action already happened).
+pub async fn audit(store: &crate::store::Store, entry: AuditEntry) {
+    let (action, target) = (entry.action.clone(), entry.target.clone());
+    let store = store.clone();
+    let written = tokio::task::spawn_blocking(move || store.append_audit(&entry)).await;
+    if !matches!(written, Ok(Ok(()))) {
+        tracing::error!(%action, %target, "cannot write the audit trail");
+    }
+}
+
 static LDAP_LOG: LazyLock<Mutex<VecDeque<LdapLogEntry>>> =
     LazyLock::new(|| Mutex::new(VecDeque::with_capacity(1024)));
 

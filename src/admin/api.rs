@@ -191,11 +191,7 @@ async fn audit_changes(State(services): Shared, req: Request, next: Next) -> Res
             format!("HTTP {}", status.as_u16())
         },
     };
-    let store = services.store.clone();
-    let written = tokio::task::spawn_blocking(move || store.append_audit(&entry)).await;
-    if !matches!(written, Ok(Ok(()))) {
-        tracing::error!(%method, %path, "cannot write the audit trail");
-    }
+    activity::audit(&services.store, entry).await;
     response
 }
 

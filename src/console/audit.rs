@@ -4,10 +4,12 @@
 //! trail should say what happened (`user.set_password` on `alice`) as the API's readers
 //! expect, and who did it (the session's identity).
 
+use super::Console;
 use super::session::Session;
 use crate::activity::AuditEntry;
 use crate::app::Services;
 use crate::model::now;
+use axum::response::{IntoResponse, Redirect, Response};
 
 /// Records `action` on `target` by the session's holder; `outcome` is `Ok` or why not.
 pub async fn record(
@@ -27,11 +29,7 @@ pub async fn record(
             Err(why) => why,
         },
     };
-    let store = services.store.clone();
-    let written = tokio::task::spawn_blocking(move || store.append_audit(&entry)).await;
-    if !matches!(written, Ok(Ok(()))) {
-        tracing::error!(action, target, "cannot write the audit trail");
-    }
+    crate::activity::audit(&services.store, entry).await;
 }
 
 /// [`record`] for a signed-in session.
@@ -43,4 +41,28 @@ pub async fn by(
     outcome: Result<(), String>,
 ) {
     record(services, session.identity.actor(), action, target, outcome).await;
+}
+
+/// The end of every console form action: audits it, shows `ok` (or why it failed) as the
+/// next page's message, and sends the browser back to `page`.
+pub async fn conclude(
+    console: &Console,
+    session: &Session,
+    action: &str,
+    target: &str,
+    result: Result<(), String>,
+    ok: String,
+    page: &str,
+) -> Response {
+    by(&console.services, session, action, target, result.clone()).await;
+    flash_result(console, session, result, ok);
+    Redirect::to(page).into_response()
+}
+
+/// Shows `ok`, or why the action failed, as the session's next message.
+fn flash_result(console: &Console, session: &Session, result: Result<(), String>, ok: String) {
+    match result {
+        Ok(()) => console.sessions.set_flash(&session.id, true, ok),
+        Err(why) => console.sessions.set_flash(&session.id, false, why),
+    }
 }

@@ -155,14 +155,14 @@ async fn answer(
 /// `POST /console/binders/{name}/delete`: like `DELETE /api/v1/binders/{name}`.
 async fn delete(State(console): Shared, session: SignedIn, Path(name): Path<String>) -> Response {
     let result = delete_binder(&console.services, &name).map_err(|e| e.message().to_string());
-    audit::by(
-        &console.services,
+    audit::conclude(
+        &console,
         &session,
         "binder.remove",
         &name,
-        result.clone(),
+        result,
+        format!("Binder {name} deleted"),
+        "/console/binders",
     )
-    .await;
-    super::sync_page::flash_result(&console, &session, result, format!("Binder {name} deleted"));
-    Redirect::to("/console/binders").into_response()
+    .await
 }

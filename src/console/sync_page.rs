@@ -8,7 +8,7 @@ use crate::admin::api::recent_runs;
 use crate::model::{SyncOutcome, SyncRun, SyncTrigger};
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use maud::{Markup, html};
 use std::sync::Arc;
@@ -222,21 +222,16 @@ async fn sync_now(State(console): Shared, session: SignedIn) -> Response {
         Ok(id) => (id.to_string(), Ok(())),
         Err(busy) => (busy.0.to_string(), Err(busy.to_string())),
     };
-    audit::by(
-        &console.services,
+    audit::conclude(
+        &console,
         &session,
         "sync.trigger",
         &target,
-        outcome.clone(),
-    )
-    .await;
-    flash_result(
-        &console,
-        &session,
         outcome,
         "Sync initiated successfully".to_string(),
-    );
-    Redirect::to("/console/sync").into_response()
+        "/console/sync",
+    )
+    .await
 }
 
 /// `POST /console/sync/runs/{id}/approve`: commits a held run.
@@ -247,21 +242,16 @@ async fn approve(State(console): Shared, session: SignedIn, Path(id): Path<u64>)
         .approve(id)
         .map(|_| ())
         .map_err(|e| e.to_string());
-    audit::by(
-        &console.services,
+    audit::conclude(
+        &console,
         &session,
         "sync.approve",
         &id.to_string(),
-        result.clone(),
-    )
-    .await;
-    flash_result(
-        &console,
-        &session,
         result,
         format!("Held run {id} approved; committing it"),
-    );
-    Redirect::to("/console/sync").into_response()
+        "/console/sync",
+    )
+    .await
 }
 
 /// `POST /console/sync/runs/{id}/discard`: drops a held run.
@@ -272,32 +262,14 @@ async fn discard(State(console): Shared, session: SignedIn, Path(id): Path<u64>)
         .discard(id)
         .map(|_| ())
         .map_err(|e| e.to_string());
-    audit::by(
-        &console.services,
+    audit::conclude(
+        &console,
         &session,
         "sync.discard",
         &id.to_string(),
-        result.clone(),
-    )
-    .await;
-    flash_result(
-        &console,
-        &session,
         result,
         format!("Held run {id} discarded"),
-    );
-    Redirect::to("/console/sync").into_response()
-}
-
-/// Leaves `ok` or the error as the next page's flash message.
-pub(super) fn flash_result(
-    console: &Console,
-    session: &Session,
-    result: Result<(), String>,
-    ok: String,
-) {
-    match result {
-        Ok(()) => console.sessions.set_flash(&session.id, true, ok),
-        Err(why) => console.sessions.set_flash(&session.id, false, why),
-    }
+        "/console/sync",
+    )
+    .await
 }

@@ -7,7 +7,7 @@ use crate::admin::api::set_password_for_uid;
 use crate::directory::{AttrSelection, SearchQuery, Viewer};
 use crate::model::{DirectoryData, InactiveReason, MemberRef, UserRecord, UserStatus};
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use ldap3_proto::proto::{LdapFilter, LdapSearchScope};
@@ -282,19 +282,14 @@ async fn set_password(
     let result = set_password_for_uid(&console.services, &uid, &form.password)
         .await
         .map_err(|e| e.message().to_string());
-    audit::by(
-        &console.services,
+    audit::conclude(
+        &console,
         &session,
         "user.set_password",
         &uid,
-        result.clone(),
-    )
-    .await;
-    super::sync_page::flash_result(
-        &console,
-        &session,
         result,
         format!("LDAP password of {uid} set"),
-    );
-    Redirect::to(&format!("/console/users/{}", layout::segment(&uid))).into_response()
+        &format!("/console/users/{}", layout::segment(&uid)),
+    )
+    .await
 }
