@@ -94,7 +94,7 @@ impl Entry {
     }
 
     /// All attributes, in the order they were added (the order they are served in).
-    pub fn attrs(&self) -> impl Iterator<Item = Attr<'_>> {
+    pub fn attrs(&self) -> impl Iterator<Item = Attr<'_>> + Clone {
         self.slots.iter().scan(0usize, |first, s| {
             let (start, end) = (*first, s.end as usize);
             *first = end;
@@ -118,7 +118,7 @@ pub struct Attr<'a> {
 
 impl<'a> Attr<'a> {
     /// The values as served.
-    pub fn texts(self) -> impl Iterator<Item = &'a str> {
+    pub fn texts(self) -> impl Iterator<Item = &'a str> + Clone {
         self.vals.iter().map(move |v| v.text.of(self.text))
     }
 

@@ -15,6 +15,7 @@ mod tables;
 pub mod values;
 
 pub use build::FALLBACK_BASE_DN;
+pub use entry::Attr;
 pub use snapshot::{
     AttrSelection, BindTarget, EntryId, SUBSCHEMA_DN, SearchError, SearchQuery, Snapshot, Viewer,
 };

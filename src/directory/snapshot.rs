@@ -7,7 +7,7 @@
 
 use super::DirectorySettings;
 use super::dn;
-use super::entry::{Entry, Region};
+use super::entry::{Attr, Entry, Region};
 use super::filter::{self, Candidates, Compiled, FilterContext, Tri};
 use super::schema::{Rule, schema};
 use super::tables::{IdLists, KeyHasher, KeyIndex};
@@ -446,32 +446,43 @@ impl Snapshot {
         attrs: &AttrSelection,
         types_only: bool,
     ) -> LdapSearchResultEntry {
-        let Some(entry) = self.entries.get(id as usize) else {
+        let Some((dn, selected)) = self.selected(id, attrs) else {
             return LdapSearchResultEntry {
                 dn: String::new(),
                 attributes: Vec::new(),
             };
         };
+        LdapSearchResultEntry {
+            dn: dn.to_string(),
+            attributes: selected
+                .map(|(name, a)| LdapPartialAttribute {
+                    atype: name.to_string(),
+                    vals: if types_only { Vec::new() } else { a.to_wire() },
+                })
+                .collect(),
+        }
+    }
+
+    /// Entry `id`'s DN and the attributes `attrs` selects, each with the name it is served
+    /// under, in serving order; borrowed from the snapshot, so the LDAP layer can encode
+    /// them without copying. `None` for an id out of range (e.g. from another snapshot).
+    pub fn selected<'s>(
+        &'s self,
+        id: EntryId,
+        attrs: &'s AttrSelection,
+    ) -> Option<(
+        &'s str,
+        impl Iterator<Item = (&'s str, Attr<'s>)> + Clone + 's,
+    )> {
+        let entry = self.entries.get(id as usize)?;
         let s = schema();
         // Like Active Directory, the root DSE shows everything for `*` / no list.
         let everything = entry.region == Region::RootDse && attrs.all_user;
-        let attributes = entry
-            .attrs()
-            .filter_map(|a| {
-                let at = s.attributes.get(a.at)?;
-                if !everything && !attrs.wants(&at.key, at.operational) {
-                    return None;
-                }
-                Some(LdapPartialAttribute {
-                    atype: at.name().to_string(),
-                    vals: if types_only { Vec::new() } else { a.to_wire() },
-                })
-            })
-            .collect();
-        LdapSearchResultEntry {
-            dn: entry.dn().to_string(),
-            attributes,
-        }
+        let selected = entry.attrs().filter_map(move |a| {
+            let at = s.attributes.get(a.at)?;
+            (everything || attrs.wants(&at.key, at.operational)).then(|| (at.name(), a))
+        });
+        Some((entry.dn(), selected))
     }
 
     /// RFC 4511 compare: `Ok(true)`/`Ok(false)`; errors as for search (undefined attribute

@@ -10,6 +10,7 @@
 //! each operation to its own file (`bind`, `search`, `compare`, `extended`); `controls`,
 //! `paging`, `reply` and `log` are the small pieces those share.
 
+mod ber;
 mod bind;
 mod compare;
 mod conn;

@@ -6,6 +6,7 @@
 
 use super::OID_NOTICE_OF_DISCONNECTION;
 use super::log::OpRecord;
+use bytes::BytesMut;
 use ldap3_proto::control::LdapControl;
 use ldap3_proto::proto::{LdapExtendedResponse, LdapMsg, LdapOp, LdapResult, LdapResultCode};
 
@@ -17,10 +18,13 @@ pub(crate) enum Then {
     StartTls,
 }
 
-/// An operation's answer: response PDUs in order (the last one carries the result), the
-/// controls for that last PDU, and the log record.
+/// An operation's answer: search entries already encoded, then response PDUs in order (the
+/// last one carries the result), the controls for that last PDU, and the log record.
 #[derive(Debug)]
 pub(crate) struct Reply {
+    /// SearchResultEntry PDUs already in wire form, stamped with the request's message id
+    /// (see `super::ber`); written before `ops`.
+    pub entries: EncodedEntries,
     pub ops: Vec<LdapOp>,
     pub final_controls: Vec<LdapControl>,
     pub record: OpRecord,
@@ -31,6 +35,7 @@ impl Reply {
     /// A reply made of a single response PDU.
     pub(crate) fn single(op: LdapOp, record: OpRecord) -> Reply {
         Reply {
+            entries: EncodedEntries::default(),
             ops: vec![op],
             final_controls: Vec::new(),
             record,
@@ -38,9 +43,11 @@ impl Reply {
         }
     }
 
-    /// The PDUs to write, stamped with the request's message id, and the log record.
-    pub(crate) fn into_messages(self, msgid: i32) -> (Vec<LdapMsg>, OpRecord) {
+    /// The PDUs to write (encoded entries first, then the others stamped with the
+    /// request's message id), and the log record.
+    pub(crate) fn into_messages(self, msgid: i32) -> (BytesMut, Vec<LdapMsg>, OpRecord) {
         let Reply {
+            entries,
             ops,
             mut final_controls,
             record,
@@ -59,8 +66,15 @@ impl Reply {
                 LdapMsg::new_with_ctrls(msgid, op, ctrl)
             })
             .collect();
-        (messages, record)
+        (entries.bytes, messages, record)
     }
+}
+
+/// Search entries in wire form, and how many there are (for the log).
+#[derive(Debug, Default)]
+pub(crate) struct EncodedEntries {
+    pub bytes: BytesMut,
+    pub count: usize,
 }
 
 /// An LDAPResult with no referral.
@@ -154,10 +168,13 @@ mod tests {
     #[test]
     fn only_the_last_message_carries_the_controls() {
         let reply = Reply {
+            entries: EncodedEntries {
+                bytes: BytesMut::from(&b"entry"[..]),
+                count: 1,
+            },
             ops: vec![
-                LdapOp::SearchResultEntry(ldap3_proto::proto::LdapSearchResultEntry {
-                    dn: "cn=a".into(),
-                    attributes: Vec::new(),
+                LdapOp::SearchResultReference(ldap3_proto::proto::LdapSearchResultReference {
+                    uris: vec!["ldap://elsewhere".into()],
                 }),
                 LdapOp::SearchResultDone(result(LdapResultCode::Success, "", "")),
             ],
@@ -168,7 +185,8 @@ mod tests {
             record: OpRecord::new("search", "", LdapResultCode::Success),
             then: Then::Continue,
         };
-        let (msgs, record) = reply.into_messages(7);
+        let (entries, msgs, record) = reply.into_messages(7);
+        assert_eq!(&entries[..], b"entry");
         assert_eq!(record.op, "search");
         assert_eq!(msgs.len(), 2);
         assert!(msgs.iter().all(|m| m.msgid == 7));

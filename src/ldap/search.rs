@@ -13,10 +13,11 @@
 //! the page that reaches it ends with sizeLimitExceeded.
 
 use super::LdapContext;
+use super::ber;
 use super::controls::PagedRequest;
 use super::log::{self, Detail, OpRecord};
 use super::paging::{PagedSearch, SearchKey};
-use super::reply::{Reply, RequestKind, Then, result};
+use super::reply::{EncodedEntries, Reply, RequestKind, Then, result};
 use super::session::SessionState;
 use crate::config::LdapConfig;
 use crate::directory::{AttrSelection, EntryId, SearchError, SearchQuery, Snapshot, Viewer};
@@ -87,9 +88,9 @@ pub(crate) fn handle(
             continue_paged(state, msgid, &req, &paged, limits)
         }
         Some(paged) => start_paged(state, msgid, req, &paged, limits, snapshot),
-        None => plain(&req, &state.viewer, limits, &snapshot),
+        None => plain(&req, msgid, &state.viewer, limits, &snapshot),
     };
-    let entries = reply.ops.len().saturating_sub(1);
+    let entries = reply.entries.count;
     reply.record.detail = Detail::Search {
         scope,
         filter,
@@ -99,7 +100,13 @@ pub(crate) fn handle(
 }
 
 /// A search without paging.
-fn plain(req: &LdapSearchRequest, viewer: &Viewer, limits: Limits, snapshot: &Snapshot) -> Reply {
+fn plain(
+    req: &LdapSearchRequest,
+    msgid: i32,
+    viewer: &Viewer,
+    limits: Limits,
+    snapshot: &Snapshot,
+) -> Reply {
     let (mut ids, mut code, mut message) = match run(req, viewer, limits.deadline, snapshot) {
         Ok(found) => found,
         Err(reply) => return *reply,
@@ -114,7 +121,7 @@ fn plain(req: &LdapSearchRequest, viewer: &Viewer, limits: Limits, snapshot: &Sn
         }
     }
     let attrs = AttrSelection::parse(&req.attrs);
-    let ops = entries(snapshot, &ids, &attrs, req.typesonly);
+    let ops = entries(snapshot, msgid, &ids, &attrs, req.typesonly);
     done(&req.base, ops, code, message, Vec::new())
 }
 
@@ -132,7 +139,7 @@ fn start_paged(
         // Size 0 without a cookie: nothing to walk (RFC 2696 uses size 0 only to abandon).
         return done(
             &req.base,
-            Vec::new(),
+            EncodedEntries::default(),
             LdapResultCode::Success,
             "",
             paged_control(0, Vec::new()),
@@ -146,7 +153,7 @@ fn start_paged(
     if code != LdapResultCode::Success {
         // Time limit: the partial result, one page at most, no continuation.
         ids.truncate(page);
-        let ops = entries(&snapshot, &ids, &attrs, req.typesonly);
+        let ops = entries(&snapshot, msgid, &ids, &attrs, req.typesonly);
         return done(&req.base, ops, code, message, paged_control(0, Vec::new()));
     }
     let truncated = limits.client_size.is_some_and(|cap| ids.len() > cap);
@@ -195,7 +202,7 @@ fn continue_paged(
         let total = search.ids.len();
         return done(
             &req.base,
-            Vec::new(),
+            EncodedEntries::default(),
             LdapResultCode::Success,
             "",
             paged_control(total, Vec::new()),
@@ -208,7 +215,13 @@ fn continue_paged(
 fn next_page(state: &mut SessionState, mut search: PagedSearch, page: usize, msgid: i32) -> Reply {
     let total = search.ids.len();
     let ids = search.take_page(page);
-    let ops = entries(&search.snapshot, &ids, &search.attrs, search.types_only);
+    let ops = entries(
+        &search.snapshot,
+        msgid,
+        &ids,
+        &search.attrs,
+        search.types_only,
+    );
     let base = search.key.base.clone();
     if search.is_done() {
         let (code, message) = if search.truncated {
@@ -287,15 +300,27 @@ pub(crate) fn error_result(err: &SearchError) -> (LdapResultCode, String, String
     }
 }
 
+/// The entries `ids`, encoded straight from the snapshot into PDUs for message `msgid`.
 fn entries(
     snapshot: &Snapshot,
+    msgid: i32,
     ids: &[EntryId],
     attrs: &AttrSelection,
     types_only: bool,
-) -> Vec<LdapOp> {
-    ids.iter()
-        .map(|id| LdapOp::SearchResultEntry(snapshot.render(*id, attrs, types_only)))
-        .collect()
+) -> EncodedEntries {
+    let mut out = EncodedEntries::default();
+    for id in ids {
+        let Some((dn, selected)) = snapshot.selected(*id, attrs) else {
+            continue;
+        };
+        let encoded = selected.map(|(name, attr)| ber::EncodedAttr {
+            name,
+            values: attr.texts(),
+        });
+        ber::search_result_entry(&mut out.bytes, msgid, dn, encoded, types_only);
+        out.count += 1;
+    }
+    out
 }
 
 fn paged_control(total: usize, cookie: Vec<u8>) -> Vec<LdapControl> {
@@ -308,13 +333,14 @@ fn paged_control(total: usize, cookie: Vec<u8>) -> Vec<LdapControl> {
 /// The entries followed by searchResultDone.
 fn done(
     base: &str,
-    mut ops: Vec<LdapOp>,
+    entries: EncodedEntries,
     code: LdapResultCode,
     message: &str,
     controls: Vec<LdapControl>,
 ) -> Reply {
-    ops.push(LdapOp::SearchResultDone(result(code.clone(), "", message)));
+    let ops = vec![LdapOp::SearchResultDone(result(code.clone(), "", message))];
     Reply {
+        entries,
         ops,
         final_controls: controls,
         record: OpRecord::new(RequestKind::Search.name(), base, code),

@@ -14,6 +14,7 @@ use super::paging::PagingState;
 use super::reply::{self, Reply, RequestKind, Then};
 use super::{LdapContext, bind, compare, extended, search};
 use crate::directory::{Snapshot, Viewer};
+use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use ldap3_proto::LdapCodec;
 use ldap3_proto::proto::{LdapMsg, LdapOp, LdapResultCode};
@@ -31,6 +32,10 @@ pub(crate) const READ_ONLY_MESSAGE: &str =
 /// How long we wait for a client to take a reply off the wire before giving up on it,
 /// at least (the idle timeout is used when longer).
 const MIN_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Pre-encoded search entries are written out whenever this much is buffered (the
+/// codec's own backpressure boundary, see `conn`).
+const WRITE_CHUNK_BYTES: usize = 64 * 1024;
 
 /// How long we spend on a best-effort goodbye (notice of disconnection, TLS close_notify).
 const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -222,8 +227,8 @@ impl Session {
                 }
                 Action::Reply(reply) => {
                     let then = reply.then;
-                    let (messages, record) = reply.into_messages(msgid);
-                    let written = write_all(&mut framed, messages, write_timeout).await;
+                    let (entries, messages, record) = reply.into_messages(msgid);
+                    let written = write_all(&mut framed, entries, messages, write_timeout).await;
                     // Logged after writing, so the duration includes encoding and sending.
                     log::emit(&self.state.conn, &self.state.bind_dn, &record, started);
                     if let Err(reason) = written {
@@ -389,6 +394,7 @@ where
 /// Writes all PDUs of one reply into the buffer and flushes once.
 async fn write_all<S>(
     framed: &mut Framed<S, LdapCodec>,
+    entries: BytesMut,
     messages: Vec<LdapMsg>,
     limit: Duration,
 ) -> Result<(), CloseReason>
@@ -396,6 +402,14 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let work = async {
+        // Pre-encoded entries go into the codec's write buffer a chunk at a time, flushing
+        // whenever it is full, so a large result streams out instead of piling up twice.
+        for chunk in entries.chunks(WRITE_CHUNK_BYTES) {
+            framed.write_buffer_mut().extend_from_slice(chunk);
+            if framed.write_buffer().len() >= WRITE_CHUNK_BYTES {
+                framed.flush().await?;
+            }
+        }
         for message in messages {
             framed.feed(message).await?;
         }
