@@ -300,6 +300,8 @@ pub fn router(services: Arc<Services>) -> Router {
         )
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        // No bearer token: the API's description is public (it holds no data).
+        .route("/api/v1/openapi.json", get(super::openapi::document))
         // No bearer token: the browser comes back from the identity platform; the
         // single-use state protects it (see authorize.rs).
         .route(authorize::CALLBACK_PATH, get(authorize::callback))
@@ -307,6 +309,7 @@ pub fn router(services: Arc<Services>) -> Router {
         .merge(crate::console::router(services.clone()))
         .fallback(|| async { ApiError::not_found("no such endpoint (see docs/api.md)") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(super::json_errors::json_errors))
         .with_state(services)
 }
 

@@ -2,6 +2,9 @@
 pub mod api;
 pub mod authorize;
 pub mod client;
+pub mod json_errors;
+pub mod openapi;
 pub mod report;
 pub mod settings;
+pub mod tls;
 pub mod users;
