@@ -380,7 +380,12 @@ async fn trigger_sync(State(services): Shared, body: axum::body::Bytes) -> Respo
     } else {
         match serde_json::from_slice(&body) {
             Ok(request) => request,
-            Err(e) => return ApiError::bad_request(format!("invalid body: {e}")).into_response(),
+            Err(e) => {
+                return ApiError::bad_request(format!(
+                    "invalid JSON body (expected nothing or {{\"full\": true|false}}): {e}"
+                ))
+                .into_response();
+            }
         }
     };
     let started = if request.full {

@@ -8,7 +8,7 @@
 
 use super::api::ApiError;
 use axum::extract::Request;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -18,6 +18,8 @@ const MAX_MESSAGE_BYTES: usize = 4 * 1024;
 /// The middleware: rewraps non-JSON client errors of `/api/` routes.
 pub async fn json_errors(req: Request, next: Next) -> Response {
     let api = req.uri().path().starts_with("/api/");
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
     let response = next.run(req).await;
     if !api || !response.status().is_client_error() || is_json(&response) {
         return response;
@@ -27,13 +29,16 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
         .await
         .unwrap_or_default();
     let text = String::from_utf8_lossy(&bytes).trim().to_string();
-    let message = if !text.is_empty() {
+    let message = if parts.status == StatusCode::METHOD_NOT_ALLOWED {
+        let allowed = parts
+            .headers
+            .get(header::ALLOW)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| format!(" (it accepts {v})"))
+            .unwrap_or_default();
+        format!("method {method} is not allowed on {path}{allowed}; see docs/api.md")
+    } else if !text.is_empty() {
         text
-    } else if let Some(allow) = parts.headers.get(header::ALLOW) {
-        format!(
-            "method not allowed: this endpoint accepts {}",
-            allow.to_str().unwrap_or("other methods")
-        )
     } else {
         parts
             .status
