@@ -381,6 +381,24 @@ fn cases() -> Vec<Case> {
             "nobody",
         ),
     ]);
+    all.extend([
+        case(
+            M::GET,
+            "/api/v1/users/{uid}",
+            "/api/v1/users/nosuchuser",
+            Bad::Nothing,
+            404,
+            "nosuchuser",
+        ),
+        case(
+            M::GET,
+            "/api/v1/groups/{cn}",
+            "/api/v1/groups/No%20Such%20Group",
+            Bad::Nothing,
+            404,
+            "No Such Group",
+        ),
+    ]);
     // Endpoints that take no input: the only thing to get wrong is the credential.
     for (method, endpoint) in [
         (M::GET, "/api/v1/status"),
@@ -388,6 +406,7 @@ fn cases() -> Vec<Case> {
         (M::GET, "/api/v1/sync/credentials"),
         (M::GET, "/api/v1/sync/settings"),
         (M::GET, "/api/v1/binders"),
+        (M::GET, "/api/v1/groups"),
         (M::GET, "/api/v1/sync/runs"),
         (M::GET, "/api/v1/users"),
         (M::GET, "/api/v1/logs/ldap"),

@@ -2,11 +2,11 @@
 //! (with each of its methods), and every documented operation is served. The document is
 //! also what `GET /api/v1/openapi.json` answers.
 //!
-//! How routes are found: the route paths are read from the `.route(…)` calls in src/admin/
-//! and src/console/ (a constant such as `CALLBACK_PATH` is resolved); which methods each
-//! path has is then asked of the running server over HTTP, without credentials so nothing
-//! changes: a method the route lacks answers `405`, a path no route matches answers the
-//! fallback's `404 "no such endpoint"`, anything else (401, 303 to sign-in, 400…) is served.
+//! How routes are found: the `.route(PATH, get(…).post(…))` calls in src/admin/ and
+//! src/console/ are read (a path constant such as `CALLBACK_PATH` is resolved, method
+//! routers like `get`, `post`, `axum::routing::delete` are recognised). The running server
+//! then confirms over HTTP that every documented path is routed (not the fallback's
+//! `404 "no such endpoint"`), without credentials so nothing changes.
 
 mod common;
 
@@ -44,17 +44,73 @@ fn resolve_const(name: &str, files: &[String]) -> String {
         .unwrap_or_else(|| panic!("route path constant {name} not found"))
 }
 
-/// The first argument of every `.route(` call of the admin and console sources.
-fn routed_paths() -> BTreeSet<String> {
+/// The text of `text` from `from` up to (not including) the `)` that closes the call whose
+/// arguments start there, with string literals blanked so their parentheses do not count.
+fn call_arguments(text: &str, from: usize) -> String {
+    let mut depth = 0i32;
+    let mut in_string = false;
+    let mut out = String::new();
+    let mut previous = ' ';
+    for c in text[from..].chars() {
+        if in_string {
+            if c == '"' && previous != '\\' {
+                in_string = false;
+            }
+            out.push(' ');
+        } else {
+            match c {
+                '"' => in_string = true,
+                '(' => depth += 1,
+                ')' if depth == 0 => return out,
+                ')' => depth -= 1,
+                _ => {}
+            }
+            out.push(if c == '"' { ' ' } else { c });
+        }
+        previous = c;
+    }
+    panic!("unbalanced .route( call");
+}
+
+/// The method routers called at the top level of a `.route(` call's second argument:
+/// `get(list).post(create)` gives `get` and `post`.
+fn methods_of(handler: &str) -> Vec<String> {
+    let mut methods = Vec::new();
+    let mut depth = 0;
+    let mut word = String::new();
+    for c in handler.chars() {
+        match c {
+            '(' => {
+                let name = word.rsplit("::").next().unwrap_or("").to_string();
+                if depth == 0 && METHODS.contains(&name.as_str()) {
+                    methods.push(name);
+                }
+                depth += 1;
+                word.clear();
+            }
+            ')' => {
+                depth -= 1;
+                word.clear();
+            }
+            c if c.is_ascii_alphanumeric() || c == '_' || c == ':' => word.push(c),
+            _ => word.clear(),
+        }
+    }
+    methods
+}
+
+/// (path, method) of every `.route(` call of the admin and console sources.
+fn routes_in_source() -> BTreeSet<(String, String)> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let files: Vec<String> = ["admin", "console"]
         .iter()
         .flat_map(|dir| sources(&src.join(dir)))
         .collect();
-    let mut paths = BTreeSet::new();
+    let mut routes = BTreeSet::new();
     for text in &files {
         for (at, _) in text.match_indices(".route(") {
-            let arg = text[at + ".route(".len()..].trim_start();
+            let args_at = at + ".route(".len();
+            let arg = text[args_at..].trim_start();
             let path = if let Some(literal) = arg.strip_prefix('"') {
                 literal[..literal.find('"').unwrap()].to_string()
             } else {
@@ -64,11 +120,20 @@ fn routed_paths() -> BTreeSet<String> {
                     .collect();
                 resolve_const(ident.rsplit("::").next().unwrap(), &files)
             };
-            paths.insert(path);
+            let args = call_arguments(text, args_at);
+            let handler = &args[args.find(',').expect("route has a handler") + 1..];
+            let methods = methods_of(handler);
+            assert!(
+                !methods.is_empty(),
+                "no method router found for {path}: {handler}"
+            );
+            for method in methods {
+                routes.insert((path.clone(), method));
+            }
         }
     }
-    assert!(paths.len() > 20, "route scan found too little: {paths:?}");
-    paths
+    assert!(routes.len() > 20, "route scan found too little: {routes:?}");
+    routes
 }
 
 /// `{param}` segments filled with a harmless value.
@@ -117,25 +182,23 @@ async fn every_route_is_documented_and_every_documented_route_is_served() {
         })
         .collect();
 
-    let mut routed = BTreeSet::new();
-    let documented_paths: BTreeSet<String> = documented.iter().map(|(p, _)| p.clone()).collect();
-    for path in routed_paths().union(&documented_paths) {
-        for method in METHODS {
-            let response = http
-                .request(
-                    method.to_uppercase().parse().unwrap(),
-                    format!("{base}{}", concrete(path)),
-                )
-                .send()
-                .await
-                .unwrap();
-            let status = response.status().as_u16();
-            let body = response.text().await.unwrap_or_default();
-            let fallback = status == 404 && body.contains("no such endpoint");
-            if status != 405 && !fallback {
-                routed.insert((path.clone(), method.to_string()));
-            }
-        }
+    let routed = routes_in_source();
+    // Each documented path is really served (not the fallback), asked without credentials.
+    for (path, method) in &documented {
+        let response = http
+            .request(
+                method.to_uppercase().parse().unwrap(),
+                format!("{base}{}", concrete(path)),
+            )
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        assert!(
+            !(status == 404 && body.contains("no such endpoint")) && status != 405,
+            "{method} {path} is documented but the server does not route it ({status} {body})"
+        );
     }
 
     let undocumented: Vec<_> = routed.difference(&documented).collect();

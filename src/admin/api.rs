@@ -269,6 +269,9 @@ pub fn router(services: Arc<Services>) -> Router {
             get(settings::get_settings).patch(settings::patch_settings),
         )
         .route("/api/v1/users", get(users::list_users))
+        .route("/api/v1/users/{uid}", get(super::directory::user_detail))
+        .route("/api/v1/groups", get(super::directory::list_groups))
+        .route("/api/v1/groups/{cn}", get(super::directory::group_detail))
         .route("/api/v1/sync/authorizations", post(authorize::start))
         .route(
             "/api/v1/sync/authorizations/{slot}/{purpose}",

@@ -306,6 +306,66 @@ impl AdminClient {
     }
 }
 
+impl AdminClient {
+    /// `GET path` as JSON (any endpoint; the CLI's read-only views use it).
+    pub async fn get_json(&self, path: &str) -> Result<Value, ClientError> {
+        self.expect(reqwest::Method::GET, path, None).await
+    }
+
+    /// `GET path` as text (CSV exports of the logs).
+    pub async fn get_text(&self, path: &str) -> Result<String, ClientError> {
+        if let Some(message) = &self.setup_error {
+            return Err(ClientError::Setup(message.clone()));
+        }
+        let url = format!("{}{}", self.base, path);
+        let response = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|source| ClientError::Connect {
+                url,
+                reason: error_chain(&source),
+                source,
+            })?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| ClientError::Decode(e.to_string()))?;
+        if !status.is_success() {
+            let message = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
+                .unwrap_or(text);
+            return Err(ClientError::Api { status, message });
+        }
+        Ok(text)
+    }
+}
+
+/// `path?key=value&…` with the pairs whose value is set, percent-encoded.
+pub fn with_query(path: &str, pairs: &[(&str, Option<String>)]) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (key, value) in pairs {
+        if let Some(value) = value {
+            query.append_pair(key, value);
+        }
+    }
+    let query = query.finish();
+    if query.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{query}")
+    }
+}
+
+/// Percent-encodes one path segment (a uid, a group cn).
+pub fn segment(value: &str) -> String {
+    urlencode(value)
+}
+
 /// The client settings shared by plain and HTTPS clients.
 fn http_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder().timeout(Duration::from_secs(30))
