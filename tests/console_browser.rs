@@ -230,7 +230,6 @@ async fn admin_approves_a_held_run_in_the_browser() {
     };
     let (server, api, id) = held_run_on_the_sync_page(&browser).await;
     browser.screenshot("09-held-run").await;
-    browser.screenshot_of("#held", "09b-held-run-card").await;
     assert_eq!(
         generated_user_binds(&server, 0).await,
         0,
