@@ -214,16 +214,8 @@ impl App {
         tasks.spawn(async move {
             let served = match admin_tls {
                 Some(tls) => {
-                    match admin::tls::TlsListener::start(
-                        admin_listener,
-                        tls,
-                        admin_shutdown.clone(),
-                    ) {
-                        Ok(listener) => {
-                            admin::tls::serve(listener, admin_services, admin_shutdown).await
-                        }
-                        Err(error) => Err(error),
-                    }
+                    admin::tls::serve_https(admin_listener, tls, admin_services, admin_shutdown)
+                        .await
                 }
                 None => admin::api::serve(admin_listener, admin_services, admin_shutdown).await,
             };

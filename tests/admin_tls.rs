@@ -10,6 +10,7 @@ use entra_ldap::app::App;
 use entra_ldap::config::{AdminTransport, Config};
 use entra_ldap::simulator::{self, SimulatorHandle};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 /// A server on loopback with `[admin] tls = true` (HTTPS with the generated LDAP pair).
 struct TlsServer {
@@ -22,6 +23,11 @@ struct TlsServer {
 
 impl TlsServer {
     async fn start() -> TlsServer {
+        TlsServer::start_with(None).await
+    }
+
+    /// With `[admin] tls_cert`/`tls_key` = `pair` (`None`: the LDAP pair).
+    async fn start_with(pair: Option<(PathBuf, PathBuf)>) -> TlsServer {
         let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
         let sim = simulator::start(simulator::demo_tenant(), loopback)
             .await
@@ -32,7 +38,7 @@ impl TlsServer {
         config.ldap.listen = Some(loopback);
         config.ldap.ldaps_listen = None;
         config.admin.listen = loopback;
-        config.admin.transport = AdminTransport::Tls { cert_and_key: None };
+        config.admin.transport = AdminTransport::Tls { cert_and_key: pair };
         config.auth.argon2_memory_kib = 1024;
         config.auth.argon2_iterations = 1;
         let token = config.admin.token.expose().to_string();
@@ -50,15 +56,20 @@ impl TlsServer {
         format!("https://{host}:{}{path}", self.app.admin_addr.port())
     }
 
-    /// A reqwest client trusting only the served certificate (plus the public roots).
+    /// A reqwest client trusting the LDAP certificate (plus the public roots).
     fn trusting_client(&self) -> reqwest::Client {
-        let pem = std::fs::read(&self.app.tls_cert_path).unwrap();
-        reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap()
+        trusting(&self.app.tls_cert_path)
     }
+}
+
+/// A reqwest client trusting the certificate in `cert` (plus the public roots).
+fn trusting(cert: &std::path::Path) -> reqwest::Client {
+    let pem = std::fs::read(cert).unwrap();
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,4 +262,27 @@ async fn plain_http_off_loopback_is_a_config_error_naming_the_key() {
     assert_eq!(code, 0, "{text}");
     let (code, text) = check_config("listen = \"0.0.0.0:8443\"").await;
     assert_eq!(code, 0, "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_listener_can_have_its_own_certificate() {
+    let pair_dir = tempfile::tempdir().unwrap();
+    let own = entra_ldap::tls::load_or_generate(None, None, pair_dir.path()).unwrap();
+    let key = own.cert_path.with_file_name("key.pem");
+    let server = TlsServer::start_with(Some((own.cert_path.clone(), key))).await;
+    let url = server.url("localhost", "/healthz");
+    let answer = trusting(&own.cert_path).get(&url).send().await;
+    assert_eq!(answer.expect("admin cert trusted").status(), 200);
+    // The LDAP certificate is not what the admin listener serves.
+    let error = server
+        .trusting_client()
+        .get(&url)
+        .send()
+        .await
+        .expect_err("served with the admin pair, not the LDAP one");
+    assert!(
+        format!("{error:?}").to_lowercase().contains("certificate"),
+        "{error:?}"
+    );
+    server.app.shutdown().await;
 }

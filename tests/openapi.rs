@@ -209,3 +209,29 @@ async fn every_route_is_documented_and_every_documented_route_is_served() {
     );
     server.stop().await;
 }
+
+/// The route scanner itself: method chains, closures with calls and strings inside, and
+/// qualified method routers are read right.
+#[test]
+fn the_route_scanner_reads_method_chains() {
+    let text = r#"Router::new()
+        .route("/a", get(list).post(create))
+        .route("/b", get(|q| export(q, "csv (x")))
+        .route(
+            "/c/{id}",
+            axum::routing::delete(remove),
+        )"#;
+    let found: Vec<(String, Vec<String>)> = text
+        .match_indices(".route(")
+        .map(|(at, _)| {
+            let args = call_arguments(text, at + ".route(".len());
+            let comma = args.find(',').unwrap();
+            (
+                args[..comma].trim().to_string(),
+                methods_of(&args[comma + 1..]),
+            )
+        })
+        .collect();
+    let methods: Vec<Vec<String>> = found.iter().map(|(_, m)| m.clone()).collect();
+    assert_eq!(methods, [vec!["get", "post"], vec!["get"], vec!["delete"]]);
+}

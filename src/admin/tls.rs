@@ -174,6 +174,17 @@ async fn answer_plain_http(mut stream: TcpStream) -> std::io::Result<()> {
     stream.shutdown().await
 }
 
+/// Serves the admin API and console over HTTPS on `tcp` until `shutdown` is cancelled.
+pub async fn serve_https(
+    tcp: TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    services: Arc<Services>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let listener = TlsListener::start(tcp, config, shutdown.clone())?;
+    serve(listener, services, shutdown).await
+}
+
 /// Serves the admin router over `listener` until `shutdown` is cancelled. Each connection's
 /// peer address reaches handlers as `ConnectInfo<SocketAddr>`, as on the plain listener
 /// (the console rate-limits failed sign-ins per client IP).
