@@ -108,12 +108,14 @@ impl AdminClient {
         }
     }
 
-    async fn call<T: DeserializeOwned>(
+    /// Sends one request; the status and body of a success (or a `409`, which carries a
+    /// run id), or the API's error message.
+    async fn send(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<Value>,
-    ) -> Result<(StatusCode, Option<T>), ClientError> {
+    ) -> Result<(StatusCode, bytes::Bytes), ClientError> {
         if let Some(message) = &self.setup_error {
             return Err(ClientError::Setup(message.clone()));
         }
@@ -142,6 +144,16 @@ impl AdminClient {
                 .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
             return Err(ClientError::Api { status, message });
         }
+        Ok((status, bytes))
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(StatusCode, Option<T>), ClientError> {
+        let (status, bytes) = self.send(method, path, body).await?;
         if bytes.is_empty() {
             return Ok((status, None));
         }
@@ -314,34 +326,8 @@ impl AdminClient {
 
     /// `GET path` as text (CSV exports of the logs).
     pub async fn get_text(&self, path: &str) -> Result<String, ClientError> {
-        if let Some(message) = &self.setup_error {
-            return Err(ClientError::Setup(message.clone()));
-        }
-        let url = format!("{}{}", self.base, path);
-        let response = self
-            .http
-            .get(&url)
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(|source| ClientError::Connect {
-                url,
-                reason: error_chain(&source),
-                source,
-            })?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| ClientError::Decode(e.to_string()))?;
-        if !status.is_success() {
-            let message = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
-                .unwrap_or(text);
-            return Err(ClientError::Api { status, message });
-        }
-        Ok(text)
+        let (_, bytes) = self.send(reqwest::Method::GET, path, None).await?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 }
 
