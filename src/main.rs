@@ -208,6 +208,17 @@ enum SyncCommand {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Remove a delegated authorization (the sync falls back to the next credential).
+    Deauthorize {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// `primary` or `backup`.
+        #[arg(long, default_value = "primary")]
+        slot: String,
+        /// `all`, `users`, `groups` or `domains`.
+        #[arg(long, default_value = "all")]
+        purpose: String,
+    },
     /// "Authorize Account for User Sync": prints the URL an admin opens to authorize the
     /// sync to read Graph on their behalf (delegated, refresh token stored sealed).
     Authorize {
@@ -263,6 +274,9 @@ enum BinderCommand {
         name: String,
         #[arg(long)]
         description: Option<String>,
+        /// A subtree (DN) the binder may read; repeat for several. None: the whole directory.
+        #[arg(long)]
+        scope: Vec<String>,
     },
     /// List binders.
     List {
@@ -512,6 +526,18 @@ async fn sync_command(command: SyncCommand) -> Result<(), String> {
             }
         }
         SyncCommand::Settings { config } => sync_settings(config, None).await,
+        SyncCommand::Deauthorize {
+            config,
+            slot,
+            purpose,
+        } => {
+            client(&config)?
+                .remove_authorization(&slot, &purpose)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("Delegated authorization {slot}/{purpose} removed");
+            Ok(())
+        }
         SyncCommand::Credentials { config } => {
             print_view(cli_views::credentials(&client(&config)?).await)
         }
@@ -588,9 +614,10 @@ async fn binder(command: BinderCommand) -> Result<(), String> {
             config,
             name,
             description,
+            scope,
         } => {
             let view = client(&config)?
-                .add_binder(&name, description.as_deref())
+                .add_binder_with_scope(&name, description.as_deref(), &scope)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("dn: {}", view.dn);
@@ -603,7 +630,12 @@ async fn binder(command: BinderCommand) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?
             {
-                println!("{}\t{}", view.name, view.dn);
+                let scope = if view.scope.is_empty() {
+                    "whole directory".to_string()
+                } else {
+                    view.scope.join("; ")
+                };
+                println!("{}\t{}\t{scope}", view.name, view.dn);
             }
         }
         BinderCommand::Reset { config, name } => {

@@ -416,5 +416,73 @@ async fn console_views_are_in_the_api_and_the_cli() {
     let (code, _, err) = cli.run(&["user", "show", "nobody"], None).await;
     assert_ne!(code, 0);
     assert!(err.contains("404") && err.contains("nobody"), "{err}");
+
+    // Binder scopes from the CLI: the binder reads people, not groups.
+    let people = format!("ou=people,{}", server.base);
+    let (code, out, err) = cli
+        .run(&["binder", "add", "reader", "--scope", &people], None)
+        .await;
+    assert_eq!(code, 0, "{err}");
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("secret: "))
+        .expect("secret printed")
+        .to_string();
+    let listed = run(&["binder", "list"]).await;
+    assert!(
+        listed.contains(&format!("reader\tcn=reader,{}\t{people}", server.base)),
+        "{listed}"
+    );
+    let reader = format!("cn=reader,{}", server.base);
+    let (code, ldif, err) = search_as(&server, &reader, &secret, "(uid=alice)").await;
+    assert_eq!((code, common::dns(&ldif).len()), (0, 1), "{ldif}{err}");
+    let (code, ldif, err) = search_as(&server, &reader, &secret, "(objectClass=posixGroup)").await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        common::dns(&ldif).is_empty(),
+        "groups are outside the scope: {ldif}"
+    );
+
+    // Removing a delegated authorization that does not exist is refused by name.
+    let (code, _, err) = cli
+        .run(
+            &[
+                "sync",
+                "deauthorize",
+                "--slot",
+                "backup",
+                "--purpose",
+                "users",
+            ],
+            None,
+        )
+        .await;
+    assert_ne!(code, 0);
+    assert!(err.contains("404"), "{err}");
     server.stop().await;
+}
+
+/// `ldapsearch` of the whole tree bound as `dn`; (exit code, LDIF of DNs, stderr).
+async fn search_as(
+    server: &TestServer,
+    dn: &str,
+    password: &str,
+    filter: &str,
+) -> (i32, String, String) {
+    let url = server.ldap_url();
+    let args = [
+        "-x",
+        "-LLL",
+        "-H",
+        &url,
+        "-D",
+        dn,
+        "-w",
+        password,
+        "-b",
+        &server.base,
+        filter,
+        "dn",
+    ];
+    common::split(server.tool("ldapsearch", &args).await)
 }

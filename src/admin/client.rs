@@ -292,12 +292,34 @@ impl AdminClient {
         name: &str,
         description: Option<&str>,
     ) -> Result<BinderView, ClientError> {
+        self.add_binder_with_scope(name, description, &[]).await
+    }
+
+    /// Creates a binder that may read only the subtrees in `scope` (empty: everything).
+    pub async fn add_binder_with_scope(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        scope: &[String],
+    ) -> Result<BinderView, ClientError> {
         self.expect(
             reqwest::Method::POST,
             "/api/v1/binders",
-            Some(json!({ "name": name, "description": description })),
+            Some(json!({ "name": name, "description": description, "scope": scope })),
         )
         .await
+    }
+
+    /// Removes the delegated authorization of `slot` for `purpose`.
+    pub async fn remove_authorization(&self, slot: &str, purpose: &str) -> Result<(), ClientError> {
+        let path = format!(
+            "/api/v1/sync/authorizations/{}/{}",
+            urlencode(slot),
+            urlencode(purpose)
+        );
+        self.call::<Value>(reqwest::Method::DELETE, &path, None)
+            .await
+            .map(|_| ())
     }
 
     pub async fn list_binders(&self) -> Result<Vec<BinderView>, ClientError> {
