@@ -139,6 +139,17 @@ impl App {
         )?;
         tracing::info!(fingerprint = %identity.fingerprint, cert = %identity.cert_path.display(), "TLS certificate (SHA-256)");
 
+        // HTTPS off loopback (or when configured): see config/admin_tls.rs and admin/tls.rs.
+        let admin_tls = if config.admin.transport.is_tls() {
+            Some(admin::tls::server_config(
+                &config.admin.transport,
+                &identity,
+                &config.data_dir,
+            )?)
+        } else {
+            None
+        };
+
         let plain = bind_optional("LDAP", config.ldap.listen).await?;
         let secure = bind_optional("LDAPS", config.ldap.ldaps_listen).await?;
         let admin_listener = bind("admin API", config.admin.listen).await?;
@@ -155,8 +166,9 @@ impl App {
         let shutdown = CancellationToken::new();
         let credentials = Credentials::new(store.clone(), &config.auth);
         let secrets = crate::secrets::SecretBox::open_or_create(&config.secret_key_path())?;
+        let admin_scheme = config.admin.transport.scheme();
         let public_url = config.admin.public_url.clone().unwrap_or_else(|| {
-            url::Url::parse(&format!("http://{admin_addr}"))
+            url::Url::parse(&format!("{admin_scheme}://{admin_addr}"))
                 .unwrap_or_else(|_| config.entra.graph_url.clone())
         });
         let authorizer = Arc::new(crate::admin::authorize::Authorizer::new(
@@ -200,9 +212,14 @@ impl App {
         let admin_shutdown = shutdown.child_token();
         let admin_services = services.clone();
         tasks.spawn(async move {
-            if let Err(error) =
-                admin::api::serve(admin_listener, admin_services, admin_shutdown).await
-            {
+            let served = match admin_tls {
+                Some(tls) => {
+                    admin::tls::serve_https(admin_listener, tls, admin_services, admin_shutdown)
+                        .await
+                }
+                None => admin::api::serve(admin_listener, admin_services, admin_shutdown).await,
+            };
+            if let Err(error) = served {
                 tracing::error!(%error, "admin API stopped");
             }
         });
@@ -212,7 +229,7 @@ impl App {
         if let Some(addr) = ldaps_addr {
             tracing::info!(%addr, "LDAPS listening");
         }
-        tracing::info!(addr = %admin_addr, "admin API listening");
+        tracing::info!(addr = %admin_addr, scheme = admin_scheme, "admin API listening");
 
         Ok(App {
             services,

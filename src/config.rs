@@ -5,6 +5,7 @@
 //! [`Config::load`] validates what serde cannot (URLs, ranges, secret sources).
 //! See docs/configuration.md for every key with its default.
 
+mod admin_tls;
 mod checks;
 mod credentials;
 mod demo;
@@ -159,6 +160,35 @@ pub struct AdminConfig {
     /// How browsers reach this API (`[admin] public_url`; `None`: `http://{bound address}`):
     /// the delegated authorization's redirect URI is `{public_url}/api/v1/sync/callback`.
     pub public_url: Option<url::Url>,
+    /// How the listener speaks: HTTPS (default off loopback) or plain HTTP (loopback, or
+    /// behind a TLS-terminating proxy). See `config/admin_tls.rs`.
+    pub transport: AdminTransport,
+    /// PEM CA certificate(s) the CLI trusts for an HTTPS admin listener (`[admin] ca_file`);
+    /// `None`: the served certificate itself ([`Config::admin_ca_path`]).
+    pub ca_file: Option<PathBuf>,
+}
+
+/// How the admin listener speaks. Why an enum: plain HTTP off loopback is only reachable
+/// through the explicit `plaintext_behind_proxy` opt-out, which validation enforces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdminTransport {
+    /// Plain HTTP: loopback (the default there), or `plaintext_behind_proxy = true`.
+    Plain,
+    /// HTTPS with `[admin] tls_cert`/`tls_key`, or (`None`) the LDAP certificate pair.
+    Tls {
+        cert_and_key: Option<(PathBuf, PathBuf)>,
+    },
+}
+
+impl AdminTransport {
+    /// True when the listener serves HTTPS.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, AdminTransport::Tls { .. })
+    }
+    /// `https` or `http`, for URLs of this listener.
+    pub fn scheme(&self) -> &'static str {
+        if self.is_tls() { "https" } else { "http" }
+    }
 }
 
 /// Which Entra property becomes the login name (`uid`).

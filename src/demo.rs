@@ -94,6 +94,10 @@ pub async fn start_with_simulator(
     config.ldap.listen = Some(options.ldap);
     config.ldap.ldaps_listen = Some(options.ldaps);
     config.admin.listen = options.admin;
+    if admin_over_https(options) {
+        // The same rule as a config file: off loopback the admin listener speaks HTTPS.
+        config.admin.transport = crate::config::AdminTransport::Tls { cert_and_key: None };
+    }
     if options.fast_hashing {
         // Thousands of verifiers are hashed at start-up: use a cheap argon2id setting so the
         // demo is ready in seconds. Production keeps the configured (expensive) cost.
@@ -105,7 +109,11 @@ pub async fn start_with_simulator(
     // lists this server's callback.
     sim.register_redirect_uri(
         crate::config::DEMO_CLIENT_ID,
-        &format!("http://{}/api/v1/sync/callback", app.admin_addr),
+        &format!(
+            "{}://{}/api/v1/sync/callback",
+            admin_scheme(options),
+            app.admin_addr
+        ),
     );
     let first = app
         .services
@@ -217,15 +225,35 @@ fn print_instructions(app: &App, options: &DemoOptions, data_dir: &std::path::Pa
         "Admin API (token in {}):",
         data_dir.join("admin-token").display()
     );
+    let scheme = admin_scheme(options);
+    let cacert = if admin_over_https(options) {
+        format!("--cacert {cert} ")
+    } else {
+        String::new()
+    };
     println!(
-        "  curl -s -X POST -H \"Authorization: Bearer $(cat {})\" http://{}/api/v1/sync",
+        "  curl -s {cacert}-X POST -H \"Authorization: Bearer $(cat {})\" {scheme}://{}/api/v1/sync",
         data_dir.join("admin-token").display(),
         app.admin_addr
     );
     println!(
-        "Web console (sign in with the same token): http://{}/",
+        "Web console (sign in with the same token): {scheme}://{}/",
         app.admin_addr
     );
     println!();
     println!("Press Ctrl-C to stop.");
+}
+
+/// Whether the demo's admin listener serves HTTPS: when it is not on loopback (see
+/// config/admin_tls.rs).
+fn admin_over_https(options: &DemoOptions) -> bool {
+    !options.admin.ip().is_loopback()
+}
+
+fn admin_scheme(options: &DemoOptions) -> &'static str {
+    if admin_over_https(options) {
+        "https"
+    } else {
+        "http"
+    }
 }

@@ -1,7 +1,7 @@
 //! The `entra-ldap` binary: a thin command-line layer over the library.
 //!
 //! `demo` runs everything against a simulated tenant; `serve` is the production server;
-//! `sync`, `user` and `binder` are clients of a running server's admin API.
+//! `sync`, `user`, `binder`, `group` and `logs` are clients of a running server's admin API.
 
 use clap::{Args, Parser, Subcommand};
 
@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 /// allocate-build-free pattern of snapshot rebuilds and password hashing (see docs/benchmarks.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use entra_ldap::admin::cli_views;
 use entra_ldap::admin::client::AdminClient;
 use entra_ldap::admin::report;
 use entra_ldap::app::App;
@@ -102,6 +103,67 @@ enum Command {
         #[command(subcommand)]
         command: BinderCommand,
     },
+    /// Show the synced groups (the console's Groups page).
+    Group {
+        #[command(subcommand)]
+        command: GroupCommand,
+    },
+    /// Show the LDAP operation log or the audit trail (the console's Logs page).
+    Logs {
+        #[command(subcommand)]
+        command: LogsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum GroupCommand {
+    /// List groups: cn, gidNumber, kind, member count, mail.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// One group with its members (JSON).
+    Show {
+        #[command(flatten)]
+        config: ConfigArg,
+        cn: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum LogsCommand {
+    /// Recent LDAP operations, newest first (JSON, or CSV with --format csv).
+    Ldap {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Operation: bind, search, compare, extended, …
+        #[arg(long)]
+        op: Option<String>,
+        /// LDAP result code (e.g. 49).
+        #[arg(long)]
+        result: Option<i64>,
+        /// Substring of peer, bind DN, DN, message or detail.
+        #[arg(long)]
+        search: Option<String>,
+        /// Only entries since this Unix time (seconds).
+        #[arg(long)]
+        since: Option<i64>,
+        #[arg(long)]
+        limit: Option<usize>,
+        /// `json` (default) or `csv`.
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// The audit trail of admin actions, newest first (JSON, or CSV with --format csv).
+    Audit {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        limit: Option<usize>,
+        /// `json` (default) or `csv`.
+        #[arg(long)]
+        format: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -140,6 +202,23 @@ enum SyncCommand {
         key: String,
         value: String,
     },
+    /// The credentials the sync may use, in the order tried, with when each last passed
+    /// validation (the console's green check) and its last error.
+    Credentials {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Remove a delegated authorization (the sync falls back to the next credential).
+    Deauthorize {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// `primary` or `backup`.
+        #[arg(long, default_value = "primary")]
+        slot: String,
+        /// `all`, `users`, `groups` or `domains`.
+        #[arg(long, default_value = "all")]
+        purpose: String,
+    },
     /// "Authorize Account for User Sync": prints the URL an admin opens to authorize the
     /// sync to read Graph on their behalf (delegated, refresh token stored sealed).
     Authorize {
@@ -165,6 +244,25 @@ enum UserCommand {
         config: ConfigArg,
         uid: String,
     },
+    /// List synced users with status and, when inactive, why.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// `active` or `inactive`.
+        #[arg(long)]
+        status: Option<String>,
+        /// Substring of uid, mail, UPN or display name.
+        #[arg(long)]
+        search: Option<String>,
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// One user: status, groups, last bind and the entry as LDAP serves it (JSON).
+    Show {
+        #[command(flatten)]
+        config: ConfigArg,
+        uid: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -176,6 +274,9 @@ enum BinderCommand {
         name: String,
         #[arg(long)]
         description: Option<String>,
+        /// A subtree (DN) the binder may read; repeat for several. None: the whole directory.
+        #[arg(long)]
+        scope: Vec<String>,
     },
     /// List binders.
     List {
@@ -327,8 +428,64 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("LDAP password set for {uid}");
             Ok(())
         }
+        Command::User {
+            command:
+                UserCommand::List {
+                    config,
+                    status,
+                    search,
+                    limit,
+                },
+        } => print_view(cli_views::user_list(&client(&config)?, status, search, limit).await),
+        Command::User {
+            command: UserCommand::Show { config, uid },
+        } => print_view(cli_views::user_show(&client(&config)?, &uid).await),
         Command::Binder { command } => binder(command).await,
+        Command::Group { command } => match command {
+            GroupCommand::List { config } => {
+                print_view(cli_views::group_list(&client(&config)?).await)
+            }
+            GroupCommand::Show { config, cn } => {
+                print_view(cli_views::group_show(&client(&config)?, &cn).await)
+            }
+        },
+        Command::Logs { command } => match command {
+            LogsCommand::Ldap {
+                config,
+                op,
+                result,
+                search,
+                since,
+                limit,
+                format,
+            } => {
+                let filter = cli_views::LdapLogFilter {
+                    op,
+                    result,
+                    search,
+                    since,
+                    limit,
+                    format,
+                };
+                print_view(cli_views::ldap_log(&client(&config)?, filter).await)
+            }
+            LogsCommand::Audit {
+                config,
+                limit,
+                format,
+            } => print_view(cli_views::audit_log(&client(&config)?, limit, format).await),
+        },
     }
+}
+
+/// Prints a CLI view's text, or turns its error into the command's error.
+fn print_view(view: Result<String, entra_ldap::admin::client::ClientError>) -> Result<(), String> {
+    let text = view.map_err(|e| e.to_string())?;
+    print!("{text}");
+    if !text.ends_with('\n') {
+        println!();
+    }
+    Ok(())
 }
 
 async fn sync_command(command: SyncCommand) -> Result<(), String> {
@@ -369,6 +526,21 @@ async fn sync_command(command: SyncCommand) -> Result<(), String> {
             }
         }
         SyncCommand::Settings { config } => sync_settings(config, None).await,
+        SyncCommand::Deauthorize {
+            config,
+            slot,
+            purpose,
+        } => {
+            client(&config)?
+                .remove_authorization(&slot, &purpose)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("Delegated authorization {slot}/{purpose} removed");
+            Ok(())
+        }
+        SyncCommand::Credentials { config } => {
+            print_view(cli_views::credentials(&client(&config)?).await)
+        }
         SyncCommand::Authorize {
             config,
             slot,
@@ -442,9 +614,10 @@ async fn binder(command: BinderCommand) -> Result<(), String> {
             config,
             name,
             description,
+            scope,
         } => {
             let view = client(&config)?
-                .add_binder(&name, description.as_deref())
+                .add_binder_with_scope(&name, description.as_deref(), &scope)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("dn: {}", view.dn);
@@ -457,7 +630,12 @@ async fn binder(command: BinderCommand) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?
             {
-                println!("{}\t{}", view.name, view.dn);
+                let scope = if view.scope.is_empty() {
+                    "whole directory".to_string()
+                } else {
+                    view.scope.join("; ")
+                };
+                println!("{}\t{}\t{scope}", view.name, view.dn);
             }
         }
         BinderCommand::Reset { config, name } => {

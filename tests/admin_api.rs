@@ -317,3 +317,172 @@ async fn ldap_log_and_audit_trail() {
     );
     server.stop().await;
 }
+
+/// What the console's Users and Groups pages show is in the API and the CLI too: one user
+/// with the entry LDAP serves, groups with members, credentials and the logs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_views_are_in_the_api_and_the_cli() {
+    let server = TestServer::start().await;
+    let api = Api::of(&server);
+
+    let (status, alice) = api.get("/api/v1/users/alice").await;
+    assert_eq!(status, 200, "{alice}");
+    assert_eq!(alice["status"], "active");
+    assert_eq!(
+        alice["dn"].as_str().unwrap().to_lowercase(),
+        server.user_dn("alice").to_lowercase()
+    );
+    let attribute = |name: &str| -> Vec<String> {
+        alice["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"].as_str().unwrap().eq_ignore_ascii_case(name))
+            .map(|a| serde_json::from_value(a["values"].clone()).unwrap())
+            .unwrap_or_default()
+    };
+    // The same uidNumber an LDAP client reads; never a password verifier.
+    let (code, ldif, err) = server
+        .search_as_binder(&server.ldap_url(), &["(uid=alice)", "uidNumber"])
+        .await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(attribute("uidNumber"), common::values(&ldif, "uidNumber"));
+    assert_eq!(attribute("uidNumber"), [alice["uid_number"].to_string()]);
+    assert!(attribute("userPassword").is_empty(), "{alice}");
+    let group = alice["groups"][0]
+        .as_str()
+        .expect("alice is in a group")
+        .to_string();
+
+    let (status, groups) = api.get("/api/v1/groups").await;
+    assert_eq!(status, 200);
+    let listed = groups["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["cn"] == group.as_str())
+        .unwrap_or_else(|| panic!("{group} listed: {groups}"));
+    let path = format!("/api/v1/groups/{}", group.replace(' ', "%20"));
+    let (status, detail) = api.get(&path).await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["member_count"], listed["member_count"]);
+    assert!(
+        detail["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["kind"] == "user" && m["name"] == "alice" && m["status"] == "active"),
+        "{detail}"
+    );
+
+    // The CLI shows the same.
+    let cli = Cli::of(&server);
+    let run = |args: &'static [&'static str]| {
+        let cli = &cli;
+        async move {
+            let (code, out, err) = cli.run(args, None).await;
+            assert_eq!(code, 0, "{args:?}: {out}{err}");
+            out
+        }
+    };
+    let users = run(&["user", "list", "--search", "ali"]).await;
+    assert!(
+        users.starts_with("UID") && users.contains("alice"),
+        "{users}"
+    );
+    assert!(!users.contains("bob"), "{users}");
+    let shown: serde_json::Value =
+        serde_json::from_str(&run(&["user", "show", "alice"]).await).unwrap();
+    assert_eq!(shown["dn"], alice["dn"]);
+    let groups_out = run(&["group", "list"]).await;
+    assert!(groups_out.contains(&group), "{groups_out}");
+    let (code, out, err) = cli.run(&["group", "show", &group], None).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"alice\""), "{out}");
+    let credentials = run(&["sync", "credentials"]).await;
+    assert!(credentials.contains("client_secret"), "{credentials}");
+    assert_eq!(server.whoami(&server.user_dn("alice"), "wrong").await, 49);
+    let csv = run(&[
+        "logs", "ldap", "--op", "bind", "--result", "49", "--format", "csv",
+    ])
+    .await;
+    assert!(
+        csv.starts_with("time_ms,") && csv.contains("uid=alice"),
+        "{csv}"
+    );
+    let audit: serde_json::Value =
+        serde_json::from_str(&run(&["logs", "audit", "--limit", "5"]).await).unwrap();
+    assert!(audit["entries"].is_array(), "{audit}");
+    let (code, _, err) = cli.run(&["user", "show", "nobody"], None).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("404") && err.contains("nobody"), "{err}");
+
+    // Binder scopes from the CLI: the binder reads people, not groups.
+    let people = format!("ou=people,{}", server.base);
+    let (code, out, err) = cli
+        .run(&["binder", "add", "reader", "--scope", &people], None)
+        .await;
+    assert_eq!(code, 0, "{err}");
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("secret: "))
+        .expect("secret printed")
+        .to_string();
+    let listed = run(&["binder", "list"]).await;
+    assert!(
+        listed.contains(&format!("reader\tcn=reader,{}\t{people}", server.base)),
+        "{listed}"
+    );
+    let reader = format!("cn=reader,{}", server.base);
+    let (code, ldif, err) = search_as(&server, &reader, &secret, "(uid=alice)").await;
+    assert_eq!((code, common::dns(&ldif).len()), (0, 1), "{ldif}{err}");
+    let (code, ldif, err) = search_as(&server, &reader, &secret, "(objectClass=posixGroup)").await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        common::dns(&ldif).is_empty(),
+        "groups are outside the scope: {ldif}"
+    );
+
+    // Removing a delegated authorization that does not exist is refused by name.
+    let (code, _, err) = cli
+        .run(
+            &[
+                "sync",
+                "deauthorize",
+                "--slot",
+                "backup",
+                "--purpose",
+                "users",
+            ],
+            None,
+        )
+        .await;
+    assert_ne!(code, 0);
+    assert!(err.contains("404"), "{err}");
+    server.stop().await;
+}
+
+/// `ldapsearch` of the whole tree bound as `dn`; (exit code, LDIF of DNs, stderr).
+async fn search_as(
+    server: &TestServer,
+    dn: &str,
+    password: &str,
+    filter: &str,
+) -> (i32, String, String) {
+    let url = server.ldap_url();
+    let args = [
+        "-x",
+        "-LLL",
+        "-H",
+        &url,
+        "-D",
+        dn,
+        "-w",
+        password,
+        "-b",
+        &server.base,
+        filter,
+        "dn",
+    ];
+    common::split(server.tool("ldapsearch", &args).await)
+}

@@ -186,3 +186,123 @@ async fn admin_walks_through_the_console_in_a_browser() {
     browser.close().await;
     server.stop().await;
 }
+
+/// A server whose last "Sync now" was held by the deletion guard (30 of 200 users disabled
+/// in the tenant, over the default 10 %), and a browser signed in on its Sync page showing
+/// the held run with Approve and Discard. Returns the held run's id.
+async fn held_run_on_the_sync_page(browser: &Browser) -> (TestServer, Api, u64) {
+    let server = TestServer::start_generated(200, 0).await;
+    server.sim.with_tenant(|t| {
+        for i in 0..30 {
+            assert!(t.set_enabled(&format!("user{i:04}@example.com"), false));
+        }
+    });
+    let api = Api::of(&server);
+    let held = api.sync_now().await;
+    assert_eq!(held["outcome"], "held", "{held}");
+    let id = held["id"].as_u64().expect("run id");
+
+    let base = format!("http://{}", server.app.admin_addr);
+    browser.goto(&format!("{base}/console/sign-in")).await;
+    browser.fill("#token", &admin_token(&server)).await;
+    browser.click("#sign-in").await;
+    let card = browser.text("#held").await;
+    assert!(
+        card.contains(&format!("Run {id} is held for approval"))
+            && card.contains("deactivate or remove 30 of 200 active users"),
+        "{card}"
+    );
+    browser.find("#held #approve").await;
+    browser.find("#held #discard").await;
+    (server, api, id)
+}
+
+/// Exit code of `ldapwhoami` as generated user `i` with its password (0 binds, 49 refused).
+async fn generated_user_binds(server: &TestServer, i: usize) -> i32 {
+    let dn = server.user_dn(&format!("user{i:04}"));
+    server.whoami(&dn, &format!("Secret-{i:04}")).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_approves_a_held_run_in_the_browser() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let (server, api, id) = held_run_on_the_sync_page(&browser).await;
+    browser.screenshot("09-held-run").await;
+    assert_eq!(
+        generated_user_binds(&server, 0).await,
+        0,
+        "held: nothing committed yet"
+    );
+
+    browser.click("#held #approve").await;
+    assert_eq!(
+        browser.text("#flash").await,
+        format!("Held run {id} approved; committing it")
+    );
+    let run = api.wait_run(id).await;
+    assert_eq!(run["outcome"], "succeeded", "{run}");
+    assert_eq!(run["changes"]["users_deactivated"], 30, "{run}");
+    browser
+        .client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(&format!(
+            "tr[data-run='{id}'][data-outcome='succeeded']"
+        )))
+        .await
+        .unwrap_or_else(|e| panic!("run {id} never shown as succeeded: {e}"));
+    assert!(
+        browser.client.find(Locator::Css("#held")).await.is_err(),
+        "no held run any more"
+    );
+    assert_eq!(
+        generated_user_binds(&server, 0).await,
+        49,
+        "approved: disabled user is out"
+    );
+    assert_eq!(
+        generated_user_binds(&server, 30).await,
+        0,
+        "others unaffected"
+    );
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_discards_a_held_run_in_the_browser() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let (server, api, id) = held_run_on_the_sync_page(&browser).await;
+
+    browser.click("#held #discard").await;
+    assert_eq!(
+        browser.text("#flash").await,
+        format!("Held run {id} discarded")
+    );
+    let (status, run) = api.get(&format!("/api/v1/sync/runs/{id}")).await;
+    assert_eq!(
+        (status, &run["outcome"]),
+        (200, &serde_json::json!("discarded")),
+        "{run}"
+    );
+    browser
+        .find(&format!("tr[data-run='{id}'][data-outcome='discarded']"))
+        .await;
+    assert!(
+        browser.client.find(Locator::Css("#held")).await.is_err(),
+        "no held run any more"
+    );
+    assert_eq!(
+        generated_user_binds(&server, 0).await,
+        0,
+        "discarded: nothing committed"
+    );
+    let (_, status) = api.get("/api/v1/sync/status").await;
+    assert!(status["held"].is_null(), "{status}");
+    browser.close().await;
+    server.stop().await;
+}

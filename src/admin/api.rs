@@ -269,6 +269,9 @@ pub fn router(services: Arc<Services>) -> Router {
             get(settings::get_settings).patch(settings::patch_settings),
         )
         .route("/api/v1/users", get(users::list_users))
+        .route("/api/v1/users/{uid}", get(super::directory::user_detail))
+        .route("/api/v1/groups", get(super::directory::list_groups))
+        .route("/api/v1/groups/{cn}", get(super::directory::group_detail))
         .route("/api/v1/sync/authorizations", post(authorize::start))
         .route(
             "/api/v1/sync/authorizations/{slot}/{purpose}",
@@ -300,6 +303,8 @@ pub fn router(services: Arc<Services>) -> Router {
         )
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        // No bearer token: the API's description is public (it holds no data).
+        .route("/api/v1/openapi.json", get(super::openapi::document))
         // No bearer token: the browser comes back from the identity platform; the
         // single-use state protects it (see authorize.rs).
         .route(authorize::CALLBACK_PATH, get(authorize::callback))
@@ -307,6 +312,7 @@ pub fn router(services: Arc<Services>) -> Router {
         .merge(crate::console::router(services.clone()))
         .fallback(|| async { ApiError::not_found("no such endpoint (see docs/api.md)") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(super::json_errors::json_errors))
         .with_state(services)
 }
 
@@ -377,7 +383,12 @@ async fn trigger_sync(State(services): Shared, body: axum::body::Bytes) -> Respo
     } else {
         match serde_json::from_slice(&body) {
             Ok(request) => request,
-            Err(e) => return ApiError::bad_request(format!("invalid body: {e}")).into_response(),
+            Err(e) => {
+                return ApiError::bad_request(format!(
+                    "invalid JSON body (expected nothing or {{\"full\": true|false}}): {e}"
+                ))
+                .into_response();
+            }
         }
     };
     let started = if request.full {

@@ -16,8 +16,15 @@ use std::time::Duration;
 /// A failed admin call, phrased for the person at the terminal.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("cannot reach the admin API at {url}: {source} (is `entra-ldap serve` running?)")]
-    Connect { url: String, source: reqwest::Error },
+    #[error("cannot reach the admin API at {url}: {reason} (is `entra-ldap serve` running?)")]
+    Connect {
+        url: String,
+        /// The error with its causes (a certificate problem hides two levels down).
+        reason: String,
+        source: reqwest::Error,
+    },
+    #[error("admin API client setup: {0}")]
+    Setup(String),
     #[error("admin API answered {status}: {message}")]
     Api { status: StatusCode, message: String },
     #[error("unexpected answer from the admin API: {0}")]
@@ -29,6 +36,9 @@ pub struct AdminClient {
     http: reqwest::Client,
     base: String,
     token: String,
+    /// Why the client could not be set up (e.g. an unreadable CA file), reported by the
+    /// first call instead of connecting without the trust the config asked for.
+    setup_error: Option<String>,
 }
 
 /// A wildcard listen address is reached through loopback.
@@ -42,29 +52,73 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
 }
 
 impl AdminClient {
-    /// A client for the server described by `config` (`[admin] listen` and token).
+    /// A client for the server described by `config` (`[admin] listen` and token). Over
+    /// HTTPS when the listener serves it, trusting [`Config::admin_ca_path`] (certificate
+    /// verification stays on) and reaching `[admin] public_url` when set, so the name
+    /// matches the certificate.
     pub fn from_config(config: &Config) -> AdminClient {
-        AdminClient::new(config.admin.listen, config.admin.token.expose())
+        if !config.admin.transport.is_tls() {
+            return AdminClient::new(config.admin.listen, config.admin.token.expose());
+        }
+        let base = match &config.admin.public_url {
+            Some(url) => url.as_str().trim_end_matches('/').to_string(),
+            None => format!("https://{}", reachable(config.admin.listen)),
+        };
+        let ca = config.admin_ca_path();
+        let trusted = std::fs::read(&ca)
+            .map_err(|e| e.to_string())
+            .and_then(|pem| reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| e.to_string()))
+            .map_err(|e| {
+                format!(
+                    "cannot load the CA file {} to trust the admin listener's certificate \
+                     (set [admin] ca_file): {e}",
+                    ca.display()
+                )
+            });
+        let (http, setup_error) = match trusted {
+            Ok(certificates) => {
+                let builder = certificates
+                    .into_iter()
+                    .fold(http_builder(), |b, c| b.add_root_certificate(c));
+                match builder.build() {
+                    Ok(http) => (http, None),
+                    Err(e) => (reqwest::Client::new(), Some(e.to_string())),
+                }
+            }
+            Err(message) => (reqwest::Client::new(), Some(message)),
+        };
+        AdminClient {
+            http,
+            base,
+            token: config.admin.token.expose().to_string(),
+            setup_error,
+        }
     }
 
+    /// A plain-HTTP client for the listener at `listen` (loopback).
     pub fn new(listen: SocketAddr, token: &str) -> AdminClient {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
+        let http = http_builder()
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
         AdminClient {
             http,
             base: format!("http://{}", reachable(listen)),
             token: token.to_string(),
+            setup_error: None,
         }
     }
 
-    async fn call<T: DeserializeOwned>(
+    /// Sends one request; the status and body of a success (or a `409`, which carries a
+    /// run id), or the API's error message.
+    async fn send(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<Value>,
-    ) -> Result<(StatusCode, Option<T>), ClientError> {
+    ) -> Result<(StatusCode, bytes::Bytes), ClientError> {
+        if let Some(message) = &self.setup_error {
+            return Err(ClientError::Setup(message.clone()));
+        }
         let url = format!("{}{}", self.base, path);
         let mut request = self.http.request(method, &url).bearer_auth(&self.token);
         if let Some(body) = body {
@@ -73,7 +127,11 @@ impl AdminClient {
         let response = request
             .send()
             .await
-            .map_err(|source| ClientError::Connect { url, source })?;
+            .map_err(|source| ClientError::Connect {
+                url,
+                reason: error_chain(&source),
+                source,
+            })?;
         let status = response.status();
         let bytes = response
             .bytes()
@@ -86,6 +144,16 @@ impl AdminClient {
                 .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
             return Err(ClientError::Api { status, message });
         }
+        Ok((status, bytes))
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(StatusCode, Option<T>), ClientError> {
+        let (status, bytes) = self.send(method, path, body).await?;
         if bytes.is_empty() {
             return Ok((status, None));
         }
@@ -224,12 +292,34 @@ impl AdminClient {
         name: &str,
         description: Option<&str>,
     ) -> Result<BinderView, ClientError> {
+        self.add_binder_with_scope(name, description, &[]).await
+    }
+
+    /// Creates a binder that may read only the subtrees in `scope` (empty: everything).
+    pub async fn add_binder_with_scope(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        scope: &[String],
+    ) -> Result<BinderView, ClientError> {
         self.expect(
             reqwest::Method::POST,
             "/api/v1/binders",
-            Some(json!({ "name": name, "description": description })),
+            Some(json!({ "name": name, "description": description, "scope": scope })),
         )
         .await
+    }
+
+    /// Removes the delegated authorization of `slot` for `purpose`.
+    pub async fn remove_authorization(&self, slot: &str, purpose: &str) -> Result<(), ClientError> {
+        let path = format!(
+            "/api/v1/sync/authorizations/{}/{}",
+            urlencode(slot),
+            urlencode(purpose)
+        );
+        self.call::<Value>(reqwest::Method::DELETE, &path, None)
+            .await
+            .map(|_| ())
     }
 
     pub async fn list_binders(&self) -> Result<Vec<BinderView>, ClientError> {
@@ -248,6 +338,57 @@ impl AdminClient {
             .await
             .map(|_| ())
     }
+}
+
+impl AdminClient {
+    /// `GET path` as JSON (any endpoint; the CLI's read-only views use it).
+    pub async fn get_json(&self, path: &str) -> Result<Value, ClientError> {
+        self.expect(reqwest::Method::GET, path, None).await
+    }
+
+    /// `GET path` as text (CSV exports of the logs).
+    pub async fn get_text(&self, path: &str) -> Result<String, ClientError> {
+        let (_, bytes) = self.send(reqwest::Method::GET, path, None).await?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+}
+
+/// `path?key=value&…` with the pairs whose value is set, percent-encoded.
+pub fn with_query(path: &str, pairs: &[(&str, Option<String>)]) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (key, value) in pairs {
+        if let Some(value) = value {
+            query.append_pair(key, value);
+        }
+    }
+    let query = query.finish();
+    if query.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{query}")
+    }
+}
+
+/// Percent-encodes one path segment (a uid, a group cn).
+pub fn segment(value: &str) -> String {
+    urlencode(value)
+}
+
+/// The client settings shared by plain and HTTPS clients.
+fn http_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().timeout(Duration::from_secs(30))
+}
+
+/// `error: cause: cause…`, so the terminal shows e.g. an unknown-issuer certificate error.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }
 
 /// Percent-encodes a path segment.

@@ -1,7 +1,12 @@
 //! The admin HTTP API (bearer token) and the CLI client that talks to it.
 pub mod api;
 pub mod authorize;
+pub mod cli_views;
 pub mod client;
+pub mod directory;
+pub mod json_errors;
+pub mod openapi;
 pub mod report;
 pub mod settings;
+pub mod tls;
 pub mod users;

@@ -55,7 +55,8 @@ pub struct UsersAnswer {
     pub truncated: bool,
 }
 
-fn view(user: &UserRecord) -> UserView {
+/// The API's view of a user record (also used by `GET /api/v1/users/{uid}`).
+pub(crate) fn view(user: &UserRecord) -> UserView {
     let (status, reason) = match user.status {
         UserStatus::Active => (StatusFilter::Active, None),
         UserStatus::Inactive(reason) => (StatusFilter::Inactive, Some(reason)),

@@ -52,6 +52,8 @@ pub fn config(data_dir: PathBuf, tenant_url: url::Url) -> Config {
             listen: loopback(8080),
             token,
             public_url: None,
+            transport: super::AdminTransport::Plain,
+            ca_file: None,
         },
         directory: directory_unchecked(RawDirectory::default()),
         auth: auth_unchecked(RawAuth::default()),

@@ -154,6 +154,14 @@ pub struct RawAdmin {
     pub token_file: Option<PathBuf>,
     pub token_env: Option<String>,
     pub public_url: Option<String>,
+    /// HTTPS on the admin listener; unset: on when `listen` is not loopback.
+    pub tls: Option<bool>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// CA the CLI trusts for an HTTPS admin listener.
+    pub ca_file: Option<PathBuf>,
+    /// Plain HTTP off loopback because a TLS-terminating proxy is in front.
+    pub plaintext_behind_proxy: bool,
 }
 
 impl Default for RawAdmin {
@@ -164,6 +172,11 @@ impl Default for RawAdmin {
             token_file: None,
             token_env: None,
             public_url: None,
+            tls: None,
+            tls_cert: None,
+            tls_key: None,
+            ca_file: None,
+            plaintext_behind_proxy: false,
         }
     }
 }

@@ -238,6 +238,13 @@ fn admin(raw: RawAdmin) -> Result<AdminConfig, ConfigError> {
     };
     let token = secret("admin.token", &source)?;
     let listen = listener("admin.listen", &raw.listen)?;
+    let transport = super::admin_tls::transport(
+        listen,
+        raw.tls,
+        raw.tls_cert,
+        raw.tls_key,
+        raw.plaintext_behind_proxy,
+    )?;
     let public_url = raw
         .public_url
         .as_deref()
@@ -253,6 +260,8 @@ fn admin(raw: RawAdmin) -> Result<AdminConfig, ConfigError> {
         listen,
         token,
         public_url,
+        transport,
+        ca_file: raw.ca_file,
     })
 }
 

@@ -13,7 +13,7 @@
 mod audit;
 mod binders;
 pub mod csrf;
-mod groups;
+pub(crate) mod groups;
 mod layout;
 mod logs;
 pub mod ratelimit;
@@ -21,7 +21,7 @@ pub mod session;
 mod settings_form;
 mod sign_in;
 mod sync_page;
-mod users;
+pub(crate) mod users;
 
 use crate::app::Services;
 use axum::Router;

@@ -55,7 +55,7 @@ fn status_badge(status: UserStatus) -> Markup {
 }
 
 /// Group names each user is a direct member of, by user object id.
-fn groups_by_user(data: &DirectoryData) -> HashMap<&str, Vec<&str>> {
+pub(crate) fn groups_by_user(data: &DirectoryData) -> HashMap<&str, Vec<&str>> {
     let mut map: HashMap<&str, Vec<&str>> = HashMap::new();
     for group in &data.groups {
         for member in &group.entra.members {
@@ -145,14 +145,18 @@ async fn list(
 }
 
 /// A DN and its attributes with their values.
-type ServedEntry = (String, Vec<(String, Vec<String>)>);
+pub(crate) type ServedEntry = (String, Vec<(String, Vec<String>)>);
 
 /// The user's entry as an LDAP reader sees it: (DN, attributes). Viewed as an active user
 /// (the user themself when active), so the result is exactly what clients are served;
 /// `None` when the entry is not served (e.g. an inactive user, hidden by default).
 /// Password verifiers are never part of an entry.
-fn served_entry(console: &Console, data: &DirectoryData, user: &UserRecord) -> Option<ServedEntry> {
-    let snapshot = console.services.live.load();
+pub(crate) fn served_entry(
+    services: &crate::app::Services,
+    data: &DirectoryData,
+    user: &UserRecord,
+) -> Option<ServedEntry> {
+    let snapshot = services.live.load();
     let dn = snapshot.dn_of(&Viewer::User {
         id: user.entra.id.clone(),
     })?;
@@ -209,7 +213,7 @@ async fn detail(State(console): Shared, session: SignedIn, Path(uid): Path<Strin
         );
     };
     let groups = groups_by_user(&data);
-    let entry = served_entry(&console, &data, user);
+    let entry = served_entry(&console.services, &data, user);
     let last_bind = crate::activity::last_bind(&user.entra.id);
     let body = html! {
         div.card {

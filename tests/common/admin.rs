@@ -108,6 +108,11 @@ impl Cli {
         Cli { config, _dir: dir }
     }
 
+    /// The CLI with a given config file (kept alive with `dir`, which holds its files).
+    pub fn with_config(config: PathBuf, dir: tempfile::TempDir) -> Cli {
+        Cli { config, _dir: dir }
+    }
+
     /// Runs `entra-ldap ARGS… --config FILE` with `stdin`; returns (exit code, stdout, stderr).
     pub async fn run(&self, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_entra-ldap"));

@@ -253,14 +253,26 @@ pub async fn graph_token(sim: &SimulatorHandle) -> (String, u64) {
 /// Writes a configuration file in `dir` that points the CLI clients (`entra-ldap sync`,
 /// `user …`, `binder …`) at a running server's admin API; returns its path.
 pub fn cli_config(dir: &std::path::Path, admin: SocketAddr, token: &str) -> PathBuf {
+    cli_config_with(dir, &dir.join("data"), admin, token, "")
+}
+
+/// [`cli_config`] with another data directory and extra `[admin]` lines (e.g. `tls = true`,
+/// `ca_file = "…"`), for a server whose admin listener speaks HTTPS.
+pub fn cli_config_with(
+    dir: &std::path::Path,
+    data_dir: &std::path::Path,
+    admin: SocketAddr,
+    token: &str,
+    admin_extra: &str,
+) -> PathBuf {
     let token_file = dir.join("token");
     std::fs::write(&token_file, token).unwrap();
     let config = dir.join("config.toml");
     std::fs::write(
         &config,
         format!(
-            "data_dir = \"{data}\"\n\n[entra]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"unused-here\"\n\n[admin]\nlisten = \"{admin}\"\ntoken_file = \"{token}\"\n",
-            data = dir.join("data").display(),
+            "data_dir = \"{data}\"\n\n[entra]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"unused-here\"\n\n[admin]\nlisten = \"{admin}\"\ntoken_file = \"{token}\"\n{admin_extra}\n",
+            data = data_dir.display(),
             token = token_file.display()
         ),
     )
