@@ -4,4 +4,5 @@ pub mod authorize;
 pub mod client;
 pub mod report;
 pub mod settings;
+pub mod ssh_keys;
 pub mod users;
