@@ -323,11 +323,12 @@ async fn console_shows_adds_and_removes_keys_with_csrf_and_audit() {
     server.stop().await;
 }
 
-/// `ldappasswd` as alice over StartTLS; (exit code, stderr).
+/// `ldappasswd` as alice over StartTLS; (exit code, stdout and stderr: it prints the result
+/// and the server's text on stdout).
 async fn ldappasswd(server: &TestServer, old: &str, new: &str) -> (i32, String) {
     let url = server.ldap_tls_url();
     let dn = server.user_dn("alice");
-    let (code, _, err) = common::split(
+    let (code, out, err) = common::split(
         server
             .tool(
                 "ldappasswd",
@@ -337,7 +338,7 @@ async fn ldappasswd(server: &TestServer, old: &str, new: &str) -> (i32, String) 
             )
             .await,
     );
-    (code, err)
+    (code, format!("{out}{err}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
