@@ -226,3 +226,35 @@ pub(crate) async fn remove_for_uid(
     remove(&services, &id, &fingerprint)?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_entries_that_do_not_parse_are_listed_so_they_can_be_removed() {
+        let view = view_of_stored("ssh-ed25519 AAAA");
+        assert_eq!(view.algorithm, "ssh-ed25519");
+        assert_eq!(view.bits, 0);
+        assert!(view.comment.unwrap().contains("not a valid key"));
+        // Its fingerprint is a well-formed one, so DELETE can name it.
+        assert_eq!(
+            ssh_key::normalize_fingerprint(&view.fingerprint),
+            Some(view.fingerprint.clone())
+        );
+        let garbage = view_of_stored("no key here at all");
+        assert_eq!(
+            ssh_key::normalize_fingerprint(&garbage.fingerprint),
+            Some(garbage.fingerprint.clone())
+        );
+    }
+
+    #[test]
+    fn valid_stored_entries_show_their_parsed_details() {
+        let line = include_str!("../../tests/fixtures/ssh/ed25519.pub").trim();
+        let view = view_of_stored(line);
+        assert_eq!(view.key, line);
+        assert_eq!(view.bits, 256);
+        assert_eq!(view.comment.as_deref(), Some("alice@laptop"));
+    }
+}
