@@ -6,6 +6,8 @@
 //! dummy hash so an attacker cannot tell "no such user" from "wrong password" by timing.
 //! A short-lived cache of successful verifications (keyed by a keyed hash of identity and
 //! password, never the password) makes repeated binds of the same identity cheap.
+//! What a person may choose as a password is decided by [`policy`], applied in
+//! [`Credentials::set_password`], the one path every caller that sets a password uses.
 
 mod cache;
 pub mod policy;
