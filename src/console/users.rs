@@ -245,8 +245,10 @@ async fn detail(State(console): Shared, session: SignedIn, Path(uid): Path<Strin
         } @else {
             p.muted { "Inactive users cannot get an LDAP password." }
         }
-        h2 { "SSH public keys" }
-        (ssh_keys_section(&session, &user.uid, user.status.is_active(), &keys))
+        section #ssh-key-section {
+            h2 { "SSH public keys" }
+            (ssh_keys_section(&session, &user.uid, user.status.is_active(), &keys))
+        }
         h2 { "As served over LDAP" }
         @match entry {
             Some((dn, attrs)) => {
