@@ -188,6 +188,9 @@ async fn bad_key_requests_get_a_clear_4xx_and_change_nothing() {
             .await;
         assert_eq!(status, want, "{fingerprint}: {answer}");
     }
+    let huge = json!({ "key": format!("ssh-ed25519 {}", "A".repeat(20 * 1024)) });
+    let (status, _) = api.post(path, Some(huge)).await;
+    assert_eq!(status, 413, "bodies are at most 16 KiB");
     let (status, _) = api.get("/api/v1/users/nosuchuser/ssh-keys").await;
     assert_eq!(status, 404);
     assert_eq!(keys_of(&api, "alice").await, before, "nothing changed");

@@ -20,6 +20,9 @@ pub const DEFAULT_MIN_CHARS: usize = 12;
 pub const MAX_MIN_CHARS: usize = 128;
 /// Name parts shorter than this are not looked for (every password would contain "li").
 const MIN_NAME_PART_CHARS: usize = 3;
+/// Parts of addresses that say nothing about the person (a guest's UPN local part is
+/// `dave_partner.org#EXT#`): not refused, or every password with "org" in it would be.
+const NOT_PERSONAL: &[&str] = &["ext", "com", "org", "net", "edu", "gov", "www", "mail"];
 /// A password needs at least this many different characters.
 const MIN_DISTINCT_CHARS: usize = 5;
 
@@ -170,7 +173,9 @@ impl PolicySubject {
             );
             words.push(lower);
         }
-        words.retain(|w| w.chars().count() >= MIN_NAME_PART_CHARS);
+        words.retain(|w| {
+            w.chars().count() >= MIN_NAME_PART_CHARS && !NOT_PERSONAL.contains(&w.as_str())
+        });
         words.sort();
         words.dedup();
         PolicySubject { words }
@@ -303,7 +308,11 @@ mod tests {
     use crate::model::{EntraUser, UserStatus};
 
     fn ann() -> PolicySubject {
-        let user = UserRecord {
+        PolicySubject::of_user(&ann_record())
+    }
+
+    fn ann_record() -> UserRecord {
+        UserRecord {
             entra: EntraUser {
                 id: "1".into(),
                 user_principal_name: "ann.smith@example.com".into(),
@@ -322,8 +331,7 @@ mod tests {
             ssh_public_keys: Vec::new(),
             created: 0,
             modified: 0,
-        };
-        PolicySubject::of_user(&user)
+        }
     }
 
     fn check(password: &str) -> Result<(), String> {
@@ -370,6 +378,17 @@ mod tests {
             assert!(err.contains("login name"), "{bad}: {err}");
             assert!(!err.contains(bad));
         }
+        // Address noise of a guest's UPN is not a personal word; the name in it is.
+        let mut guest = UserRecord {
+            uid: "dave".into(),
+            ..ann_record()
+        };
+        guest.entra.user_principal_name = "dave_partner.org#EXT#@example.onmicrosoft.com".into();
+        guest.entra.mail_nickname = Some("dave_partner.org#EXT#".into());
+        let guest = PolicySubject::of_user(&guest);
+        let policy = PasswordPolicy::default();
+        assert!(policy.check("organ grinder next", &guest).is_ok());
+        assert!(policy.check("my partner's tea", &guest).is_err());
         // Without the subject they are fine (the words are only refused for this person).
         assert!(
             PasswordPolicy::default()
