@@ -7,8 +7,9 @@
 //! once. The store only keeps the list, which syncs never touch. See docs/api.md.
 //!
 //! The functions taking a user's object id ([`list`], [`add`], [`remove`]) are what the
-//! self-service page calls for the signed-in person; the `*_for_uid` handlers are the admin
-//! API's routes.
+//! self-service page calls for the signed-in person (from async code through
+//! [`off_runtime`], as the API and console do); the `*_for_uid` handlers are the admin API's
+//! routes.
 
 use super::api::{ApiError, JsonBody};
 use crate::app::Services;
@@ -178,6 +179,21 @@ pub fn remove(services: &Services, id: &ObjectId, fingerprint: &str) -> Result<K
 
 type Shared = State<Arc<Services>>;
 
+/// Runs a key edit ([`add`], [`remove`]) on tokio's blocking pool: it writes the store and
+/// rebuilds the served snapshot, which takes a while for a large directory and must not
+/// stall the async workers that serve LDAP. For async callers (API, console, self-service).
+pub async fn off_runtime<T: Send + 'static>(
+    services: Arc<Services>,
+    edit: impl FnOnce(&Services) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(move || edit(&services))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "SSH key edit task failed");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "SSH key edit failed")
+        })?
+}
+
 /// The answer of `GET /api/v1/users/{uid}/ssh-keys`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct KeysAnswer {
@@ -213,8 +229,11 @@ pub(crate) async fn add_for_uid(
     Path(uid): Path<String>,
     JsonBody(body): JsonBody<NewKey>,
 ) -> Result<(StatusCode, Json<KeyView>), ApiError> {
-    let id = user_id_by_uid(&services, &uid)?;
-    Ok((StatusCode::CREATED, Json(add(&services, &id, &body.key)?)))
+    let view = off_runtime(services, move |services| {
+        add(services, &user_id_by_uid(services, &uid)?, &body.key)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 /// `DELETE /api/v1/users/{uid}/ssh-keys/{fingerprint}`.
@@ -222,8 +241,10 @@ pub(crate) async fn remove_for_uid(
     State(services): Shared,
     Path((uid, fingerprint)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let id = user_id_by_uid(&services, &uid)?;
-    remove(&services, &id, &fingerprint)?;
+    off_runtime(services, move |services| {
+        remove(services, &user_id_by_uid(services, &uid)?, &fingerprint)
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

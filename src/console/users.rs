@@ -371,8 +371,15 @@ async fn add_ssh_key(
     Path(uid): Path<String>,
     Form(form): Form<KeyForm>,
 ) -> Response {
-    let result = ssh_keys::user_id_by_uid(&console.services, &uid)
-        .and_then(|id| ssh_keys::add(&console.services, &id, &form.key));
+    let target = uid.clone();
+    let result = ssh_keys::off_runtime(console.services.clone(), move |services| {
+        ssh_keys::add(
+            services,
+            &ssh_keys::user_id_by_uid(services, &target)?,
+            &form.key,
+        )
+    })
+    .await;
     let message = match &result {
         Ok(key) => format!("SSH key {} added to {uid}", key.fingerprint),
         Err(_) => String::new(),
@@ -397,15 +404,23 @@ async fn remove_ssh_key(
     Path(uid): Path<String>,
     Form(form): Form<FingerprintForm>,
 ) -> Response {
-    let result = ssh_keys::user_id_by_uid(&console.services, &uid)
-        .and_then(|id| ssh_keys::remove(&console.services, &id, &form.fingerprint));
+    let (target, fingerprint) = (uid.clone(), form.fingerprint.trim().to_string());
+    let ok = format!("SSH key {fingerprint} removed from {uid}");
+    let result = ssh_keys::off_runtime(console.services.clone(), move |services| {
+        ssh_keys::remove(
+            services,
+            &ssh_keys::user_id_by_uid(services, &target)?,
+            &fingerprint,
+        )
+    })
+    .await;
     audit::conclude(
         &console,
         &session,
         "user.ssh_key.remove",
         &uid,
         result.map(|_| ()).map_err(|e| e.message().to_string()),
-        format!("SSH key {} removed from {uid}", form.fingerprint.trim()),
+        ok,
         &format!("/console/users/{}", layout::segment(&uid)),
     )
     .await
