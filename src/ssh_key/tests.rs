@@ -141,6 +141,9 @@ fn options_prefixes_and_several_keys_are_refused() {
     let bare = ed.rsplit_once(' ').unwrap().0;
     let two_on_one_line = format!("{bare} {bare}");
     assert!(err(&two_on_one_line).contains("one key per entry"));
+    // A comment that merely starts with a type name is a comment.
+    let named = SshPublicKey::parse(&format!("{bare} ssh-rsa replacement")).unwrap();
+    assert_eq!(named.comment.as_deref(), Some("ssh-rsa replacement"));
 }
 
 #[test]
