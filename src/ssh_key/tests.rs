@@ -201,3 +201,66 @@ fn fingerprints_normalise_from_the_forms_people_and_urls_use() {
     assert_eq!(normalize_fingerprint("SHA256:short"), None);
     assert_eq!(normalize_fingerprint("not a fingerprint!"), None);
 }
+
+#[test]
+fn every_accepted_type_refuses_a_cut_a_padded_and_a_mislabelled_blob() {
+    let names = [
+        "ed25519",
+        "ecdsa-p256",
+        "ecdsa-p384",
+        "ecdsa-p521",
+        "rsa-2048",
+        "sk-ed25519",
+        "sk-ecdsa-p256",
+    ];
+    for name in names {
+        let mut words = fixture(name).split(' ');
+        let (kind, data) = (words.next().unwrap(), words.next().unwrap());
+        let blob = STANDARD.decode(data).unwrap();
+        let cut = STANDARD.encode(&blob[..blob.len() - 1]);
+        assert!(
+            SshPublicKey::parse(&format!("{kind} {cut}")).is_err(),
+            "{name} cut"
+        );
+        let mut padded = blob.clone();
+        padded.push(0);
+        let padded = STANDARD.encode(&padded);
+        assert!(
+            err(&format!("{kind} {padded}")).contains("extra bytes"),
+            "{name} padded"
+        );
+        let other = if kind == "ssh-ed25519" {
+            "ssh-rsa"
+        } else {
+            "ssh-ed25519"
+        };
+        assert!(
+            err(&format!("{other} {data}")).contains("differ"),
+            "{name} mislabelled"
+        );
+    }
+}
+
+#[test]
+fn wrong_sized_key_material_is_refused() {
+    fn blob(parts: &[&[u8]]) -> String {
+        let mut out = Vec::new();
+        for part in parts {
+            out.extend_from_slice(&u32::try_from(part.len()).unwrap().to_be_bytes());
+            out.extend_from_slice(part);
+        }
+        STANDARD.encode(out)
+    }
+    let short_ed = blob(&[b"ssh-ed25519", &[7; 31]]);
+    assert!(err(&format!("ssh-ed25519 {short_ed}")).contains("32 bytes"));
+    let mut point = vec![4u8];
+    point.extend_from_slice(&[9; 63]); // one byte short of a P-256 point
+    let short_point = blob(&[b"ecdsa-sha2-nistp256", b"nistp256", &point]);
+    assert!(err(&format!("ecdsa-sha2-nistp256 {short_point}")).contains("malformed"));
+    let no_app = blob(&[b"sk-ssh-ed25519@openssh.com", &[7; 32], b""]);
+    assert!(err(&format!("sk-ssh-ed25519@openssh.com {no_app}")).contains("application"));
+    let zero_exponent = blob(&[b"ssh-rsa", b"", &[0x7f; 256]]);
+    assert!(err(&format!("ssh-rsa {zero_exponent}")).contains("exponent"));
+    let negative = blob(&[b"ssh-rsa", &[1, 0, 1], &[0xff; 256]]);
+    assert!(err(&format!("ssh-rsa {negative}")).contains("negative"));
+}
