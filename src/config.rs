@@ -229,6 +229,8 @@ pub struct AuthConfig {
     /// How long a successful (identity, password) verification is remembered, so repeated
     /// binds of the same identity skip the slow hash. 0 disables the cache.
     pub verified_cache_secs: u64,
+    /// Shortest password a person may choose, in characters (see `auth::policy`).
+    pub min_password_length: usize,
 }
 
 /// A configuration problem, naming the key and the reason.

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod model;
 pub mod secrets;
 pub mod simulator;
+pub mod ssh_key;
 pub mod store;
 pub mod sync;
 pub mod tls;

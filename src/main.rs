@@ -93,7 +93,7 @@ enum Command {
         #[arg(long)]
         full: bool,
     },
-    /// Manage users' LDAP passwords on the running server.
+    /// Manage users' LDAP passwords and SSH public keys on the running server.
     User {
         #[command(subcommand)]
         command: UserCommand,
@@ -262,6 +262,37 @@ enum UserCommand {
         #[command(flatten)]
         config: ConfigArg,
         uid: String,
+    },
+    /// Manage a user's SSH public keys (served over LDAP as sshPublicKey).
+    SshKey {
+        #[command(subcommand)]
+        command: SshKeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SshKeyCommand {
+    /// Add a public key (one `.pub` line), read from --file or standard input.
+    Add {
+        #[command(flatten)]
+        config: ConfigArg,
+        uid: String,
+        /// Read the key from this file (e.g. ~/.ssh/id_ed25519.pub) instead of standard input.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// List a user's keys: fingerprint, type, bits, comment.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        uid: String,
+    },
+    /// Remove a key by its fingerprint (SHA256:…, as `list` or `ssh-keygen -l` prints it).
+    Remove {
+        #[command(flatten)]
+        config: ConfigArg,
+        uid: String,
+        fingerprint: String,
     },
 }
 
@@ -440,6 +471,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::User {
             command: UserCommand::Show { config, uid },
         } => print_view(cli_views::user_show(&client(&config)?, &uid).await),
+        Command::User {
+            command: UserCommand::SshKey { command },
+        } => ssh_key_command(command).await,
         Command::Binder { command } => binder(command).await,
         Command::Group { command } => match command {
             GroupCommand::List { config } => {
@@ -484,6 +518,59 @@ fn print_view(view: Result<String, entra_ldap::admin::client::ClientError>) -> R
     print!("{text}");
     if !text.ends_with('\n') {
         println!();
+    }
+    Ok(())
+}
+
+async fn ssh_key_command(command: SshKeyCommand) -> Result<(), String> {
+    match command {
+        SshKeyCommand::Add { config, uid, file } => {
+            let key = match file {
+                Some(path) => std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+                None => {
+                    let mut key = String::new();
+                    std::io::stdin()
+                        .read_to_string(&mut key)
+                        .map_err(|e| format!("cannot read the key from standard input: {e}"))?;
+                    key
+                }
+            };
+            let view = client(&config)?
+                .add_ssh_key(&uid, key.trim())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "added {} ({} {} bits) to {uid}",
+                view.fingerprint, view.algorithm, view.bits
+            );
+        }
+        SshKeyCommand::List { config, uid } => {
+            let answer = client(&config)?
+                .list_ssh_keys(&uid)
+                .await
+                .map_err(|e| e.to_string())?;
+            for key in answer.keys {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    key.fingerprint,
+                    key.algorithm,
+                    key.bits,
+                    key.comment.unwrap_or_default()
+                );
+            }
+        }
+        SshKeyCommand::Remove {
+            config,
+            uid,
+            fingerprint,
+        } => {
+            client(&config)?
+                .remove_ssh_key(&uid, &fingerprint)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("removed {fingerprint} from {uid}");
+        }
     }
     Ok(())
 }

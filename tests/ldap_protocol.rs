@@ -41,6 +41,8 @@ const CAROL_ID: &str = "00000000-0000-0000-0000-0000000000c0";
 const ALICE_PW: &str = "Alice-Secret-1";
 const BOB_PW: &str = "Bob-Secret-1";
 const CAROL_PW: &str = "Carol-Secret-1";
+/// Bob's new password in the Password Modify test: passes the policy (no uid in it).
+const BOB_NEW_PW: &str = "Harbour-Lights-42";
 const BINDER_PW: &str = "App-Secret-Value-1";
 const FILLERS: usize = 30;
 const OID_START_TLS: &str = "1.3.6.1.4.1.1466.20037";
@@ -251,11 +253,13 @@ impl Harness {
             argon2_parallelism: 1,
             max_concurrent_hashes: 2,
             verified_cache_secs: 0,
+            min_password_length: 12,
         };
         let credentials = Credentials::new(store.clone(), &auth);
         for (id, pw) in [(ALICE_ID, ALICE_PW), (BOB_ID, BOB_PW), (CAROL_ID, CAROL_PW)] {
+            // Fixture passwords contain the uid, which the policy refuses for chosen ones.
             credentials
-                .set_password(&Principal::User(id.to_string()), pw)
+                .seed_password(&Principal::User(id.to_string()), pw)
                 .await
                 .unwrap();
         }
@@ -813,7 +817,7 @@ async fn password_modify_changes_own_password() {
         .extended(PasswordModify {
             user_id: None,
             old_pass: Some(BOB_PW),
-            new_pass: Some("Bob-Secret-2"),
+            new_pass: Some(BOB_NEW_PW),
         })
         .await
         .unwrap();
@@ -826,7 +830,7 @@ async fn password_modify_changes_own_password() {
         .extended(PasswordModify {
             user_id: Some(&alice),
             old_pass: Some(BOB_PW),
-            new_pass: Some("Bob-Secret-2"),
+            new_pass: Some(BOB_NEW_PW),
         })
         .await
         .unwrap();
@@ -836,7 +840,7 @@ async fn password_modify_changes_own_password() {
         .extended(PasswordModify {
             user_id: None,
             old_pass: Some("not-bobs"),
-            new_pass: Some("Bob-Secret-2"),
+            new_pass: Some(BOB_NEW_PW),
         })
         .await
         .unwrap();
@@ -846,7 +850,7 @@ async fn password_modify_changes_own_password() {
         .extended(PasswordModify {
             user_id: None,
             old_pass: None,
-            new_pass: Some("Bob-Secret-2"),
+            new_pass: Some(BOB_NEW_PW),
         })
         .await
         .unwrap();
@@ -868,13 +872,13 @@ async fn password_modify_changes_own_password() {
         .extended(PasswordModify {
             user_id: Some(&bob),
             old_pass: Some(BOB_PW),
-            new_pass: Some("Bob-Secret-2"),
+            new_pass: Some(BOB_NEW_PW),
         })
         .await
         .unwrap();
     assert_eq!(res.1.rc, 0, "{:?}", res.1);
     assert_eq!(ldap.simple_bind("bob", BOB_PW).await.unwrap().rc, 49);
-    bind_ok(&mut ldap, "bob", "Bob-Secret-2").await;
+    bind_ok(&mut ldap, "bob", BOB_NEW_PW).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1213,7 +1217,7 @@ async fn openldap_clients_interoperate() {
             "-a",
             BOB_PW,
             "-s",
-            "Bob-Secret-3",
+            "Harbour-Lights-43",
         ],
     )
     .await
@@ -1225,7 +1229,7 @@ async fn openldap_clients_interoperate() {
     );
     let out = openldap(
         "ldapwhoami",
-        &["-x", "-H", &ldaps, "-D", &bob, "-w", "Bob-Secret-3"],
+        &["-x", "-H", &ldaps, "-D", &bob, "-w", "Harbour-Lights-43"],
     )
     .await
     .unwrap();

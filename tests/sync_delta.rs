@@ -72,7 +72,7 @@ impl Stack {
             self.app
                 .services
                 .credentials
-                .set_password(&Principal::User(user.entra.id), PASSWORD)
+                .seed_password(&Principal::User(user.entra.id), PASSWORD)
                 .await
                 .unwrap();
         }

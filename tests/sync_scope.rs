@@ -111,7 +111,7 @@ impl Server {
         for user in services.store.load_directory().unwrap().users {
             services
                 .credentials
-                .set_password(&Principal::User(user.entra.id), PASSWORD)
+                .seed_password(&Principal::User(user.entra.id), PASSWORD)
                 .await
                 .unwrap();
         }

@@ -7,7 +7,7 @@
 //! token from the config. Bodies are small JSON documents; unknown fields, wrong types and
 //! oversized bodies get a 4xx with a message and change nothing. See docs/api.md.
 
-use super::{settings, users};
+use super::{settings, ssh_keys, users};
 use crate::activity::{self, AuditEntry, LdapLogQuery};
 use crate::admin::authorize;
 use crate::app::Services;
@@ -279,6 +279,15 @@ pub fn router(services: Arc<Services>) -> Router {
         )
         .route("/api/v1/sync/credentials", get(authorize::list))
         .route("/api/v1/users/{uid}/password", put(set_user_password))
+        .route("/api/v1/password-policy", get(password_policy))
+        .route(
+            "/api/v1/users/{uid}/ssh-keys",
+            get(ssh_keys::list_for_uid).post(ssh_keys::add_for_uid),
+        )
+        .route(
+            "/api/v1/users/{uid}/ssh-keys/{fingerprint}",
+            axum::routing::delete(ssh_keys::remove_for_uid),
+        )
         .route("/api/v1/binders", get(list_binders).post(add_binder))
         .route(
             "/api/v1/binders/{name}",
@@ -536,6 +545,17 @@ pub(crate) async fn set_password_for_uid(
         .await?;
     tracing::info!(uid = %user.uid, "admin set a user's LDAP password");
     Ok(())
+}
+
+/// `GET /api/v1/password-policy`: the rules a user's LDAP password must pass, in words (for
+/// self-service pages and scripts).
+async fn password_policy(State(services): Shared) -> Json<serde_json::Value> {
+    let policy = services.credentials.policy();
+    Json(json!({
+        "min_length": policy.min_chars(),
+        "max_bytes": crate::auth::MAX_PASSWORD_BYTES,
+        "rules": policy.describe(),
+    }))
 }
 
 #[derive(Deserialize)]

@@ -5,6 +5,7 @@
 //! opening the store behind the server's back.
 
 use crate::admin::api::BinderView;
+use crate::admin::ssh_keys::{KeyView, KeysAnswer};
 use crate::config::Config;
 use crate::model::{SyncOutcome, SyncRun};
 use reqwest::StatusCode;
@@ -285,6 +286,39 @@ impl AdminClient {
         )
         .await
         .map(|_| ())
+    }
+
+    /// A user's SSH public keys (`GET /api/v1/users/{uid}/ssh-keys`).
+    pub async fn list_ssh_keys(&self, uid: &str) -> Result<KeysAnswer, ClientError> {
+        let path = format!("/api/v1/users/{}/ssh-keys", urlencode(uid));
+        self.expect(reqwest::Method::GET, &path, None).await
+    }
+
+    /// Adds one public key (a `.pub` line) to a user; the server validates it.
+    pub async fn add_ssh_key(&self, uid: &str, key: &str) -> Result<KeyView, ClientError> {
+        let path = format!("/api/v1/users/{}/ssh-keys", urlencode(uid));
+        let (status, body): (StatusCode, Option<Value>) = self
+            .call(reqwest::Method::POST, &path, Some(json!({ "key": key })))
+            .await?;
+        let body = body.unwrap_or_default();
+        // `call` lets 409 through (for `sync`); here it means the key was refused.
+        if status == StatusCode::CONFLICT {
+            let message = body["error"].as_str().unwrap_or_default().to_string();
+            return Err(ClientError::Api { status, message });
+        }
+        serde_json::from_value(body).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    /// Removes the key with this fingerprint (`SHA256:…`) from a user.
+    pub async fn remove_ssh_key(&self, uid: &str, fingerprint: &str) -> Result<(), ClientError> {
+        let path = format!(
+            "/api/v1/users/{}/ssh-keys/{}",
+            urlencode(uid),
+            urlencode(fingerprint)
+        );
+        self.call::<Value>(reqwest::Method::DELETE, &path, None)
+            .await
+            .map(|_| ())
     }
 
     pub async fn add_binder(

@@ -9,4 +9,5 @@ pub mod openapi;
 pub mod report;
 pub mod settings;
 pub mod tls;
+pub mod ssh_keys;
 pub mod users;

@@ -14,6 +14,7 @@ fn config(permits: usize, cache_secs: u64) -> AuthConfig {
         argon2_parallelism: 1,
         max_concurrent_hashes: permits,
         verified_cache_secs: cache_secs,
+        min_password_length: MIN_PASSWORD_CHARS,
     }
 }
 
@@ -103,29 +104,48 @@ async fn right_and_wrong_passwords() {
 async fn stored_verifier_is_argon2id_with_configured_params() {
     let (_dir, store) = new_store();
     let creds = Credentials::new(store.clone(), &config(1, 0));
-    creds.set_password(&alice(), "password1").await.unwrap();
+    creds.set_password(&alice(), "amber lantern").await.unwrap();
     let phc = store.user_verifier(&"a".into()).unwrap().unwrap();
     assert!(phc.starts_with("$argon2id$v=19$m=2048,t=2,p=1$"), "{phc}");
-    assert!(!phc.contains("password1"));
+    assert!(!phc.contains("amber lantern"));
 }
 
 #[tokio::test]
-async fn policy_is_enforced() {
+async fn policy_is_enforced_for_users_and_only_the_floor_for_seeds_and_binders() {
     let (_dir, store) = new_store();
-    let creds = Credentials::new(store, &config(1, 0));
-    for bad in ["short", "       \t  ", &"x".repeat(257)] {
+    let creds = Credentials::new(store.clone(), &config(1, 0));
+    // The user's own name (uid `alice`), a common password, the floor's bounds.
+    for bad in [
+        "short",
+        "       \t  ",
+        &"x".repeat(257),
+        "alice-in-chains",
+        "password1234",
+    ] {
         match creds.set_password(&alice(), bad).await {
             Err(AuthError::Policy(msg)) => assert!(!msg.contains(bad)),
             other => panic!("{bad:?} accepted: {other:?}"),
         }
     }
+    assert_eq!(store.user_verifier(&"a".into()).unwrap(), None);
     // 8 characters counted as characters, not bytes.
-    creds.set_password(&alice(), "äöüäöüäö").await.unwrap();
+    creds.set_password(&alice(), "äöüßéñçå").await.unwrap();
     let missing = Principal::User("nobody".into());
     assert!(matches!(
         creds.set_password(&missing, "long enough").await,
         Err(AuthError::Store(StoreError::NotFound(_)))
     ));
+    // Server-chosen passwords skip the policy but not the floor.
+    creds.seed_password(&alice(), "alice-pass").await.unwrap();
+    assert!(creds.verify(Some(&alice()), b"alice-pass").await.unwrap());
+    assert!(matches!(
+        creds.seed_password(&alice(), "short").await,
+        Err(AuthError::Policy(_))
+    ));
+    let app = Principal::Binder("app".into());
+    creds.set_password(&app, "app-app-app-app").await.unwrap();
+    // The configured minimum is what the policy reports.
+    assert_eq!(creds.policy().min_chars(), MIN_PASSWORD_CHARS);
 }
 
 /// The fastest of 20 runs of each case, measured interleaved (case 1, 2, 3, 1, 2, 3, …) so a

@@ -219,6 +219,8 @@ pub struct RawAuth {
     /// `None`: the number of CPUs.
     pub max_concurrent_hashes: Option<usize>,
     pub verified_cache_secs: u64,
+    /// Shortest password a person may choose (default 12).
+    pub min_password_length: usize,
 }
 
 impl Default for RawAuth {
@@ -229,6 +231,7 @@ impl Default for RawAuth {
             argon2_parallelism: 1,
             max_concurrent_hashes: None,
             verified_cache_secs: 300,
+            min_password_length: crate::auth::policy::DEFAULT_MIN_CHARS,
         }
     }
 }

@@ -497,9 +497,18 @@ fn auth_rules() {
             "argon2_memory_kib = 8\nargon2_parallelism = 2",
         ),
         ("auth.max_concurrent_hashes", "max_concurrent_hashes = 0"),
+        ("auth.min_password_length", "min_password_length = 7"),
+        ("auth.min_password_length", "min_password_length = 129"),
     ] {
         assert_eq!(invalid_key(&with("auth", lines)), key, "{lines}");
     }
+}
+
+#[test]
+fn min_password_length_defaults_to_12_and_is_configurable() {
+    assert_eq!(AuthConfig::default().min_password_length, 12);
+    let c = parse(&with("auth", "min_password_length = 16")).unwrap();
+    assert_eq!(c.auth.min_password_length, 16);
 }
 
 #[test]

@@ -335,6 +335,12 @@ fn auth(raw: RawAuth) -> Result<AuthConfig, ConfigError> {
         8 * raw.argon2_parallelism,
         4 * 1024 * 1024,
     )?;
+    within(
+        "auth.min_password_length",
+        raw.min_password_length,
+        crate::auth::MIN_PASSWORD_CHARS,
+        crate::auth::policy::MAX_MIN_CHARS,
+    )?;
     if let Some(n) = raw.max_concurrent_hashes {
         within("auth.max_concurrent_hashes", n, 1, 1024)?;
     }
@@ -356,5 +362,6 @@ pub fn auth_unchecked(raw: RawAuth) -> AuthConfig {
         argon2_parallelism: raw.argon2_parallelism,
         max_concurrent_hashes: raw.max_concurrent_hashes.unwrap_or_else(cpu_count),
         verified_cache_secs: raw.verified_cache_secs,
+        min_password_length: raw.min_password_length,
     }
 }

@@ -1,9 +1,11 @@
 //! The Users page (search, status filter, table) and each user's detail page: the LDAP
-//! entry as the directory serves it, and the set/reset LDAP password form.
+//! entry as the directory serves it, the set/reset LDAP password form (with the password
+//! policy in words) and the user's SSH public keys (add, remove).
 
 use super::layout::{self, Nav, Page, csrf_field};
 use super::{Console, Shared, SignedIn, audit};
 use crate::admin::api::set_password_for_uid;
+use crate::admin::ssh_keys::{self, KeyView};
 use crate::directory::{AttrSelection, SearchQuery, Viewer};
 use crate::model::{DirectoryData, InactiveReason, MemberRef, UserRecord, UserStatus};
 use axum::extract::{Path, Query, State};
@@ -24,6 +26,8 @@ pub fn routes() -> Router<Arc<Console>> {
         .route("/console/users", get(list))
         .route("/console/users/{uid}", get(detail))
         .route("/console/users/{uid}/password", post(set_password))
+        .route("/console/users/{uid}/ssh-keys", post(add_ssh_key))
+        .route("/console/users/{uid}/ssh-keys/remove", post(remove_ssh_key))
 }
 
 #[derive(Deserialize, Default)]
@@ -215,6 +219,8 @@ async fn detail(State(console): Shared, session: SignedIn, Path(uid): Path<Strin
     let groups = groups_by_user(&data);
     let entry = served_entry(&console.services, &data, user);
     let last_bind = crate::activity::last_bind(&user.entra.id);
+    let keys = ssh_keys::list(&console.services, &user.entra.id).unwrap_or_default();
+    let policy = console.services.credentials.policy().describe();
     let body = html! {
         div.card {
             dl {
@@ -237,10 +243,15 @@ async fn detail(State(console): Shared, session: SignedIn, Path(uid): Path<Strin
                 input #password type="password" name="password" autocomplete="new-password" required;
                 " "
                 button.primary #set-password type="submit" { "Set password" }
-                p.muted { "At least " (crate::auth::MIN_PASSWORD_CHARS) " characters; the user binds with it from now on (the old one stops working)." }
+                p.muted { "The user binds with it from now on (the old one stops working). The password policy:" }
+                ul.muted #password-policy { @for rule in &policy { li { (rule) } } }
             }
         } @else {
             p.muted { "Inactive users cannot get an LDAP password." }
+        }
+        section #ssh-key-section {
+            h2 { "SSH public keys" }
+            (ssh_keys_section(&session, &user.uid, user.status.is_active(), &keys))
         }
         h2 { "As served over LDAP" }
         @match entry {
@@ -293,6 +304,127 @@ async fn set_password(
         &uid,
         result,
         format!("LDAP password of {uid} set"),
+        &format!("/console/users/{}", layout::segment(&uid)),
+    )
+    .await
+}
+
+/// The user's keys (served as `sshPublicKey`) with a remove button each, and the add form.
+fn ssh_keys_section(
+    session: &super::session::Session,
+    uid: &str,
+    active: bool,
+    keys: &[KeyView],
+) -> Markup {
+    let base = format!("/console/users/{}/ssh-keys", layout::segment(uid));
+    html! {
+        @if keys.is_empty() {
+            p.muted #no-ssh-keys { "No SSH public keys." }
+        } @else {
+            table #ssh-keys {
+                thead { tr { th { "Type" } th { "Bits" } th { "Fingerprint" } th { "Comment" } th {} } }
+                tbody {
+                    @for key in keys {
+                        tr {
+                            td.mono { (key.algorithm) }
+                            td.num { (key.bits) }
+                            td.mono.fingerprint { (key.fingerprint) }
+                            td { (key.comment.as_deref().unwrap_or("")) }
+                            td {
+                                form method="post" action=(format!("{base}/remove")) {
+                                    (csrf_field(session))
+                                    input type="hidden" name="fingerprint" value=(key.fingerprint);
+                                    button.danger.remove-ssh-key type="submit" { "Remove" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if active {
+            form method="post" action=(base) {
+                (csrf_field(session))
+                label for="ssh-key" { "Add a public key (one line of a .pub file)" }
+                textarea #ssh-key name="key" rows="3" cols="80" required
+                    placeholder="ssh-ed25519 AAAAC3Nza… name@laptop" {}
+                " "
+                button.primary #add-ssh-key type="submit" { "Add key" }
+                p.muted { "ssh-ed25519, ecdsa-sha2-nistp256/384/521, ssh-rsa (2048 bits or more) or sk-… security keys; at most " (crate::ssh_key::MAX_KEYS_PER_USER) " per user." }
+            }
+        } @else {
+            p.muted { "Inactive users cannot get SSH keys." }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct KeyForm {
+    key: String,
+}
+
+#[derive(Deserialize)]
+struct FingerprintForm {
+    fingerprint: String,
+}
+
+/// `POST /console/users/{uid}/ssh-keys`: same checks as `POST /api/v1/users/{uid}/ssh-keys`.
+async fn add_ssh_key(
+    State(console): Shared,
+    session: SignedIn,
+    Path(uid): Path<String>,
+    Form(form): Form<KeyForm>,
+) -> Response {
+    let target = uid.clone();
+    let result = ssh_keys::off_runtime(console.services.clone(), move |services| {
+        ssh_keys::add(
+            services,
+            &ssh_keys::user_id_by_uid(services, &target)?,
+            &form.key,
+        )
+    })
+    .await;
+    let message = match &result {
+        Ok(key) => format!("SSH key {} added to {uid}", key.fingerprint),
+        Err(_) => String::new(),
+    };
+    audit::conclude(
+        &console,
+        &session,
+        "user.ssh_key.add",
+        &uid,
+        result.map(|_| ()).map_err(|e| e.message().to_string()),
+        message,
+        &format!("/console/users/{}", layout::segment(&uid)),
+    )
+    .await
+}
+
+/// `POST /console/users/{uid}/ssh-keys/remove`: same checks as
+/// `DELETE /api/v1/users/{uid}/ssh-keys/{fingerprint}`.
+async fn remove_ssh_key(
+    State(console): Shared,
+    session: SignedIn,
+    Path(uid): Path<String>,
+    Form(form): Form<FingerprintForm>,
+) -> Response {
+    let (target, fingerprint) = (uid.clone(), form.fingerprint.trim().to_string());
+    let ok = format!("SSH key {fingerprint} removed from {uid}");
+    let result = ssh_keys::off_runtime(console.services.clone(), move |services| {
+        ssh_keys::remove(
+            services,
+            &ssh_keys::user_id_by_uid(services, &target)?,
+            &fingerprint,
+        )
+    })
+    .await;
+    audit::conclude(
+        &console,
+        &session,
+        "user.ssh_key.remove",
+        &uid,
+        result.map(|_| ()).map_err(|e| e.message().to_string()),
+        ok,
         &format!("/console/users/{}", layout::segment(&uid)),
     )
     .await
