@@ -2,6 +2,9 @@
 pub mod api;
 pub mod authorize;
 pub mod client;
+pub mod id_token;
+pub mod oidc;
+pub mod pending;
 pub mod report;
 pub mod settings;
 pub mod users;

@@ -154,6 +154,9 @@ pub struct RawAdmin {
     pub token_file: Option<PathBuf>,
     pub token_env: Option<String>,
     pub public_url: Option<String>,
+    pub admin_group: Option<String>,
+    #[serde(default)]
+    pub admins: Vec<String>,
 }
 
 impl Default for RawAdmin {
@@ -164,6 +167,8 @@ impl Default for RawAdmin {
             token_file: None,
             token_env: None,
             public_url: None,
+            admin_group: None,
+            admins: Vec::new(),
         }
     }
 }
