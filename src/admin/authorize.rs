@@ -381,16 +381,30 @@ pub async fn start(
     })))
 }
 
-/// `GET /api/v1/sync/callback` (no bearer token: the state protects it).
+/// `GET /api/v1/sync/callback` (no bearer token: the state protects it). A browser (one
+/// that accepts HTML, as after the console's "Authorize Account") gets a page leading back
+/// to the Sync page; API clients get JSON.
 pub async fn callback(
     State(services): Shared,
+    headers: axum::http::HeaderMap,
     Query(params): Query<CallbackParams>,
-) -> Result<Json<serde_json::Value>, AuthorizeError> {
-    let info = services.authorizer.complete(&params).await?;
-    Ok(Json(json!({
-        "status": "authorized",
-        "authorization": info,
-    })))
+) -> Response {
+    let browser = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    let outcome = services.authorizer.complete(&params).await;
+    match (outcome, browser) {
+        (Ok(info), false) => Json(json!({
+            "status": "authorized",
+            "authorization": info,
+        }))
+        .into_response(),
+        (Err(e), false) => e.into_response(),
+        (outcome, true) => {
+            crate::console::authorized_page(outcome.map_err(|e| (e.status, e.message)))
+        }
+    }
 }
 
 /// `GET /api/v1/sync/credentials`.

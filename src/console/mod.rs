@@ -14,6 +14,7 @@
 mod access;
 mod audit;
 mod binders;
+mod credentials_section;
 pub mod csrf;
 mod groups;
 mod layout;
@@ -25,6 +26,8 @@ mod settings_form;
 mod sign_in;
 mod sync_page;
 mod users;
+
+pub use credentials_section::authorized_page;
 
 use crate::app::Services;
 use axum::Router;
@@ -61,6 +64,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(services: Arc<Services>) -> Rout
         .route("/console", get(|| async { Redirect::to("/console/sync") }))
         .route("/console/", get(|| async { Redirect::to("/console/sync") }))
         .merge(sync_page::routes())
+        .merge(credentials_section::routes())
         .merge(users::routes())
         .merge(groups::routes())
         .merge(binders::routes())
