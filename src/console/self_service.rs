@@ -74,6 +74,7 @@ async fn show(State(console): Shared, session: SignedIn) -> Response {
         user.entra.display_name.as_deref().unwrap_or(&user.uid)
     );
     let body = html! {
+        div.self-service {
         div.toolbar {
             span.who { "Signed in as " (session.identity.actor().trim_start_matches("microsoft:")) }
             @if session.identity.is_admin() { " · " a href="/console/sync" { "Admin console" } }
@@ -101,6 +102,7 @@ async fn show(State(console): Shared, session: SignedIn) -> Response {
         (ldap_settings(&console, snapshot.base_dn(), dn.as_deref()))
         (password_section(&session, user))
         (ssh_keys_section(user))
+        }
     };
     layout::bare(StatusCode::OK, &title, body)
 }
