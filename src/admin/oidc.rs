@@ -92,6 +92,16 @@ fn discovery_url(authority: &url::Url, tenant: &str) -> Result<url::Url, String>
     Ok(url)
 }
 
+/// The tenant id in a v2.0 issuer `{authority}/{tenant id}/v2.0`.
+fn tenant_of_issuer(issuer: &str) -> Option<String> {
+    let url = url::Url::parse(issuer).ok()?;
+    let segments: Vec<&str> = url.path_segments()?.filter(|s| !s.is_empty()).collect();
+    match segments.as_slice() {
+        [.., tenant, "v2.0"] => Some((*tenant).to_string()),
+        _ => None,
+    }
+}
+
 impl MicrosoftSignIn {
     /// The flow for `entra`'s app, calling back to `public_url` + [`CALLBACK_PATH`].
     pub fn new(entra: &EntraConfig, public_url: &url::Url) -> MicrosoftSignIn {
@@ -247,12 +257,7 @@ impl MicrosoftSignIn {
         let tenant_id = if uuid::Uuid::parse_str(&self.tenant).is_ok() {
             self.tenant.clone()
         } else {
-            url::Url::parse(&issuer)
-                .ok()
-                .and_then(|u| {
-                    let segments: Vec<String> = u.path_segments()?.map(str::to_string).collect();
-                    segments.iter().rev().nth(1).cloned()
-                })
+            tenant_of_issuer(&issuer)
                 .ok_or_else(|| format!("cannot read the tenant id from the issuer {issuer}"))?
         };
         let provider = Provider {
@@ -294,5 +299,34 @@ impl MicrosoftSignIn {
             .json::<Value>()
             .await
             .map_err(|e| format!("GET {url}: malformed JSON: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_and_tenant_ids_are_derived_like_entra_names_them() {
+        let authority = url::Url::parse("https://login.microsoftonline.com/").unwrap();
+        assert_eq!(
+            discovery_url(&authority, "contoso.onmicrosoft.com")
+                .unwrap()
+                .as_str(),
+            "https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration"
+        );
+        assert_eq!(
+            tenant_of_issuer(
+                "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0"
+            )
+            .as_deref(),
+            Some("9188040d-6c67-4c5b-b112-36a304b66dad")
+        );
+        assert_eq!(
+            tenant_of_issuer("https://sts.windows.net/tid/"),
+            None,
+            "v1.0 issuers are not accepted"
+        );
+        assert_eq!(tenant_of_issuer("not a url"), None);
     }
 }
