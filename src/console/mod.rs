@@ -19,6 +19,7 @@ pub mod csrf;
 mod groups;
 mod layout;
 mod logs;
+mod microsoft;
 pub mod ratelimit;
 mod self_service;
 pub mod session;
@@ -83,8 +84,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(services: Arc<Services>) -> Rout
     Router::new()
         .route("/", get(|| async { Redirect::to("/console/sync") }))
         .route("/console/sign-in", get(sign_in::form).post(sign_in::submit))
-        .route("/console/sign-in/microsoft", get(sign_in::microsoft))
-        .route("/console/sign-in/callback", get(sign_in::callback))
+        .route("/console/sign-in/microsoft", get(microsoft::start))
+        .route("/console/sign-in/callback", get(microsoft::callback))
         .route("/console/static/console.css", get(layout::stylesheet))
         .merge(signed_in)
         .merge(any_person)

@@ -1,32 +1,25 @@
-//! Signing in and out of the console: "Sign in with Microsoft" (OpenID Connect, for admins
-//! and employees) and the break-glass admin token.
+//! Signing in and out of the console: the sign-in page (with "Sign in with Microsoft",
+//! see `microsoft.rs`, and the break-glass admin token), sign-out, and the page an employee
+//! gets for the admin console.
 //!
 //! Why a form and not HTTP authentication: a session cookie can be ended (sign-out, expiry)
-//! and carries a CSRF token. Signing in with Microsoft binds the flow's `state` to the
-//! browser with a short-lived cookie (`SameSite=Lax`, so it survives the top-level redirect
-//! back from Microsoft): a callback whose state is not this browser's is refused, so nobody
-//! can slip their own sign-in into someone else's browser. The callback answers with a
-//! page that moves on by itself, so the `SameSite=Strict` session cookie is sent on the
-//! next request (it is not on a redirect that began at another site).
+//! and carries a CSRF token.
 
-use super::session::{self, Identity, Role};
-use super::{Console, Shared, SignedIn, access, audit, client_ip, layout};
+use super::session::{self, Identity};
+use super::{Shared, SignedIn, audit, client_ip, layout};
 use crate::admin::api::constant_time_eq;
-use crate::admin::authorize::CallbackParams;
-use axum::extract::{Query, Request};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::Request;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
-
-/// The cookie that ties a Microsoft sign-in's `state` to the browser that started it.
-const FLOW_COOKIE: &str = "entra_ldap_sign_in";
 
 /// `GET /console/sign-in`.
 pub async fn form() -> Response {
     sign_in_page(StatusCode::OK, None)
 }
 
-fn sign_in_page(status: StatusCode, error: Option<&str>) -> Response {
+/// The sign-in page with `status` and, when given, why the last attempt failed.
+pub fn sign_in_page(status: StatusCode, error: Option<&str>) -> Response {
     layout::bare(
         status,
         "Sign in to entra-ldap",
@@ -101,143 +94,6 @@ pub async fn sign_out(axum::extract::State(console): Shared, session: SignedIn) 
         Redirect::to("/console/sign-in"),
     )
         .into_response()
-}
-
-/// `GET /console/sign-in/microsoft`: off to the identity platform (the state goes into a
-/// cookie of this browser).
-pub async fn microsoft(axum::extract::State(console): Shared) -> Response {
-    match console.services.microsoft_sign_in.start() {
-        Ok(started) => {
-            let cookie = format!(
-                "{FLOW_COOKIE}={}; Path=/console/sign-in; HttpOnly; Secure; SameSite=Lax; Max-Age={}",
-                started.state,
-                crate::admin::oidc::STATE_LIFETIME.as_secs()
-            );
-            (
-                [(header::SET_COOKIE, cookie)],
-                Redirect::to(started.url.as_str()),
-            )
-                .into_response()
-        }
-        Err(e) => sign_in_page(StatusCode::INTERNAL_SERVER_ERROR, Some(&e.0)),
-    }
-}
-
-/// The state this browser's sign-in started with, from its flow cookie.
-fn flow_state(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == FLOW_COOKIE)
-        .map(|(_, value)| value)
-}
-
-/// `GET /console/sign-in/callback`: the identity platform's answer. Checks the state
-/// against this browser's, verifies the sign-in, decides the role from the directory and
-/// starts a session: admins go to the console, employees to `/me`.
-pub async fn callback(
-    axum::extract::State(console): Shared,
-    Query(params): Query<CallbackParams>,
-    req: Request,
-) -> Response {
-    let ip = client_ip(req.extensions());
-    let from_browser = flow_state(req.headers()).unwrap_or("");
-    let returned = params.state.as_deref().unwrap_or("");
-    if returned.is_empty() || !constant_time_eq(from_browser.as_bytes(), returned.as_bytes()) {
-        return refuse(
-            &console,
-            StatusCode::BAD_REQUEST,
-            format!("console:{ip}"),
-            "This sign-in was not started in this browser (state mismatch): start again."
-                .to_string(),
-        )
-        .await;
-    }
-    let person = match console.services.microsoft_sign_in.complete(&params).await {
-        Ok(person) => person,
-        Err(e) => {
-            return refuse(
-                &console,
-                StatusCode::UNAUTHORIZED,
-                format!("console:{ip}"),
-                e.0,
-            )
-            .await;
-        }
-    };
-    let actor = format!("microsoft:{}", person.username);
-    let data = match super::directory_data(&console) {
-        Ok(data) => data,
-        Err(page) => return *page,
-    };
-    let role = match access::role_of(&console.services.admin_access, &data, &person) {
-        Ok(role) => role,
-        Err(why) => return refuse(&console, StatusCode::FORBIDDEN, actor, why).await,
-    };
-    let upn = data
-        .users
-        .iter()
-        .find(|u| u.entra.id == person.object_id)
-        .map(|u| u.entra.user_principal_name.clone())
-        .unwrap_or(person.username);
-    let session = console.sessions.create(Identity::Microsoft {
-        object_id: person.object_id,
-        upn,
-        role,
-    });
-    audit::by(
-        &console.services,
-        &session,
-        "console.sign_in",
-        "microsoft",
-        Ok(()),
-    )
-    .await;
-    let next = match role {
-        Role::Admin => "/console/sync",
-        Role::Employee => "/me",
-    };
-    let mut response = layout::bare(
-        StatusCode::OK,
-        "Signed in",
-        html! {
-            meta http-equiv="refresh" content=(format!("0;url={next}"));
-            p { "Signed in as " strong { (session.identity.actor().trim_start_matches("microsoft:")) } ". "
-                a #continue href=(next) { "Continue" } }
-        },
-    );
-    for cookie in [session::cookie(&session.id), clear_flow_cookie()] {
-        if let Ok(value) = header::HeaderValue::from_str(&cookie) {
-            response.headers_mut().append(header::SET_COOKIE, value);
-        }
-    }
-    response
-}
-
-/// The `Set-Cookie` value that ends the flow cookie.
-fn clear_flow_cookie() -> String {
-    format!("{FLOW_COOKIE}=; Path=/console/sign-in; HttpOnly; Secure; SameSite=Lax; Max-Age=0")
-}
-
-/// A refused Microsoft sign-in: logged, audited, and the sign-in page with the reason.
-async fn refuse(console: &Console, status: StatusCode, actor: String, why: String) -> Response {
-    tracing::warn!(%actor, reason = %why, "Microsoft sign-in refused");
-    audit::record(
-        &console.services,
-        actor,
-        "console.sign_in",
-        "microsoft",
-        Err(why.clone()),
-    )
-    .await;
-    let mut response = sign_in_page(status, Some(&why));
-    if let Ok(value) = header::HeaderValue::from_str(&clear_flow_cookie()) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
-    response
 }
 
 /// The page a signed-in employee gets for the admin console: 403, what they may use instead.
