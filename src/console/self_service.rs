@@ -96,7 +96,7 @@ async fn show(State(console): Shared, session: SignedIn) -> Response {
                         span.badge.bad { "inactive" } " " span.muted { (super::users::reason(why)) }
                     }
                 }
-                dt { "Groups" } dd #groups { (groups.join(", ")) }
+                dt { "Groups" } dd #groups { @if groups.is_empty() { span.muted { "none" } } @else { (groups.join(", ")) } }
             }
         }
         (ldap_settings(&console, snapshot.base_dn(), dn.as_deref()))
