@@ -285,6 +285,15 @@ async fn people_sign_in_with_microsoft_in_a_browser() {
     let (_, after) = api.get("/api/v1/sync/settings").await;
     assert_eq!(after["options"]["groups_without_email"]["value"], !was);
 
+    // The audit trail names the person.
+    let (_, audit) = api.get("/api/v1/logs/audit?limit=20").await;
+    let trigger = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .find(|e| e["action"] == "sync.trigger")
+        .expect("Sync now audited");
+    assert_eq!(trigger["actor"], "microsoft:alice@example.com");
     browser.click(".signout button").await;
     browser.find("#sign-in-microsoft").await;
 

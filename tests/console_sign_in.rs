@@ -110,6 +110,9 @@ async fn admins_get_the_console_employees_only_their_page_others_are_refused() {
     let (status, location, body) = submit_form(&flow, "alice@example.com", "wrong").await;
     assert_eq!((status, location), (200, None));
     assert!(body.contains("AADSTS50126"), "{body}");
+    let (status, location, body) = submit_form(&flow, "nobody@example.com", PW).await;
+    assert_eq!((status, location), (200, None));
+    assert!(body.contains("AADSTS50034"), "{body}");
 
     // carol is disabled in Entra: the tenant refuses (AADSTS50057) and so does the console.
     let (carol, page) = sign_in(&server, "carol@example.com", PW).await;
