@@ -7,7 +7,7 @@ mod common;
 
 use common::TestServer;
 use common::admin::Api;
-use common::microsoft::{callback, csrf_of, sign_in, start, submit_form};
+use common::microsoft::{callback, sign_in, start, submit_form};
 use entra_ldap::simulator::{DEFAULT_SIGN_IN_PASSWORD, IdTokenFault, SimUser};
 
 const PW: &str = DEFAULT_SIGN_IN_PASSWORD;
@@ -101,7 +101,7 @@ async fn admins_get_the_console_employees_only_their_page_others_are_refused() {
         assert!(me.body.contains(shown), "{shown} in {}", me.body);
     }
     // A console form post by an employee, even with their CSRF token, changes nothing.
-    let token = csrf_of(&bob, "/me").await;
+    let token = bob.csrf_of("/me").await;
     let sync_now = bob.post("/console/sync/now", &[("csrf", &token)]).await;
     assert_eq!(sync_now.status, 403);
 
@@ -144,7 +144,7 @@ async fn an_employee_sets_their_ldap_password_with_csrf_enforced() {
     assert_eq!(server.whoami(&bob_dn, "bobs-new-ldap-pw-1").await, 49);
 
     // Two different passwords: refused with a message, nothing changed.
-    let token = csrf_of(&bob, "/me").await;
+    let token = bob.csrf_of("/me").await;
     let differ = bob
         .post(
             "/me/password",

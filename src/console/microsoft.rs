@@ -124,7 +124,7 @@ pub async fn callback(
         "Signed in",
         html! {
             meta http-equiv="refresh" content=(format!("0;url={next}"));
-            p { "Signed in as " strong { (session.identity.actor().trim_start_matches("microsoft:")) } ". "
+            p { "Signed in as " strong { (session.identity.who()) } ". "
                 a #continue href=(next) { "Continue" } }
         },
     );

@@ -76,7 +76,7 @@ async fn show(State(console): Shared, session: SignedIn) -> Response {
     let body = html! {
         div.self-service {
         div.toolbar {
-            span.who { "Signed in as " (session.identity.actor().trim_start_matches("microsoft:")) }
+            span.who { "Signed in as " (session.identity.who()) }
             @if session.identity.is_admin() { " · " a href="/console/sync" { "Admin console" } }
             form.inline.signout method="post" action="/console/sign-out" {
                 (csrf_field(&session))

@@ -57,6 +57,14 @@ impl Identity {
         }
     }
 
+    /// Who signed in, for people to read: the UPN, or "the admin token".
+    pub fn who(&self) -> &str {
+        match self {
+            Identity::AdminToken => "the admin token",
+            Identity::Microsoft { upn, .. } => upn,
+        }
+    }
+
     /// Whether this session may use the admin console.
     pub fn is_admin(&self) -> bool {
         match self {
@@ -286,6 +294,7 @@ mod tests {
             role: Role::Employee,
         };
         assert_eq!(admin.actor(), "microsoft:alice@example.com");
+        assert_eq!(admin.who(), "alice@example.com");
         assert!(admin.is_admin());
         assert!(!employee.is_admin());
         assert!(Identity::AdminToken.is_admin());

@@ -104,7 +104,7 @@ pub fn not_an_admin(session: &session::Session) -> Response {
         html! {
             p.error #error {
                 "The admin console is for admins. You are signed in as "
-                strong { (session.identity.actor().trim_start_matches("microsoft:")) }
+                strong { (session.identity.who()) }
                 ", who is not an admin of this directory."
             }
             p { a #to-me href="/me" { "Go to your self-service page" } " (LDAP password and settings)." }

@@ -99,13 +99,3 @@ pub async fn sign_in(server: &TestServer, username: &str, password: &str) -> (Co
     let location = location.expect("Location");
     callback(server, &location, Some(&flow.flow_cookie)).await
 }
-
-/// The CSRF token from the hidden field of the page at `path`.
-pub async fn csrf_of(console: &Console, path: &str) -> String {
-    let page = console.get(path).await;
-    assert_eq!(page.status, 200, "{path}: {}", page.body);
-    let marker = "name=\"csrf\" value=\"";
-    let start = page.body.find(marker).expect("page has a CSRF field") + marker.len();
-    let end = page.body[start..].find('"').expect("closing quote") + start;
-    page.body[start..end].to_string()
-}
