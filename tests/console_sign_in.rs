@@ -281,5 +281,20 @@ async fn a_callback_must_come_back_to_the_browser_that_started_it_once() {
         page.body
     );
     assert!(replayed.cookie.is_none());
+
+    // Starting sign-ins is limited per address (each keeps a pending flow): two were
+    // started above, so the limit is reached after MAX_STARTS - 2 more.
+    let max = entra_ldap::console::MAX_MICROSOFT_SIGN_IN_STARTS;
+    for _ in 2..max {
+        let page = common::console::Console::of(&server)
+            .get("/console/sign-in/microsoft")
+            .await;
+        assert_eq!(page.status, 303);
+    }
+    let page = common::console::Console::of(&server)
+        .get("/console/sign-in/microsoft")
+        .await;
+    assert_eq!(page.status, 429, "{}", page.body);
+    assert!(page.body.contains("Too many sign-ins"), "{}", page.body);
     server.stop().await;
 }

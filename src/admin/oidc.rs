@@ -27,6 +27,10 @@ use std::time::Duration;
 pub const CALLBACK_PATH: &str = "/console/sign-in/callback";
 /// How long a sign-in may take between leaving for Microsoft and coming back.
 pub const STATE_LIFETIME: Duration = Duration::from_secs(600);
+/// Sign-ins waiting for their callback, at most: everyone who may sign in (employees
+/// included) can have one open, and a flood from one address is stopped by the console's
+/// per-address limit on starting sign-ins long before it could push others' out.
+const MAX_PENDING_SIGN_INS: usize = 1024;
 /// The scopes of a sign-in: an id_token with the user's name, UPN and mail; no API access.
 const SCOPES: [&str; 3] = ["openid", "profile", "email"];
 
@@ -128,7 +132,7 @@ impl MicrosoftSignIn {
             tenant: entra.tenant_id.clone(),
             client_id: entra.client_id.clone(),
             redirect: RedirectUrl::from_url(callback),
-            pending: PendingFlows::new(STATE_LIFETIME),
+            pending: PendingFlows::with_capacity(STATE_LIFETIME, MAX_PENDING_SIGN_INS),
             provider: Mutex::new(None),
         }
     }

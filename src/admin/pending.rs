@@ -16,14 +16,21 @@ pub const MAX_PENDING: usize = 64;
 /// Flows waiting for their callback, each carrying a `T`.
 pub struct PendingFlows<T> {
     lifetime: Duration,
+    capacity: usize,
     entries: Mutex<HashMap<String, (Instant, T)>>,
 }
 
 impl<T> PendingFlows<T> {
-    /// Flows whose state is redeemable for `lifetime`.
+    /// Flows whose state is redeemable for `lifetime`, at most [`MAX_PENDING`].
     pub fn new(lifetime: Duration) -> PendingFlows<T> {
+        PendingFlows::with_capacity(lifetime, MAX_PENDING)
+    }
+
+    /// Flows whose state is redeemable for `lifetime`, at most `capacity` at once.
+    pub fn with_capacity(lifetime: Duration, capacity: usize) -> PendingFlows<T> {
         PendingFlows {
             lifetime,
+            capacity: capacity.max(1),
             entries: Mutex::new(HashMap::new()),
         }
     }
@@ -32,12 +39,12 @@ impl<T> PendingFlows<T> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Remembers `value` under `state`, forgetting expired flows and, beyond
-    /// [`MAX_PENDING`], the oldest.
+    /// Remembers `value` under `state`, forgetting expired flows and, beyond the
+    /// capacity, the oldest.
     pub fn insert(&self, state: String, value: T) {
         let mut entries = self.lock();
         entries.retain(|_, (created, _)| created.elapsed() < self.lifetime);
-        if entries.len() >= MAX_PENDING
+        if entries.len() >= self.capacity
             && let Some(oldest) = entries
                 .iter()
                 .min_by_key(|(_, (created, _))| *created)

@@ -21,10 +21,33 @@ use maud::html;
 
 /// The cookie that ties a Microsoft sign-in's `state` to the browser that started it.
 const FLOW_COOKIE: &str = "entra_ldap_sign_in";
+/// Microsoft sign-ins one client address may start per [`START_WINDOW`] (a person needs a
+/// few; each start keeps a pending flow for ten minutes).
+pub const MAX_STARTS: usize = 20;
+const START_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The per-address limit on starting Microsoft sign-ins.
+pub fn start_limiter() -> super::ratelimit::SignInLimiter {
+    super::ratelimit::SignInLimiter::with_limit(MAX_STARTS, START_WINDOW)
+}
 
 /// `GET /console/sign-in/microsoft`: off to the identity platform (the state goes into a
 /// cookie of this browser).
-pub async fn start(axum::extract::State(console): Shared) -> Response {
+pub async fn start(axum::extract::State(console): Shared, req: Request) -> Response {
+    let ip = client_ip(req.extensions());
+    if let Some(wait) = console.starts.blocked(ip) {
+        let mut response = sign_in_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(&format!(
+                "Too many sign-ins started from your address. Try again in {wait} s."
+            )),
+        );
+        if let Ok(value) = header::HeaderValue::from_str(&wait.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return response;
+    }
+    console.starts.record_failure(ip);
     match console.services.microsoft_sign_in.start() {
         Ok(started) => {
             let cookie = format!(

@@ -29,6 +29,7 @@ mod sync_page;
 mod users;
 
 pub use credentials_section::authorized_page;
+pub use microsoft::MAX_STARTS as MAX_MICROSOFT_SIGN_IN_STARTS;
 
 use crate::app::Services;
 use axum::Router;
@@ -50,6 +51,8 @@ pub struct Console {
     pub services: Arc<Services>,
     pub sessions: Sessions,
     pub limiter: ratelimit::SignInLimiter,
+    /// Microsoft sign-ins started per client address (each keeps a pending flow).
+    pub starts: ratelimit::SignInLimiter,
 }
 
 type Shared = State<Arc<Console>>;
@@ -60,6 +63,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(services: Arc<Services>) -> Rout
         services,
         sessions: Sessions::default(),
         limiter: ratelimit::SignInLimiter::default(),
+        starts: microsoft::start_limiter(),
     });
     let signed_in = Router::new()
         .route("/console", get(|| async { Redirect::to("/console/sync") }))
