@@ -53,6 +53,47 @@ pub struct Services {
     pub authorizer: Arc<crate::admin::authorize::Authorizer>,
     /// `[entra]`, for listing the configured credentials.
     pub entra: crate::config::EntraConfig,
+    /// Signing people in with Microsoft (console and self-service page).
+    pub microsoft_sign_in: Arc<crate::admin::oidc::MicrosoftSignIn>,
+    /// `[admin] admin_group` / `admins`: who of those gets the console.
+    pub admin_access: crate::config::AdminAccess,
+    /// Where LDAP clients connect, for the self-service page's instructions.
+    pub ldap_endpoints: LdapEndpoints,
+}
+
+/// The LDAP listeners as clients should address them.
+#[derive(Clone, Debug)]
+pub struct LdapEndpoints {
+    /// Host name or address clients use (`[admin] public_url`'s host when set, else the
+    /// listener's address).
+    pub host: String,
+    pub ldap_port: Option<u16>,
+    pub ldaps_port: Option<u16>,
+}
+
+impl LdapEndpoints {
+    fn of(config: &Config, ldap: Option<SocketAddr>, ldaps: Option<SocketAddr>) -> LdapEndpoints {
+        let listener_host = ldap
+            .or(ldaps)
+            .map(|a| a.ip())
+            .filter(|ip| !ip.is_unspecified())
+            .map(|ip| match ip {
+                std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+                v4 => v4.to_string(),
+            });
+        let host = config
+            .admin
+            .public_url
+            .as_ref()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .or(listener_host)
+            .unwrap_or_else(|| "this-server".to_string());
+        LdapEndpoints {
+            host,
+            ldap_port: ldap.map(|a| a.port()),
+            ldaps_port: ldaps.map(|a| a.port()),
+        }
+    }
 }
 
 impl Services {
@@ -177,6 +218,10 @@ impl App {
             store.clone(),
             secrets.clone(),
         ));
+        let microsoft_sign_in = Arc::new(crate::admin::oidc::MicrosoftSignIn::new(
+            &config.entra,
+            &public_url,
+        ));
         let sync = SyncService::start_with_settings(
             config.entra.clone(),
             config.directory.clone(),
@@ -194,6 +239,9 @@ impl App {
             admin_token: config.admin.token.clone(),
             authorizer,
             entra: config.entra.clone(),
+            microsoft_sign_in,
+            admin_access: config.admin.access.clone(),
+            ldap_endpoints: LdapEndpoints::of(&config, ldap_addr, ldaps_addr),
         });
 
         let mut tasks = JoinSet::new();

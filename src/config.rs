@@ -160,6 +160,8 @@ pub struct AdminConfig {
     /// How browsers reach this API (`[admin] public_url`; `None`: `http://{bound address}`):
     /// the delegated authorization's redirect URI is `{public_url}/api/v1/sync/callback`.
     pub public_url: Option<url::Url>,
+    /// Who gets the console after signing in with Microsoft.
+    pub access: AdminAccess,
     /// How the listener speaks: HTTPS (default off loopback) or plain HTTP (loopback, or
     /// behind a TLS-terminating proxy). See `config/admin_tls.rs`.
     pub transport: AdminTransport,
@@ -189,6 +191,16 @@ impl AdminTransport {
     pub fn scheme(&self) -> &'static str {
         if self.is_tls() { "https" } else { "http" }
     }
+}
+
+/// `[admin] admin_group` and `[admin] admins`: which people signed in with Microsoft are
+/// admins (everyone else who is an active synced user gets only the self-service page).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AdminAccess {
+    /// A group (name or object id); its members, nested included, are admins.
+    pub admin_group: Option<String>,
+    /// UPNs or object ids of admins.
+    pub admins: Vec<String>,
 }
 
 /// Which Entra property becomes the login name (`uid`).

@@ -115,6 +115,11 @@ pub async fn start_with_simulator(
             app.admin_addr
         ),
     );
+    // … and "Sign in with Microsoft" on the console.
+    sim.register_redirect_uri(
+        crate::config::DEMO_CLIENT_ID,
+        app.services.microsoft_sign_in.redirect_uri(),
+    );
     let first = app
         .services
         .sync
@@ -242,6 +247,15 @@ fn print_instructions(app: &App, options: &DemoOptions, data_dir: &std::path::Pa
         "Web console (sign in with the same token): {scheme}://{}/",
         app.admin_addr
     );
+    if options.generated.is_none() {
+        println!(
+            "  or \"Sign in with Microsoft\" (password {}): alice@example.com or heidi@example.com \
+             (admins: [admin] admins, group Platform) get the console; bob@example.com gets \
+             the self-service page http://{}/me",
+            crate::simulator::DEFAULT_SIGN_IN_PASSWORD,
+            app.admin_addr
+        );
+    }
     println!();
     println!("Press Ctrl-C to stop.");
 }

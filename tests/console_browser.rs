@@ -1,7 +1,10 @@
 //! The web console in a real browser (headless chromium through chromedriver): an admin
 //! signs in with the token, starts a sync and sees it finish, finds alice and her LDAP DN,
 //! sets her password (then `ldapwhoami` binds with it), creates a binder (then binds with
-//! the secret shown once) and finds that bind in the LDAP log. With `CONSOLE_SCREENSHOTS`
+//! the secret shown once) and finds that bind in the LDAP log. Signing in with Microsoft:
+//! an admin authorizes the sync account, changes an option and syncs; an employee sets
+//! their LDAP password on their own page and is refused the console; a form without its
+//! CSRF token is refused. With `CONSOLE_SCREENSHOTS`
 //! set, each page is saved as a PNG there (docs/console.md uses them).
 
 mod common;
@@ -303,6 +306,156 @@ async fn admin_discards_a_held_run_in_the_browser() {
     );
     let (_, status) = api.get("/api/v1/sync/status").await;
     assert!(status["held"].is_null(), "{status}");
+    browser.close().await;
+    server.stop().await;
+}
+
+/// Signs in with Microsoft in the browser: the console's button, the simulated tenant's
+/// form as `username`; returns once the browser is back on our side.
+async fn sign_in_with_microsoft(browser: &Browser, base: &str, username: &str) {
+    browser.goto(&format!("{base}/console/sign-in")).await;
+    browser.click("#sign-in-microsoft").await;
+    microsoft_form(browser, username).await;
+}
+
+/// Fills and submits the simulated tenant's sign-in form.
+async fn microsoft_form(browser: &Browser, username: &str) {
+    browser.fill("#i0116", username).await;
+    browser
+        .fill("#i0118", entra_ldap::simulator::DEFAULT_SIGN_IN_PASSWORD)
+        .await;
+    browser.click("#idSIButton9").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_sign_in_with_microsoft_in_a_browser() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let server = TestServer::start().await;
+    let api = Api::of(&server);
+    let base = format!("http://{}", server.app.admin_addr);
+
+    // The admin signs in through the tenant's form and lands on the console.
+    browser.goto(&format!("{base}/console/sign-in")).await;
+    browser.click("#sign-in-microsoft").await;
+    browser.find("#i0116").await;
+    browser.screenshot("09-microsoft-sign-in").await;
+    microsoft_form(&browser, "alice@example.com").await;
+    assert_eq!(browser.text("h1").await, "Sync with Microsoft Entra ID");
+    assert_eq!(browser.text(".who").await, "microsoft:alice@example.com");
+
+    // Authorize Account for User Sync: the tenant's form again, then back to the Sync page
+    // with the green check.
+    browser.click("#authorize-users").await;
+    microsoft_form(&browser, "alice@example.com").await;
+    let authorized = browser.text("#authorized").await;
+    assert!(authorized.contains("alice@example.com"), "{authorized}");
+    browser.click("#back").await;
+    let credentials = browser.text("#credentials").await;
+    assert!(
+        credentials.contains("alice@example.com") && credentials.contains("validated"),
+        "{credentials}"
+    );
+    let (_, listed) = api.get("/api/v1/sync/credentials").await;
+    assert!(
+        listed["credentials"]
+            .as_array()
+            .expect("credentials")
+            .iter()
+            .any(|c| c["kind"] == "delegated" && c["who"] == "alice@example.com"),
+        "{listed}"
+    );
+
+    // Sync now: the run appears and finishes, using the authorized account for users.
+    browser.click("#sync-now").await;
+    assert_eq!(browser.text("#flash").await, "Sync initiated successfully");
+    let (_, runs) = api.get("/api/v1/sync/runs?limit=1").await;
+    let run_id = runs["runs"][0]["id"].as_u64().expect("latest run");
+    let finished = format!("tr[data-run='{run_id}'][data-outcome='succeeded']");
+    browser
+        .client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(&finished))
+        .await
+        .unwrap_or_else(|e| panic!("run {run_id} never shown as succeeded: {e}"));
+    let run = api.wait_run(run_id).await;
+    assert!(
+        run["credential"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("alice@example.com"),
+        "the delegated credential was used: {run}"
+    );
+    // Toggle "groups without emails" and save.
+    let option = "[name='opt.groups_without_email']";
+    let (_, before) = api.get("/api/v1/sync/settings").await;
+    let was = before["options"]["groups_without_email"]["value"]
+        .as_bool()
+        .expect("option shown by the API");
+    browser.find(option).await.click().await.expect("toggle");
+    browser.click("#save-options").await;
+    assert!(
+        browser
+            .text("#flash")
+            .await
+            .starts_with("Options saved (groups_without_email)")
+    );
+    let (_, after) = api.get("/api/v1/sync/settings").await;
+    assert_eq!(after["options"]["groups_without_email"]["value"], !was);
+
+    // The audit trail names the person.
+    let (_, audit) = api.get("/api/v1/logs/audit?limit=20").await;
+    let trigger = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .find(|e| e["action"] == "sync.trigger")
+        .expect("Sync now audited");
+    assert_eq!(trigger["actor"], "microsoft:alice@example.com");
+    browser.click(".signout button").await;
+    browser.find("#sign-in-microsoft").await;
+
+    // An employee signs in, lands on their page and sets an LDAP password.
+    sign_in_with_microsoft(&browser, &base, "bob@example.com").await;
+    assert_eq!(browser.text("#uid").await, "bob");
+    let bob_dn = server.user_dn("bob");
+    assert_eq!(
+        browser.text("#my-dn").await.to_lowercase(),
+        bob_dn.to_lowercase()
+    );
+    browser.fill("#password", "bob-set-this-himself").await;
+    browser.fill("#confirm", "bob-set-this-himself").await;
+    browser.click("#set-password").await;
+    assert_eq!(browser.text("#flash").await, "Your LDAP password is set.");
+    browser.screenshot("10-self-service").await;
+    assert_eq!(server.whoami(&bob_dn, "bob-set-this-himself").await, 0);
+
+    // A form posted without its CSRF token is refused (the field removed in the page).
+    browser
+        .client
+        .execute(
+            "document.querySelectorAll('input[name=csrf]').forEach(e => e.remove())",
+            vec![],
+        )
+        .await
+        .expect("remove the token");
+    browser.fill("#password", "csrf-less-password-1").await;
+    browser.fill("#confirm", "csrf-less-password-1").await;
+    browser.click("#set-password").await;
+    assert!(
+        browser.text("#error").await.contains("security token"),
+        "refused without the token"
+    );
+    assert_eq!(server.whoami(&bob_dn, "csrf-less-password-1").await, 49);
+
+    // The employee is refused the console.
+    browser.goto(&format!("{base}/console/sync")).await;
+    let refusal = browser.text("#error").await;
+    assert!(refusal.contains("for admins"), "{refusal}");
+    browser.screenshot("11-not-an-admin").await;
+
     browser.close().await;
     server.stop().await;
 }

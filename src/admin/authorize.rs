@@ -10,6 +10,7 @@
 //! Why the verifier stays in memory: it is needed once, within minutes, by this process;
 //! a restart simply means starting the authorization again.
 
+use crate::admin::pending::PendingFlows;
 use crate::app::Services;
 use crate::config::EntraConfig;
 use crate::model::{AuthorizationInfo, CredentialPurpose, CredentialSlot, now};
@@ -26,14 +27,11 @@ use axum::response::{IntoResponse, Response};
 use oauth2::{PkceCodeVerifier, RedirectUrl, TokenResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// How long an authorize URL's `state` stays redeemable.
 const STATE_LIFETIME: Duration = Duration::from_secs(600);
-/// Unfinished authorizations kept at most (older ones are dropped first).
-const MAX_PENDING: usize = 64;
 /// The callback's path under the admin API's public URL.
 pub const CALLBACK_PATH: &str = "/api/v1/sync/callback";
 
@@ -64,7 +62,6 @@ struct Pending {
     slot: CredentialSlot,
     purpose: CredentialPurpose,
     verifier: PkceCodeVerifier,
-    created: Instant,
 }
 
 /// Runs the delegated flow for the `[entra]` app.
@@ -77,11 +74,7 @@ pub struct Authorizer {
     redirect: RedirectUrl,
     store: Store,
     secrets: SecretBox,
-    pending: Mutex<HashMap<String, Pending>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    pending: PendingFlows<Pending>,
 }
 
 /// A credential as `GET /api/v1/sync/credentials` lists it (never a token or secret).
@@ -128,7 +121,7 @@ impl Authorizer {
             redirect: RedirectUrl::from_url(callback),
             store,
             secrets,
-            pending: Mutex::new(HashMap::new()),
+            pending: PendingFlows::new(STATE_LIFETIME),
         }
     }
 
@@ -156,23 +149,12 @@ impl Authorizer {
         if let Some(hint) = login_hint.filter(|h| !h.is_empty()) {
             url.query_pairs_mut().append_pair("login_hint", hint);
         }
-        let mut pending = lock(&self.pending);
-        pending.retain(|_, p| p.created.elapsed() < STATE_LIFETIME);
-        if pending.len() >= MAX_PENDING
-            && let Some(oldest) = pending
-                .iter()
-                .min_by_key(|(_, p)| p.created)
-                .map(|(k, _)| k.clone())
-        {
-            pending.remove(&oldest);
-        }
-        pending.insert(
+        self.pending.insert(
             state.secret().clone(),
             Pending {
                 slot,
                 purpose,
                 verifier,
-                created: Instant::now(),
             },
         );
         Ok(url)
@@ -185,9 +167,9 @@ impl Authorizer {
         params: &CallbackParams,
     ) -> Result<AuthorizationInfo, AuthorizeError> {
         let bad = |m: String| AuthorizeError::new(StatusCode::BAD_REQUEST, m);
-        let taken = lock(&self.pending).remove(params.state.as_deref().unwrap_or(""));
-        let pending = taken
-            .filter(|p| p.created.elapsed() < STATE_LIFETIME)
+        let pending = self
+            .pending
+            .take(params.state.as_deref().unwrap_or(""))
             .ok_or_else(|| {
                 bad("unknown, expired or already used state: start the authorization again".into())
             })?;
@@ -399,16 +381,30 @@ pub async fn start(
     })))
 }
 
-/// `GET /api/v1/sync/callback` (no bearer token: the state protects it).
+/// `GET /api/v1/sync/callback` (no bearer token: the state protects it). A browser (one
+/// that accepts HTML, as after the console's "Authorize Account") gets a page leading back
+/// to the Sync page; API clients get JSON.
 pub async fn callback(
     State(services): Shared,
+    headers: axum::http::HeaderMap,
     Query(params): Query<CallbackParams>,
-) -> Result<Json<serde_json::Value>, AuthorizeError> {
-    let info = services.authorizer.complete(&params).await?;
-    Ok(Json(json!({
-        "status": "authorized",
-        "authorization": info,
-    })))
+) -> Response {
+    let browser = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    let outcome = services.authorizer.complete(&params).await;
+    match (outcome, browser) {
+        (Ok(info), false) => Json(json!({
+            "status": "authorized",
+            "authorization": info,
+        }))
+        .into_response(),
+        (Err(e), false) => e.into_response(),
+        (outcome, true) => {
+            crate::console::authorized_page(outcome.map_err(|e| (e.status, e.message)))
+        }
+    }
 }
 
 /// `GET /api/v1/sync/credentials`.

@@ -54,6 +54,7 @@ pub fn config(data_dir: PathBuf, tenant_url: url::Url) -> Config {
             public_url: None,
             transport: super::AdminTransport::Plain,
             ca_file: None,
+            access: demo_admin_access(),
         },
         directory: directory_unchecked(RawDirectory::default()),
         auth: auth_unchecked(RawAuth::default()),
@@ -79,6 +80,15 @@ pub fn demo_sync_options() -> SyncOptions {
         groups_without_email: Some(true),
         interval: Some(DEMO_INTERVAL_SECS),
         ..SyncOptions::default()
+    }
+}
+
+/// Who gets the demo's console after signing in with Microsoft: alice by name, and the
+/// members of the (mail-less security) group Platform — erin and heidi.
+pub fn demo_admin_access() -> super::AdminAccess {
+    super::AdminAccess {
+        admin_group: Some("Platform".to_string()),
+        admins: vec!["alice@example.com".to_string()],
     }
 }
 

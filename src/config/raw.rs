@@ -162,6 +162,9 @@ pub struct RawAdmin {
     pub ca_file: Option<PathBuf>,
     /// Plain HTTP off loopback because a TLS-terminating proxy is in front.
     pub plaintext_behind_proxy: bool,
+    pub admin_group: Option<String>,
+    #[serde(default)]
+    pub admins: Vec<String>,
 }
 
 impl Default for RawAdmin {
@@ -177,6 +180,8 @@ impl Default for RawAdmin {
             tls_key: None,
             ca_file: None,
             plaintext_behind_proxy: false,
+            admin_group: None,
+            admins: Vec::new(),
         }
     }
 }

@@ -776,3 +776,24 @@ fn admin_public_url_and_secrets_key_file() {
         PathBuf::from("/etc/entra-ldap/secret.key")
     );
 }
+
+#[test]
+fn admin_group_and_admins_say_who_gets_the_console() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.admin.access, AdminAccess::default(), "nobody by default");
+    let c = parse(&with(
+        "admin",
+        "admin_group = \" IT Admins \"\nadmins = [\"alice@example.com\", \"0c5e8b1a-0000-4000-8000-000000000001\"]",
+    ))
+    .unwrap();
+    assert_eq!(c.admin.access.admin_group.as_deref(), Some("IT Admins"));
+    assert_eq!(c.admin.access.admins.len(), 2);
+    assert_eq!(
+        invalid_key(&with("admin", "admin_group = \" \"")),
+        "admin.admin_group"
+    );
+    assert_eq!(
+        invalid_key(&with("admin", "admins = [\"\"]")),
+        "admin.admins"
+    );
+}

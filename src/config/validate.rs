@@ -10,8 +10,8 @@ use super::checks::{
 use super::credentials::{admin_public_url, app_credential, backup_app};
 use super::raw::{RawAdmin, RawAuth, RawConfig, RawDirectory, RawEntra, RawLdap, cpu_count};
 use super::{
-    AdminConfig, AuthConfig, Config, ConfigError, DirectoryConfig, EntraConfig, LdapConfig,
-    SecretSource,
+    AdminAccess, AdminConfig, AuthConfig, Config, ConfigError, DirectoryConfig, EntraConfig,
+    LdapConfig, SecretSource,
 };
 use crate::sync::settings::{InactiveUsers, SettingsError, SyncOptions, SyncSettings};
 use serde_json::{Map, Value};
@@ -262,6 +262,31 @@ fn admin(raw: RawAdmin) -> Result<AdminConfig, ConfigError> {
         public_url,
         transport,
         ca_file: raw.ca_file,
+        access: admin_access(raw.admin_group, raw.admins)?,
+    })
+}
+
+/// `[admin] admin_group` and `admins`: names, ids or UPNs, none empty.
+fn admin_access(group: Option<String>, admins: Vec<String>) -> Result<AdminAccess, ConfigError> {
+    let admin_group = match group.map(|g| g.trim().to_string()) {
+        Some(g) if g.is_empty() => {
+            return Err(invalid(
+                "admin.admin_group",
+                "must name a group (its name or object id)",
+            ));
+        }
+        other => other,
+    };
+    let admins: Vec<String> = admins.into_iter().map(|a| a.trim().to_string()).collect();
+    if admins.iter().any(String::is_empty) {
+        return Err(invalid(
+            "admin.admins",
+            "entries must be UPNs or object ids, not empty",
+        ));
+    }
+    Ok(AdminAccess {
+        admin_group,
+        admins,
     })
 }
 

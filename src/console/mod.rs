@@ -5,23 +5,31 @@
 //! binary, testable over plain HTTP, and every value is escaped by the template engine.
 //! Handlers stay thin: they call the same functions as the JSON API (src/admin/api.rs).
 //!
-//! Security: sign-in with the break-glass admin token (rate-limited per IP), a session
-//! cookie (`HttpOnly; Secure; SameSite=Strict`), a CSRF token checked on every form POST
-//! by `require_session`, and every change written to the audit trail. See
-//! docs/console.md.
+//! Security: sign-in with Microsoft (OpenID Connect; admins by `[admin] admin_group` /
+//! `admins`, other active users get only the self-service page `/me`) or with the
+//! break-glass admin token (rate-limited per IP), a session cookie (`HttpOnly; Secure;
+//! SameSite=Strict`), a CSRF token checked on every form POST by the session gate, and
+//! every change written to the audit trail. See docs/console.md.
 
+mod access;
 mod audit;
 mod binders;
+mod credentials_section;
 pub mod csrf;
 pub(crate) mod groups;
 mod layout;
 mod logs;
+mod microsoft;
 pub mod ratelimit;
+mod self_service;
 pub mod session;
 mod settings_form;
 mod sign_in;
 mod sync_page;
 pub(crate) mod users;
+
+pub use credentials_section::authorized_page;
+pub use microsoft::MAX_STARTS as MAX_MICROSOFT_SIGN_IN_STARTS;
 
 use crate::app::Services;
 use axum::Router;
@@ -43,6 +51,8 @@ pub struct Console {
     pub services: Arc<Services>,
     pub sessions: Sessions,
     pub limiter: ratelimit::SignInLimiter,
+    /// Microsoft sign-ins started per client address (each keeps a pending flow).
+    pub starts: ratelimit::SignInLimiter,
 }
 
 type Shared = State<Arc<Console>>;
@@ -53,33 +63,55 @@ pub fn router<S: Clone + Send + Sync + 'static>(services: Arc<Services>) -> Rout
         services,
         sessions: Sessions::default(),
         limiter: ratelimit::SignInLimiter::default(),
+        starts: microsoft::start_limiter(),
     });
     let signed_in = Router::new()
         .route("/console", get(|| async { Redirect::to("/console/sync") }))
         .route("/console/", get(|| async { Redirect::to("/console/sync") }))
         .merge(sync_page::routes())
+        .merge(credentials_section::routes())
         .merge(users::routes())
         .merge(groups::routes())
         .merge(binders::routes())
         .merge(logs::routes())
-        .route("/console/sign-out", post(sign_in::sign_out))
         .route_layer(middleware::from_fn_with_state(
             console.clone(),
             require_session,
         ));
+    let any_person = Router::new()
+        .merge(self_service::routes())
+        .route("/console/sign-out", post(sign_in::sign_out))
+        .route_layer(middleware::from_fn_with_state(
+            console.clone(),
+            require_signed_in,
+        ));
     Router::new()
         .route("/", get(|| async { Redirect::to("/console/sync") }))
         .route("/console/sign-in", get(sign_in::form).post(sign_in::submit))
+        .route("/console/sign-in/microsoft", get(microsoft::start))
+        .route("/console/sign-in/callback", get(microsoft::callback))
         .route("/console/static/console.css", get(layout::stylesheet))
         .merge(signed_in)
+        .merge(any_person)
         .with_state(console)
 }
 
-/// Lets a request through only with a live session: GETs without one are sent to the
-/// sign-in page, other methods get 401. Every non-GET request must also carry the
-/// session's CSRF token in its form body, or it is refused with 403 before any handler
-/// runs. Handlers find the [`Session`] in the request extensions.
+/// The console's gate: [`session_gate`] for admins only (the token, or a person signed in
+/// with Microsoft as an admin); a signed-in employee gets a clear 403 page.
 async fn require_session(State(console): Shared, req: Request, next: Next) -> Response {
+    session_gate(&console, req, next, true).await
+}
+
+/// The self-service page's gate: [`session_gate`] for anyone signed in.
+async fn require_signed_in(State(console): Shared, req: Request, next: Next) -> Response {
+    session_gate(&console, req, next, false).await
+}
+
+/// Lets a request through only with a live session (of an admin, if `admins_only`): GETs
+/// without one are sent to the sign-in page, other methods get 401. Every non-GET request
+/// must also carry the session's CSRF token in its form body, or it is refused with 403
+/// before any handler runs. Handlers find the [`Session`] in the request extensions.
+async fn session_gate(console: &Console, req: Request, next: Next, admins_only: bool) -> Response {
     let session = req
         .headers()
         .get(header::COOKIE)
@@ -95,6 +127,9 @@ async fn require_session(State(console): Shared, req: Request, next: Next) -> Re
             "Your session has ended: sign in again.",
         );
     };
+    if admins_only && !session.identity.is_admin() {
+        return sign_in::not_an_admin(&session);
+    }
     let (mut parts, body) = req.into_parts();
     let body = if parts.method == Method::GET || parts.method == Method::HEAD {
         body

@@ -18,12 +18,29 @@ pub const WINDOW: Duration = Duration::from_secs(60);
 const PRUNE_AT: usize = 4096;
 
 /// Recent failures per client address.
-#[derive(Default)]
 pub struct SignInLimiter {
     failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    max: usize,
+    window: Duration,
+}
+
+impl Default for SignInLimiter {
+    /// [`MAX_FAILURES`] within [`WINDOW`]: the break-glass token's limit.
+    fn default() -> SignInLimiter {
+        SignInLimiter::with_limit(MAX_FAILURES, WINDOW)
+    }
 }
 
 impl SignInLimiter {
+    /// At most `max` events per address within `window` (e.g. Microsoft sign-ins started).
+    pub fn with_limit(max: usize, window: Duration) -> SignInLimiter {
+        SignInLimiter {
+            failures: Mutex::new(HashMap::new()),
+            max,
+            window,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, VecDeque<Instant>>> {
         self.failures.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -35,15 +52,15 @@ impl SignInLimiter {
         let times = map.get_mut(&ip)?;
         while times
             .front()
-            .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
         {
             times.pop_front();
         }
-        if times.len() < MAX_FAILURES {
+        if times.len() < self.max {
             return None;
         }
         let oldest = times.front().copied()?;
-        let wait = WINDOW.saturating_sub(now.duration_since(oldest));
+        let wait = self.window.saturating_sub(now.duration_since(oldest));
         Some(wait.as_secs().max(1))
     }
 
@@ -55,12 +72,12 @@ impl SignInLimiter {
             map.retain(|_, times| {
                 times
                     .back()
-                    .is_some_and(|t| now.duration_since(*t) < WINDOW)
+                    .is_some_and(|t| now.duration_since(*t) < self.window)
             });
         }
         let times = map.entry(ip).or_default();
         times.push_back(now);
-        while times.len() > MAX_FAILURES {
+        while times.len() > self.max {
             times.pop_front();
         }
     }
@@ -88,5 +105,15 @@ mod tests {
         assert!(limiter.blocked(b).is_none(), "other addresses unaffected");
         limiter.clear(a);
         assert!(limiter.blocked(a).is_none());
+    }
+
+    #[test]
+    fn limits_can_be_chosen() {
+        let limiter = SignInLimiter::with_limit(2, Duration::from_secs(60));
+        let a: IpAddr = [10, 0, 0, 1].into();
+        limiter.record_failure(a);
+        assert!(limiter.blocked(a).is_none());
+        limiter.record_failure(a);
+        assert!(limiter.blocked(a).is_some());
     }
 }

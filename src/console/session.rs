@@ -6,9 +6,9 @@
 //! own CSRF token. A session ends after [`MAX_AGE`] or [`IDLE_TIMEOUT`] without a request,
 //! whichever comes first, or on sign-out.
 //!
-//! The way someone signed in is an [`Identity`]: today only the break-glass admin token;
-//! signing in with Microsoft (OpenID Connect) will add a variant, and everything downstream
-//! (audit actor, page header) already goes through [`Identity::actor`].
+//! The way someone signed in is an [`Identity`]: the break-glass admin token, or a person
+//! signed in with Microsoft (OpenID Connect) as an admin or an employee. Everything
+//! downstream (audit actor, page header, what a session may open) goes through it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -29,6 +29,23 @@ const MAX_SESSIONS: usize = 1000;
 pub enum Identity {
     /// Presented the `[admin] token` from the config.
     AdminToken,
+    /// Signed in with Microsoft.
+    Microsoft {
+        /// Entra object id (the id_token's `oid`).
+        object_id: String,
+        /// userPrincipalName, for people to read.
+        upn: String,
+        role: Role,
+    },
+}
+
+/// What a person signed in with Microsoft may open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The console (listed in `[admin] admins` or a member of `[admin] admin_group`).
+    Admin,
+    /// Only the self-service page (any other active synced user).
+    Employee,
 }
 
 impl Identity {
@@ -36,6 +53,31 @@ impl Identity {
     pub fn actor(&self) -> String {
         match self {
             Identity::AdminToken => "console:admin-token".to_string(),
+            Identity::Microsoft { upn, .. } => format!("microsoft:{upn}"),
+        }
+    }
+
+    /// Who signed in, for people to read: the UPN, or "the admin token".
+    pub fn who(&self) -> &str {
+        match self {
+            Identity::AdminToken => "the admin token",
+            Identity::Microsoft { upn, .. } => upn,
+        }
+    }
+
+    /// Whether this session may use the admin console.
+    pub fn is_admin(&self) -> bool {
+        match self {
+            Identity::AdminToken => true,
+            Identity::Microsoft { role, .. } => *role == Role::Admin,
+        }
+    }
+
+    /// The Entra object id of a person signed in with Microsoft.
+    pub fn object_id(&self) -> Option<&str> {
+        match self {
+            Identity::AdminToken => None,
+            Identity::Microsoft { object_id, .. } => Some(object_id),
         }
     }
 }
@@ -237,6 +279,27 @@ mod tests {
         assert!(sessions.touch(&s.id).is_some());
         std::thread::sleep(Duration::from_millis(60));
         assert!(sessions.touch(&s.id).is_none());
+    }
+
+    #[test]
+    fn microsoft_identities_name_the_person_and_carry_their_role() {
+        let admin = Identity::Microsoft {
+            object_id: "oid-1".into(),
+            upn: "alice@example.com".into(),
+            role: Role::Admin,
+        };
+        let employee = Identity::Microsoft {
+            object_id: "oid-2".into(),
+            upn: "bob@example.com".into(),
+            role: Role::Employee,
+        };
+        assert_eq!(admin.actor(), "microsoft:alice@example.com");
+        assert_eq!(admin.who(), "alice@example.com");
+        assert!(admin.is_admin());
+        assert!(!employee.is_admin());
+        assert!(Identity::AdminToken.is_admin());
+        assert_eq!(employee.object_id(), Some("oid-2"));
+        assert_eq!(Identity::AdminToken.object_id(), None);
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! Signing in and out of the console.
+//! Signing in and out of the console: the sign-in page (with "Sign in with Microsoft",
+//! see `microsoft.rs`, and the break-glass admin token), sign-out, and the page an employee
+//! gets for the admin console.
 //!
-//! Why a form and not HTTP authentication: a session cookie can be ended (sign-out, expiry),
-//! carries a CSRF token, and leaves room for a second way in (signing in with Microsoft)
-//! next to the break-glass admin token.
+//! Why a form and not HTTP authentication: a session cookie can be ended (sign-out, expiry)
+//! and carries a CSRF token.
 
 use super::session::{self, Identity};
 use super::{Shared, SignedIn, audit, client_ip, layout};
@@ -17,12 +18,18 @@ pub async fn form() -> Response {
     sign_in_page(StatusCode::OK, None)
 }
 
-fn sign_in_page(status: StatusCode, error: Option<&str>) -> Response {
+/// The sign-in page with `status` and, when given, why the last attempt failed.
+pub fn sign_in_page(status: StatusCode, error: Option<&str>) -> Response {
     layout::bare(
         status,
         "Sign in to entra-ldap",
         html! {
             @if let Some(error) = error { p.error id="error" { (error) } }
+            p {
+                a.button.primary #sign-in-microsoft href="/console/sign-in/microsoft" { "Sign in with Microsoft" }
+            }
+            p.muted { "Admins get the console; everyone else with an active account gets their self-service page (LDAP password and settings)." }
+            h2 { "Break-glass admin token" }
             form method="post" action="/console/sign-in" {
                 label for="token" { "Admin token" }
                 input #token type="password" name="token" autocomplete="off" autofocus required style="width:100%";
@@ -87,4 +94,24 @@ pub async fn sign_out(axum::extract::State(console): Shared, session: SignedIn) 
         Redirect::to("/console/sign-in"),
     )
         .into_response()
+}
+
+/// The page a signed-in employee gets for the admin console: 403, what they may use instead.
+pub fn not_an_admin(session: &session::Session) -> Response {
+    layout::bare(
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+        html! {
+            p.error #error {
+                "The admin console is for admins. You are signed in as "
+                strong { (session.identity.who()) }
+                ", who is not an admin of this directory."
+            }
+            p { a #to-me href="/me" { "Go to your self-service page" } " (LDAP password and settings)." }
+            form method="post" action="/console/sign-out" {
+                (layout::csrf_field(session))
+                button type="submit" #sign-out { "Sign out" }
+            }
+        },
+    )
 }

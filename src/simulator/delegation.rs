@@ -5,7 +5,8 @@
 //! Why: the "Authorize Account" flow and the backup failover can only be trusted if they
 //! run against the same redirects, single-use codes, PKCE checks, rotating refresh tokens
 //! and AADSTS refusals (50057, 65001, 50173, 53003, 7000222) as Entra (graph.md §1.3-1.5).
-//! Tests sign a user in by `login_hint`; there is no login form.
+//! Tests sign a user in by `login_hint`, or through the sign-in form (`sign_in_form`) as a
+//! browser does.
 
 use super::server::{SimState, SimulatorHandle, lock};
 use super::tenant::Tenant;
@@ -54,6 +55,8 @@ pub(crate) struct CodeGrant {
     pub challenge: String,
     pub method: String,
     pub scopes: Vec<String>,
+    /// The authorize request's `nonce`, echoed in the id_token.
+    pub nonce: Option<String>,
     pub expires: Instant,
     pub redeemed: bool,
 }
@@ -99,6 +102,13 @@ pub(crate) struct IdentityState {
     /// When set, a redeemed refresh token stops working (Entra keeps old ones valid; tests
     /// use this to prove the newest token was persisted).
     pub strict_rotation: bool,
+    /// Index of the key id_tokens are signed with (see `oidc::rotate_signing_key`).
+    pub signing_key: usize,
+    /// Users' Microsoft sign-in passwords set by tests (others use
+    /// `oidc::DEFAULT_SIGN_IN_PASSWORD`), by user id.
+    pub sign_in_passwords: HashMap<String, String>,
+    /// Bends the next id_token issued (tests of the server's verification).
+    pub id_token_fault: Option<super::oidc::IdTokenFault>,
 }
 
 /// An app's identity-platform view, merged from the tenant and [`IdentityState`].
@@ -203,93 +213,141 @@ pub(crate) fn known_scope(scope: &str, base: &str) -> bool {
         .any(|p| p.eq_ignore_ascii_case(permission))
 }
 
-/// `GET /{tenant}/oauth2/v2.0/authorize`: signs in the `login_hint` user without a form.
-pub(crate) async fn authorize(
-    State(state): State<Arc<SimState>>,
-    Path(tenant): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
+/// A checked authorize request: where the answer goes and what the code will grant.
+pub(crate) struct AuthorizeRequest {
+    pub client_id: String,
+    pub redirect: String,
+    pub state: String,
+    pub challenge: String,
+    pub method: String,
+    pub scopes: Vec<String>,
+    pub nonce: Option<String>,
+}
+
+impl AuthorizeRequest {
+    /// Sends the browser back to the app with an OAuth error.
+    pub fn fail(&self, error: &str, description: &str) -> Response {
+        error_redirect(&self.redirect, error, description, &self.state)
+    }
+}
+
+/// Checks the authorize request `q`: an unknown tenant, app or redirect URI is shown as a
+/// page (the redirect URI cannot be trusted); other errors go back to the redirect URI.
+pub(crate) fn check_authorize(
+    t: &Tenant,
+    ids: &IdentityState,
+    tenant: &str,
+    q: &HashMap<String, String>,
+    base: &str,
+) -> Result<AuthorizeRequest, Box<Response>> {
     let get = |k: &str| q.get(k).map(String::as_str).unwrap_or("");
-    let t = lock(&state.tenant);
-    let mut ids = lock(&state.identity);
-    if !t.knows_tenant(&tenant) {
-        return page(format!("AADSTS90002: Tenant '{tenant}' not found."));
+    if !t.knows_tenant(tenant) {
+        return Err(Box::new(page(format!(
+            "AADSTS90002: Tenant '{tenant}' not found."
+        ))));
     }
     let client_id = get("client_id");
-    let Some(app) = ids.app(&t, client_id) else {
-        return page(format!(
+    let Some(app) = ids.app(t, client_id) else {
+        return Err(Box::new(page(format!(
             "AADSTS700016: Application with identifier '{client_id}' was not found in the directory '{tenant}'."
-        ));
+        ))));
     };
     let redirect = get("redirect_uri");
     if !app.redirect_uris.iter().any(|r| r == redirect) {
-        return page(format!(
+        return Err(Box::new(page(format!(
             "AADSTS50011: The redirect URI '{redirect}' specified in the request does not match the redirect URIs configured for the application '{client_id}'."
-        ));
-    }
-    let state_param = get("state").to_string();
-    let fail = |error: &str, description: String| {
-        error_redirect(redirect, error, &description, &state_param)
-    };
-    if get("response_type") != "code" {
-        return fail(
-            "unsupported_response_type",
-            "AADSTS70005: response_type 'token' is not enabled for the application.".into(),
-        );
+        ))));
     }
     let method = if get("code_challenge_method").is_empty() {
         "plain"
     } else {
         get("code_challenge_method")
     };
-    if get("code_challenge").is_empty() || !matches!(method, "S256" | "plain") {
-        return fail(
-            "invalid_request",
-            "AADSTS9002325: Proof Key for Code Exchange is required for cross-origin authorization code redemption.".into(),
-        );
+    let request = AuthorizeRequest {
+        client_id: client_id.to_string(),
+        redirect: redirect.to_string(),
+        state: get("state").to_string(),
+        challenge: get("code_challenge").to_string(),
+        method: method.to_string(),
+        scopes: get("scope")
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
+        nonce: q.get("nonce").filter(|n| !n.is_empty()).cloned(),
+    };
+    if get("response_type") != "code" {
+        return Err(Box::new(request.fail(
+            "unsupported_response_type",
+            "AADSTS70005: response_type 'token' is not enabled for the application.",
+        )));
     }
-    let scopes: Vec<String> = get("scope")
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
-    if let Some(bad) = scopes.iter().find(|s| !known_scope(s, &state.base)) {
-        return fail(
+    if request.challenge.is_empty() || !matches!(method, "S256" | "plain") {
+        return Err(Box::new(request.fail(
+            "invalid_request",
+            "AADSTS9002325: Proof Key for Code Exchange is required for cross-origin authorization code redemption.",
+        )));
+    }
+    if let Some(bad) = request.scopes.iter().find(|s| !known_scope(s, base)) {
+        return Err(Box::new(request.fail(
             "invalid_scope",
-            format!(
+            &format!(
                 "AADSTS70011: The provided value for the input parameter 'scope' is not valid. The scope '{bad}' does not exist."
             ),
-        );
+        )));
     }
-    let hint = get("login_hint");
+    Ok(request)
+}
+
+/// `GET /{tenant}/oauth2/v2.0/authorize`: signs in the `login_hint` user at once (how the
+/// sync tests authorize); without a hint it shows the sign-in form (`sign_in_form`).
+pub(crate) async fn authorize(
+    State(state): State<Arc<SimState>>,
+    Path(tenant): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let t = lock(&state.tenant);
+    let mut ids = lock(&state.identity);
+    let request = match check_authorize(&t, &ids, &tenant, &q, &state.base) {
+        Ok(request) => request,
+        Err(refusal) => return *refusal,
+    };
+    let hint = q.get("login_hint").map(String::as_str).unwrap_or("");
     if hint.is_empty() {
-        return fail(
-            "interaction_required",
-            "AADSTS50058: A silent sign-in request was sent but no user is signed in (the simulator signs in the login_hint user).".into(),
-        );
+        return super::sign_in_form::form(&tenant, &q, None);
     }
     let Some(user) = t
         .users
         .iter()
         .find(|u| u.user_principal_name.eq_ignore_ascii_case(hint))
     else {
-        return fail(
+        return request.fail(
             "invalid_request",
-            format!(
+            &format!(
                 "AADSTS50034: The user account {hint} does not exist in the {tenant} directory."
             ),
         );
     };
+    sign_in(&mut ids, &request, user)
+}
+
+/// Signs `user` in for `request`: refuses a disabled account (50057) or one blocked by
+/// Conditional Access (53003), else issues a code and sends the browser back with it.
+pub(crate) fn sign_in(
+    ids: &mut IdentityState,
+    request: &AuthorizeRequest,
+    user: &super::tenant::SimUser,
+) -> Response {
     if !user.account_enabled {
-        return fail(
+        return request.fail(
             "access_denied",
-            "AADSTS50057: The user account is disabled.".into(),
+            "AADSTS50057: The user account is disabled.",
         );
     }
     let signin = ids.users.entry(user.id.clone()).or_default();
     if signin.blocked_by_conditional_access {
-        return fail(
+        return request.fail(
             "access_denied",
-            "AADSTS53003: Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.".into(),
+            "AADSTS53003: Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.",
         );
     }
     // Signing in through the authorize endpoint grants consent again.
@@ -298,24 +356,25 @@ pub(crate) async fn authorize(
     ids.codes.insert(
         code.clone(),
         CodeGrant {
-            client_id: client_id.to_string(),
+            client_id: request.client_id.clone(),
             user_id: user.id.clone(),
-            redirect_uri: redirect.to_string(),
-            challenge: get("code_challenge").to_string(),
-            method: method.to_string(),
-            scopes,
+            redirect_uri: request.redirect.clone(),
+            challenge: request.challenge.clone(),
+            method: request.method.clone(),
+            scopes: request.scopes.clone(),
+            nonce: request.nonce.clone(),
             expires: Instant::now() + CODE_LIFETIME,
             redeemed: false,
         },
     );
-    let mut target = match url::Url::parse(redirect) {
+    let mut target = match url::Url::parse(&request.redirect) {
         Ok(u) => u,
         Err(_) => return page("AADSTS50011: unparseable redirect URI".into()),
     };
     target
         .query_pairs_mut()
         .append_pair("code", &code)
-        .append_pair("state", &state_param);
+        .append_pair("state", &request.state);
     found(target.as_str())
 }
 

@@ -1,5 +1,6 @@
 //! The identity platform's v2.0 token endpoint: client credentials (secret or certificate
-//! assertion), authorization code with PKCE, and refresh token grants.
+//! assertion), authorization code with PKCE, and refresh token grants; delegated grants
+//! with the `openid` scope also get an id_token (`oidc`).
 //!
 //! Why faithful errors: sync turns AADSTS codes into messages an admin acts on, so the
 //! simulator answers each misconfiguration with the `error`, AADSTS code and HTTP status
@@ -98,6 +99,15 @@ pub(crate) async fn token(
             });
             match grant.user_id {
                 Some(user_id) => {
+                    if grant.scopes.iter().any(|s| s == "openid") {
+                        body["id_token"] = json!(id_token_for(
+                            &state,
+                            &grant.client_id,
+                            &user_id,
+                            &grant.scopes,
+                            grant.nonce.as_deref()
+                        ));
+                    }
                     lock(&state.identity)
                         .subjects
                         .insert(access_token.clone(), user_id);
@@ -132,6 +142,8 @@ pub(crate) struct Granted {
     client_id: String,
     scopes: Vec<String>,
     refresh_token: Option<String>,
+    /// The authorize request's nonce, for the id_token (code grants only).
+    nonce: Option<String>,
 }
 
 /// Validates a token request against the tenant and the identity state.
@@ -221,6 +233,7 @@ fn check_request(
             user_id: None,
             scopes: Vec::new(),
             refresh_token: None,
+            nonce: None,
         }),
     }
 }
@@ -379,6 +392,7 @@ fn redeem_code(
         user_id: Some(grant.user_id),
         scopes: grant.scopes,
         refresh_token,
+        nonce: grant.nonce,
     })
 }
 
@@ -421,6 +435,7 @@ fn redeem_refresh_token(
         user_id: Some(grant.user_id),
         scopes: grant.scopes,
         refresh_token: Some(rotated),
+        nonce: None,
     })
 }
 
@@ -485,6 +500,27 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
             .unwrap_or_default()
     };
     Some((unescape(id), unescape(secret)))
+}
+
+/// The id_token of an `openid` grant (signed with the current key, bent by a pending
+/// test fault).
+fn id_token_for(
+    state: &SimState,
+    client_id: &str,
+    user_id: &str,
+    scopes: &[String],
+    nonce: Option<&str>,
+) -> Option<String> {
+    let t = lock(&state.tenant);
+    let mut ids = lock(&state.identity);
+    let fault = ids.id_token_fault.take();
+    let request = super::oidc::IdTokenRequest {
+        client_id,
+        user_id,
+        scopes,
+        nonce,
+    };
+    super::oidc::id_token(&t, &state.base, ids.signing_key, &request, fault)
 }
 
 /// Issues a random opaque access token valid for `lifetime` seconds, forgetting expired
@@ -635,6 +671,7 @@ mod tests {
                 challenge: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref()),
                 method: "S256".into(),
                 scopes: vec!["offline_access".into(), "User.Read.All".into()],
+                nonce: None,
                 expires: Instant::now() + Duration::from_secs(60),
                 redeemed: false,
             },

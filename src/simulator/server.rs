@@ -6,7 +6,7 @@
 //! serves.
 
 use super::tenant::Tenant;
-use super::{delegation, delta, graph, identity};
+use super::{delegation, delta, graph, identity, oidc, sign_in_form};
 use axum::Router;
 use axum::routing::{get, post};
 use std::collections::{HashMap, VecDeque};
@@ -211,7 +211,12 @@ fn router(state: Arc<SimState>) -> Router {
         .route("/{tenant}/oauth2/v2.0/token", post(identity::token))
         .route(
             "/{tenant}/oauth2/v2.0/authorize",
-            get(delegation::authorize),
+            get(delegation::authorize).post(sign_in_form::submit),
+        )
+        .route("/{tenant}/discovery/v2.0/keys", get(oidc::jwks))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(oidc::discovery),
         )
         .route("/v1.0/me", get(delegation::me))
         .route("/v1.0/users", get(graph::users))

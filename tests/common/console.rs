@@ -89,8 +89,13 @@ impl Console {
 
     /// The session's CSRF token, read from the hidden field of a console page.
     pub async fn csrf(&self) -> String {
-        let page = self.get("/console/sync").await;
-        assert_eq!(page.status, 200, "signed in");
+        self.csrf_of("/console/sync").await
+    }
+
+    /// The session's CSRF token, read from the hidden field of the page at `path`.
+    pub async fn csrf_of(&self, path: &str) -> String {
+        let page = self.get(path).await;
+        assert_eq!(page.status, 200, "signed in: {path}");
         let marker = "name=\"csrf\" value=\"";
         let start = page.body.find(marker).expect("page has a CSRF field") + marker.len();
         let end = page.body[start..].find('"').expect("closing quote") + start;

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod browser;
 pub mod console;
+pub mod microsoft;
 
 use entra_ldap::app::App;
 use entra_ldap::config::{DirectoryConfig, EntraConfig, LoginSource, Secret};

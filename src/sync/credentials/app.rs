@@ -20,6 +20,32 @@ use std::borrow::Cow;
 pub type OAuthClient =
     BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
+/// The OpenID Connect field of a token response (present when `openid` was granted).
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+pub struct IdTokenField {
+    pub id_token: Option<String>,
+}
+
+impl oauth2::ExtraTokenFields for IdTokenField {}
+
+/// A token response that keeps the `id_token` (the basic one drops it).
+pub type SignInTokenResponse =
+    oauth2::StandardTokenResponse<IdTokenField, oauth2::basic::BasicTokenType>;
+
+/// An oauth2 client whose token responses keep the `id_token` (signing people in).
+type SignInClient<HasTokenUrl = EndpointNotSet> = oauth2::Client<
+    oauth2::basic::BasicErrorResponse,
+    SignInTokenResponse,
+    oauth2::basic::BasicTokenIntrospectionResponse,
+    oauth2::StandardRevocableToken,
+    oauth2::basic::BasicRevocationErrorResponse,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    HasTokenUrl,
+>;
+
 /// How the app proves who it is.
 #[derive(Clone, Debug)]
 pub enum ClientAuth {
@@ -61,8 +87,8 @@ impl ExtraParams
     }
 }
 
-impl ExtraParams
-    for oauth2::CodeTokenRequest<'_, oauth2::basic::BasicErrorResponse, BasicTokenResponse>
+impl<TR: oauth2::TokenResponse> ExtraParams
+    for oauth2::CodeTokenRequest<'_, oauth2::basic::BasicErrorResponse, TR>
 {
     fn extra(self, name: &'static str, value: String) -> Self {
         self.add_extra_param(name, value)
@@ -177,6 +203,31 @@ impl AppRegistration {
     ) -> Result<BasicTokenResponse, TokenFailure> {
         let request = self
             .client
+            .exchange_code(AuthorizationCode::new(code.to_string()))
+            .set_pkce_verifier(verifier)
+            .set_redirect_uri(Cow::Borrowed(redirect));
+        self.authenticate(request)?
+            .request_async(http)
+            .await
+            .map_err(|e| classify(e, &[self.secret_text(), code]))
+    }
+
+    /// Redeems a sign-in's authorization code (scopes `openid profile email`) with its
+    /// PKCE verifier; the response carries the `id_token` (not yet verified).
+    pub async fn redeem_sign_in_code(
+        &self,
+        http: &reqwest::Client,
+        code: &str,
+        verifier: PkceCodeVerifier,
+        redirect: &RedirectUrl,
+    ) -> Result<SignInTokenResponse, TokenFailure> {
+        let mut client = SignInClient::new(ClientId::new(self.client_id.clone()))
+            .set_auth_type(AuthType::RequestBody)
+            .set_token_uri(TokenUrl::from_url(self.token_url.clone()));
+        if let ClientAuth::Secret(secret) = &self.auth {
+            client = client.set_client_secret(ClientSecret::new(secret.expose().to_string()));
+        }
+        let request = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .set_pkce_verifier(verifier)
             .set_redirect_uri(Cow::Borrowed(redirect));

@@ -1,0 +1,87 @@
+//! Browser flows waiting for their callback, keyed by their single-use `state`.
+//!
+//! Why one type: the delegated "Authorize Account" flow and signing in with Microsoft both
+//! send a browser to the identity platform with a random `state` and keep what the callback
+//! needs (the PKCE verifier, a nonce) in memory for a few minutes. The same rules hold for
+//! both: a state is redeemable once, only within its lifetime, and at most [`MAX_PENDING`]
+//! flows are kept (the oldest dropped first), so abandoned flows cannot grow memory.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Unfinished flows kept at most (older ones are dropped first).
+pub const MAX_PENDING: usize = 64;
+
+/// Flows waiting for their callback, each carrying a `T`.
+pub struct PendingFlows<T> {
+    lifetime: Duration,
+    capacity: usize,
+    entries: Mutex<HashMap<String, (Instant, T)>>,
+}
+
+impl<T> PendingFlows<T> {
+    /// Flows whose state is redeemable for `lifetime`, at most [`MAX_PENDING`].
+    pub fn new(lifetime: Duration) -> PendingFlows<T> {
+        PendingFlows::with_capacity(lifetime, MAX_PENDING)
+    }
+
+    /// Flows whose state is redeemable for `lifetime`, at most `capacity` at once.
+    pub fn with_capacity(lifetime: Duration, capacity: usize) -> PendingFlows<T> {
+        PendingFlows {
+            lifetime,
+            capacity: capacity.max(1),
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, (Instant, T)>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Remembers `value` under `state`, forgetting expired flows and, beyond the
+    /// capacity, the oldest.
+    pub fn insert(&self, state: String, value: T) {
+        let mut entries = self.lock();
+        entries.retain(|_, (created, _)| created.elapsed() < self.lifetime);
+        if entries.len() >= self.capacity
+            && let Some(oldest) = entries
+                .iter()
+                .min_by_key(|(_, (created, _))| *created)
+                .map(|(k, _)| k.clone())
+        {
+            entries.remove(&oldest);
+        }
+        entries.insert(state, (Instant::now(), value));
+    }
+
+    /// The flow of `state`, removed (single use); `None` when unknown, used or expired.
+    pub fn take(&self, state: &str) -> Option<T> {
+        let (created, value) = self.lock().remove(state)?;
+        (created.elapsed() < self.lifetime).then_some(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_are_single_use_expire_and_are_bounded() {
+        let flows = PendingFlows::new(Duration::from_secs(60));
+        flows.insert("s1".into(), 1);
+        assert_eq!(flows.take("s1"), Some(1));
+        assert_eq!(flows.take("s1"), None, "single use");
+        assert_eq!(flows.take("unknown"), None);
+        for i in 0..=MAX_PENDING {
+            flows.insert(format!("k{i}"), i);
+        }
+        assert_eq!(flows.take("k0"), None, "the oldest was dropped");
+        assert_eq!(flows.take(&format!("k{MAX_PENDING}")), Some(MAX_PENDING));
+
+        let short = PendingFlows::new(Duration::from_millis(20));
+        short.insert("s".into(), ());
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(short.take("s"), None, "expired");
+    }
+}

@@ -1,0 +1,148 @@
+//! The Sync page's credentials: which accounts and apps the sync may use (with the green
+//! check once an authorization passed its test read), and "Authorize Account for User
+//! Sync" / "… for Group Sync", which start the delegated flow of `admin/authorize.rs`.
+//!
+//! Why here and so small: the flow itself (PKCE, state, test read, sealed refresh token)
+//! is the API's; the console only starts it for the signed-in admin and lists the result.
+//! The identity platform sends the browser back to the API's callback, which answers
+//! browsers with a page leading back to the Sync page.
+
+use super::layout::{self, csrf_field};
+use super::session::Session;
+use super::{Console, Shared, SignedIn, audit};
+use crate::model::{CredentialPurpose, CredentialSlot};
+use axum::extract::State;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::post;
+use axum::{Form, Router};
+use maud::{Markup, html};
+use serde::Deserialize;
+use std::sync::Arc;
+
+pub fn routes() -> Router<Arc<Console>> {
+    Router::new().route("/console/sync/authorize", post(authorize))
+}
+
+fn purpose_label(purpose: CredentialPurpose) -> &'static str {
+    match purpose {
+        CredentialPurpose::All => "everything",
+        CredentialPurpose::Users => "users",
+        CredentialPurpose::Groups => "groups",
+        CredentialPurpose::Domains => "domains",
+    }
+}
+
+/// The credentials table and the authorize buttons.
+pub fn render(console: &Console, session: &Session) -> Markup {
+    let services = &console.services;
+    let credentials = services.authorizer.list(&services.entra);
+    html! {
+        h2 { "Credentials" }
+        @match credentials {
+            Err(e) => p.error { (e.message) },
+            Ok(list) => table #credentials {
+                thead { tr { th { "Slot" } th { "For" } th { "Kind" } th { "Account or app" } th { "Status" } } }
+                tbody {
+                    @for c in list {
+                        tr data-kind=(c.kind) {
+                            td { (format!("{:?}", c.slot).to_lowercase()) }
+                            td { (purpose_label(c.purpose)) }
+                            td { (c.kind) }
+                            td.mono { (c.who) }
+                            td {
+                                @if let Some(error) = &c.last_error { span.badge.bad { "failing" } " " span.muted { (error) } }
+                                @else if let Some(at) = c.validated_at { span.badge.ok.validated { "✓ validated " (layout::time(at)) } }
+                                @else { span.muted { "—" } }
+                            }
+                        }
+                    }
+                }
+            },
+        }
+        div.toolbar {
+            @for (id, purpose, label) in [
+                ("authorize-users", "users", "Authorize Account for User Sync"),
+                ("authorize-groups", "groups", "Authorize Account for Group Sync"),
+            ] {
+                form.inline method="post" action="/console/sync/authorize" {
+                    (csrf_field(session))
+                    input type="hidden" name="purpose" value=(purpose);
+                    button #(id) type="submit" { (label) }
+                }
+            }
+        }
+        p.muted { "You sign in with Microsoft as the account whose permissions the sync should use; its refresh token is stored encrypted." }
+    }
+}
+
+#[derive(Deserialize)]
+struct AuthorizeForm {
+    purpose: CredentialPurpose,
+}
+
+/// `POST /console/sync/authorize`: off to the identity platform to authorize an account.
+async fn authorize(
+    State(console): Shared,
+    session: SignedIn,
+    Form(form): Form<AuthorizeForm>,
+) -> Response {
+    let started = console
+        .services
+        .authorizer
+        .start(CredentialSlot::Primary, form.purpose, None);
+    let target = purpose_label(form.purpose);
+    match started {
+        Ok(url) => {
+            audit::by(
+                &console.services,
+                &session,
+                "sync.authorize",
+                target,
+                Ok(()),
+            )
+            .await;
+            Redirect::to(url.as_str()).into_response()
+        }
+        Err(e) => {
+            audit::conclude(
+                &console,
+                &session,
+                "sync.authorize",
+                target,
+                Err(e.message),
+                String::new(),
+                "/console/sync",
+            )
+            .await
+        }
+    }
+}
+
+/// The page a browser gets at the end of "Authorize Account" (from the API's callback):
+/// who was authorized for what, or why not, and the way back to the Sync page.
+pub fn authorized_page(
+    outcome: Result<crate::model::AuthorizationInfo, (axum::http::StatusCode, String)>,
+) -> Response {
+    match outcome {
+        Ok(info) => layout::bare(
+            axum::http::StatusCode::OK,
+            "Account authorized",
+            html! {
+                p #authorized {
+                    span.badge.ok { "✓" } " " strong { (info.who) }
+                    " is authorized for syncing " (purpose_label(info.purpose))
+                    "; its test read of Microsoft Graph passed."
+                }
+                p { a #back href="/console/sync" { "Back to the Sync page" } }
+            },
+        ),
+        Err((status, message)) => layout::bare(
+            status,
+            "Authorization failed",
+            html! {
+                p.error #error { (message) }
+                p { a #back href="/console/sync" { "Back to the Sync page" } }
+            },
+        ),
+    }
+}

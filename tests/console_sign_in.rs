@@ -1,0 +1,300 @@
+//! Signing in with Microsoft (OpenID Connect) over real HTTP against the simulated tenant:
+//! who gets the console, who gets only the self-service page, who is refused; every way an
+//! id_token can be wrong; state bound to the browser; the employee setting their own LDAP
+//! password (then `ldapwhoami` binds with it) with CSRF enforced.
+
+mod common;
+
+use common::TestServer;
+use common::admin::Api;
+use common::microsoft::{callback, sign_in, start, submit_form};
+use entra_ldap::simulator::{DEFAULT_SIGN_IN_PASSWORD, IdTokenFault, SimUser};
+
+const PW: &str = DEFAULT_SIGN_IN_PASSWORD;
+
+/// The newest audit entry for `action`, as `(actor, target, outcome)`.
+async fn last_audit(server: &TestServer, action: &str) -> (String, String, String) {
+    let (_, log) = Api::of(server).get("/api/v1/logs/audit?limit=50").await;
+    let entry = log["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .find(|e| e["action"] == action)
+        .unwrap_or_else(|| panic!("no {action} in {log}"));
+    let text = |k: &str| entry[k].as_str().unwrap_or_default().to_string();
+    (text("actor"), text("target"), text("outcome"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_get_the_console_employees_only_their_page_others_are_refused() {
+    let server = TestServer::start().await;
+
+    // A user the sync has not seen is refused by the console. (First: the demo's next
+    // scheduled sync, which would import them, is 30 s away.)
+    server.sim.with_tenant(|t| {
+        t.users.push(SimUser {
+            id: "9b0c7a3e-0000-4000-8000-00000000new1".into(),
+            user_principal_name: "newbie@example.com".into(),
+            account_enabled: true,
+            user_type: "Member".into(),
+            ..Default::default()
+        })
+    });
+    let (newbie, page) = sign_in(&server, "newbie@example.com", PW).await;
+    assert_eq!(page.status, 403);
+    assert!(page.body.contains("not in the directory"), "{}", page.body);
+    assert!(newbie.cookie.is_none());
+    let (actor, _, outcome) = last_audit(&server, "console.sign_in").await;
+    assert_eq!(actor, "microsoft:newbie@example.com");
+    assert!(outcome.contains("not in the directory"), "{outcome}");
+
+    // alice is listed in [admin] admins.
+    let (alice, page) = sign_in(&server, "alice@example.com", PW).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("url=/console/sync"), "{}", page.body);
+    assert!(
+        page.set_cookie
+            .iter()
+            .any(|c| c.starts_with("entra_ldap_console=")
+                && c.contains("HttpOnly")
+                && c.contains("SameSite=Strict")),
+        "{:?}",
+        page.set_cookie
+    );
+    let sync = alice.get("/console/sync").await;
+    assert_eq!(sync.status, 200);
+    assert!(
+        sync.body.contains("microsoft:alice@example.com"),
+        "the header names her"
+    );
+    assert_eq!(
+        last_audit(&server, "console.sign_in").await,
+        (
+            "microsoft:alice@example.com".into(),
+            "microsoft".into(),
+            "ok".into()
+        )
+    );
+
+    // heidi is in Platform, the demo's admin group.
+    let (heidi, page) = sign_in(&server, "heidi@example.com", PW).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(heidi.get("/console/users").await.status, 200);
+
+    // bob is an active user and nothing more: /me yes, the console no (403, clear page).
+    let (bob, page) = sign_in(&server, "bob@example.com", PW).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("url=/me"), "{}", page.body);
+    for path in ["/console/sync", "/console/users", "/console/logs/audit"] {
+        let refused = bob.get(path).await;
+        assert_eq!(refused.status, 403, "{path}");
+        assert!(refused.body.contains("for admins"), "{}", refused.body);
+    }
+    let me = bob.get("/me").await;
+    assert_eq!(me.status, 200);
+    for shown in [
+        "<dd id=\"uid\">bob</dd>",
+        "<dd id=\"groups\">VPN Users</dd>",
+        "uid=bob,ou=people,",
+        "ldapwhoami -x -ZZ -H ldap://127.0.0.1:",
+    ] {
+        assert!(me.body.contains(shown), "{shown} in {}", me.body);
+    }
+    // A console form post by an employee, even with their CSRF token, changes nothing.
+    let token = bob.csrf_of("/me").await;
+    let sync_now = bob.post("/console/sync/now", &[("csrf", &token)]).await;
+    assert_eq!(sync_now.status, 403);
+
+    // A wrong Microsoft password stays on the tenant's form (AADSTS50126).
+    let flow = start(&server).await;
+    let (status, location, body) = submit_form(&flow, "alice@example.com", "wrong").await;
+    assert_eq!((status, location), (200, None));
+    assert!(body.contains("AADSTS50126"), "{body}");
+    let (status, location, body) = submit_form(&flow, "nobody@example.com", PW).await;
+    assert_eq!((status, location), (200, None));
+    assert!(body.contains("AADSTS50034"), "{body}");
+
+    // carol is disabled in Entra: the tenant refuses (AADSTS50057) and so does the console.
+    let (carol, page) = sign_in(&server, "carol@example.com", PW).await;
+    assert_eq!(page.status, 401);
+    assert!(page.body.contains("AADSTS50057"), "{}", page.body);
+    assert!(carol.cookie.is_none(), "no session");
+
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_employee_sets_their_ldap_password_with_csrf_enforced() {
+    let server = TestServer::start().await;
+    let bob_dn = server.user_dn("bob");
+    let (bob, _) = sign_in(&server, "bob@example.com", PW).await;
+
+    // Without the CSRF token: refused, nothing changed.
+    let refused = bob
+        .post(
+            "/me/password",
+            &[
+                ("password", "bobs-new-ldap-pw-1"),
+                ("confirm", "bobs-new-ldap-pw-1"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.body.contains("security token"), "{}", refused.body);
+    assert_eq!(server.whoami(&bob_dn, "bobs-new-ldap-pw-1").await, 49);
+
+    // Two different passwords: refused with a message, nothing changed.
+    let token = bob.csrf_of("/me").await;
+    let differ = bob
+        .post(
+            "/me/password",
+            &[
+                ("password", "bobs-new-ldap-pw-1"),
+                ("confirm", "other"),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (differ.status, differ.location.as_deref()),
+        (303, Some("/me"))
+    );
+    assert!(bob.get("/me").await.body.contains("differ"));
+    assert_eq!(server.whoami(&bob_dn, "bobs-new-ldap-pw-1").await, 49);
+
+    // Too short: the password policy's own words are shown.
+    let short = bob
+        .post(
+            "/me/password",
+            &[
+                ("password", "short"),
+                ("confirm", "short"),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(short.status, 303);
+    let page = bob.get("/me").await.body;
+    assert!(page.contains("flash error"), "{page}");
+
+    // Set: the flash says so, ldapwhoami binds with it, the old one stops working.
+    let set = bob
+        .post(
+            "/me/password",
+            &[
+                ("password", "bobs-new-ldap-pw-1"),
+                ("confirm", "bobs-new-ldap-pw-1"),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(set.status, 303);
+    assert!(
+        bob.get("/me")
+            .await
+            .body
+            .contains("Your LDAP password is set.")
+    );
+    assert_eq!(server.whoami(&bob_dn, "bobs-new-ldap-pw-1").await, 0);
+    assert_eq!(server.whoami(&bob_dn, common::DEMO_USER_PASSWORD).await, 49);
+    assert_eq!(
+        last_audit(&server, "user.set_password").await,
+        (
+            "microsoft:bob@example.com".into(),
+            "bob".into(),
+            "ok".into()
+        )
+    );
+
+    // Signing out ends the session.
+    let out = bob.post("/console/sign-out", &[("csrf", &token)]).await;
+    assert_eq!(out.status, 303);
+    assert_eq!(
+        bob.get("/me").await.location.as_deref(),
+        Some("/console/sign-in")
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_wrong_id_token_is_refused_and_a_rotated_key_is_fetched() {
+    let server = TestServer::start().await;
+    let cases = [
+        (IdTokenFault::BadSignature, "signature does not verify"),
+        (IdTokenFault::WrongAudience, "another application"),
+        (
+            IdTokenFault::WrongIssuer,
+            "was issued by `https://sts.windows.net/",
+        ),
+        (IdTokenFault::WrongNonce, "nonce"),
+        (IdTokenFault::Expired, "has expired"),
+        (IdTokenFault::WrongTenant, "another tenant"),
+    ];
+    for (fault, says) in cases {
+        server.sim.break_next_id_token(fault);
+        let (console, page) = sign_in(&server, "alice@example.com", PW).await;
+        assert_eq!(page.status, 401, "{fault:?}: {}", page.body);
+        assert!(page.body.contains(says), "{fault:?}: {}", page.body);
+        assert!(console.cookie.is_none(), "{fault:?}: no session");
+        let (actor, _, outcome) = last_audit(&server, "console.sign_in").await;
+        assert!(actor.starts_with("console:127.0.0.1"), "{actor}");
+        assert!(outcome.contains(says), "{outcome}");
+    }
+    // The same sign-in without a fault works: the faults were the reason.
+    let (_, page) = sign_in(&server, "alice@example.com", PW).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+
+    // Microsoft rotates its signing key: the unknown kid makes the server refetch the JWKS.
+    server.sim.rotate_signing_key();
+    let (admin, page) = sign_in(&server, "alice@example.com", PW).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(admin.get("/console/sync").await.status, 200);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_must_come_back_to_the_browser_that_started_it_once() {
+    let server = TestServer::start().await;
+    let mine = start(&server).await;
+    let theirs = start(&server).await;
+    let (_, location, _) = submit_form(&theirs, "alice@example.com", PW).await;
+    let location = location.expect("callback");
+
+    // Someone else's callback in my browser (login CSRF): state mismatch.
+    let (console, page) = callback(&server, &location, Some(&mine.flow_cookie)).await;
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("state mismatch"), "{}", page.body);
+    assert!(console.cookie.is_none());
+    // No flow cookie at all: the same.
+    let (_, page) = callback(&server, &location, None).await;
+    assert_eq!(page.status, 400);
+
+    // The right browser: signed in, once. Replaying the callback does not sign in again.
+    let (console, page) = callback(&server, &location, Some(&theirs.flow_cookie)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(console.cookie.is_some());
+    let (replayed, page) = callback(&server, &location, Some(&theirs.flow_cookie)).await;
+    assert_eq!(page.status, 401);
+    assert!(
+        page.body.contains("expired or was already used"),
+        "{}",
+        page.body
+    );
+    assert!(replayed.cookie.is_none());
+
+    // Starting sign-ins is limited per address (each keeps a pending flow): two were
+    // started above, so the limit is reached after MAX_STARTS - 2 more.
+    let max = entra_ldap::console::MAX_MICROSOFT_SIGN_IN_STARTS;
+    for _ in 2..max {
+        let page = common::console::Console::of(&server)
+            .get("/console/sign-in/microsoft")
+            .await;
+        assert_eq!(page.status, 303);
+    }
+    let page = common::console::Console::of(&server)
+        .get("/console/sign-in/microsoft")
+        .await;
+    assert_eq!(page.status, 429, "{}", page.body);
+    assert!(page.body.contains("Too many sign-ins"), "{}", page.body);
+    server.stop().await;
+}
