@@ -123,7 +123,7 @@ fn cases() -> Vec<Case> {
             alice,
             Bad::Json(json!({"password": "short"})),
             400,
-            "8",
+            "12",
         ),
         case(
             M::PUT,
