@@ -32,6 +32,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+/// Graph's answer to a skip or delta token it cannot parse.
+const UNREADABLE_TOKEN: &str = "Invalid syntax for skip token.";
+
 /// Items per page without a `Prefer: odata.maxpagesize`.
 const DEFAULT_PAGE_SIZE: usize = 100;
 /// Largest page a `Prefer: odata.maxpagesize` may ask for.
@@ -183,7 +186,7 @@ fn page(
     let now = t.sequence();
     let check = |token: &str| -> Result<Cursor, GraphError> {
         let cursor = Cursor::decode(token, state.skiptoken_salt)
-            .ok_or_else(|| GraphError::bad_request("Invalid syntax for skip token."))?;
+            .ok_or_else(|| GraphError::bad_request(UNREADABLE_TOKEN))?;
         if cursor.epoch != epoch {
             return Err(expired(state, collection, cursor.select.as_deref()));
         }
@@ -262,6 +265,7 @@ fn page(
 /// The refusal of an expired token, in the shape the handle selected.
 fn expired(state: &SimState, collection: Collection, select: Option<&[String]>) -> GraphError {
     match *lock(&state.delta_expiry) {
+        DeltaExpiry::Unreadable => GraphError::bad_request(UNREADABLE_TOKEN),
         DeltaExpiry::SyncStateNotFound => GraphError::new(
             StatusCode::BAD_REQUEST,
             "syncStateNotFound",

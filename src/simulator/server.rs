@@ -39,6 +39,10 @@ pub enum DeltaExpiry {
     SyncStateNotFound,
     /// HTTP 410 Gone with a `Location` header holding the initial delta URL.
     Gone,
+    /// HTTP 400 `Request_BadRequest` "Invalid syntax for skip token.": what a tenant answers
+    /// to a token it cannot read at all (here, as after a restart of the simulator, whose
+    /// tokens are salted per process).
+    Unreadable,
 }
 
 /// Everything the request handlers share.

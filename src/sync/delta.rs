@@ -108,8 +108,10 @@ pub fn source_of(tenant_id: &str, graph_url: &Url) -> String {
 }
 
 /// True when Graph refused a delta link as expired: 410 Gone ("synchronization reset"),
-/// or 400 with `syncStateNotFound` / `resyncRequired` (graph.md §2.6). A full round is the
-/// only way on.
+/// or 400 with `syncStateNotFound` / `resyncRequired` (graph.md §2.6) — or as unreadable:
+/// 400 naming the skip/delta token (e.g. "Invalid syntax for skip token.", a link from a
+/// tenant restored from backup or a Graph-side format change). A full round is the only
+/// way on; retrying the same link would fail every run.
 pub fn is_expired_token(e: &SyncError) -> bool {
     match e {
         SyncError::Status { status: 410, .. } => true,
@@ -119,7 +121,12 @@ pub fn is_expired_token(e: &SyncError) -> bool {
             ..
         } => {
             let detail = detail.to_ascii_lowercase();
-            detail.contains("syncstatenotfound") || detail.contains("resyncrequired")
+            detail.contains("syncstatenotfound")
+                || detail.contains("resyncrequired")
+                || detail.contains("skip token")
+                || detail.contains("delta token")
+                || detail.contains("skiptoken")
+                || detail.contains("deltatoken")
         }
         _ => false,
     }
@@ -532,6 +539,10 @@ mod tests {
         assert!(is_expired_token(&status(
             400,
             "syncStateNotFound: The sync state …"
+        )));
+        assert!(is_expired_token(&status(
+            400,
+            "Request_BadRequest: Invalid syntax for skip token."
         )));
         assert!(!is_expired_token(&status(400, "Request_BadRequest: nope")));
         assert!(!is_expired_token(&status(503, "")));
