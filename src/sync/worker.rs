@@ -17,7 +17,7 @@ use super::settings::{InactiveUsers, SettingsSource, SyncSettings};
 use crate::config::{DirectoryConfig, EntraConfig};
 use crate::directory::LiveDirectory;
 use crate::model::{SyncMode, SyncOutcome, SyncRun, SyncTrigger, now};
-use crate::store::{Store, StoreError};
+use crate::store::{Committed, Store, StoreError};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -635,17 +635,40 @@ impl Shared {
             return Ok(Step::Committed(done, sizes));
         }
         let phase = Instant::now();
-        let live = Arc::clone(&self.live);
-        tokio::task::spawn_blocking(move || live.publish(&data))
+        let (live, store) = (Arc::clone(&self.live), self.store.clone());
+        let patched = tokio::task::spawn_blocking(move || publish(&live, &store, &data, &pending))
             .await
+            .map_err(|e| SyncError::Store(format!("publishing the new snapshot failed: {e}")))?
             .map_err(|e| SyncError::Store(format!("publishing the new snapshot failed: {e}")))?;
         tracing::debug!(
             run = done.id,
             publish_ms = phase.elapsed().as_millis() as u64,
+            patched,
             "sync publish phase"
         );
         Ok(Step::Committed(done, sizes))
     }
+}
+
+/// Makes the committed directory the served one: patches the served snapshot with the
+/// records a delta commit changed, or builds it in full (from the commit's data, or from
+/// the store when a patch cannot apply). Returns whether it patched.
+fn publish(
+    live: &LiveDirectory,
+    store: &Store,
+    data: &Committed,
+    pending: &PendingCommit,
+) -> Result<bool, StoreError> {
+    match data {
+        Committed::Full(data) => live.publish(data),
+        Committed::Changed(changes) => {
+            if live.publish_changes(changes, &pending.snapshot.groups) {
+                return Ok(true);
+            }
+            live.publish(&store.load_directory()?);
+        }
+    }
+    Ok(false)
 }
 
 /// How a run that did not fail ended.
