@@ -465,14 +465,8 @@ pub fn build_with(
             .collect();
         let ranges = (!rec.scope.is_empty()).then(|| scope_ranges(&snap, &scope));
         snap.binder_by_ndn.insert(ndn, rec.name.clone());
-        snap.binders.insert(
-            rec.name.clone(),
-            BinderInfo {
-                dn,
-                ranges,
-                scope,
-            },
-        );
+        snap.binders
+            .insert(rec.name.clone(), BinderInfo { dn, ranges, scope });
     }
     snap
 }

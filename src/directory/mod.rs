@@ -22,8 +22,8 @@ pub use snapshot::{
 
 use crate::model::{DirectoryChanges, DirectoryData, EntraGroup};
 use arc_swap::ArcSwap;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Settings that shape the snapshot (from config, plus protocol facts from the ldap module).
 #[derive(Clone, Debug, Default)]

@@ -381,11 +381,7 @@ pub(super) fn patch<'a>(
         .map(|r| r.entra.id.as_str())
         .collect();
     let tenant: HashMap<&str, &EntraGroup> = groups.iter().map(|g| (g.id.as_str(), g)).collect();
-    let mut refresh: HashSet<&str> = changes
-        .users
-        .iter()
-        .map(|r| r.entra.id.as_str())
-        .collect();
+    let mut refresh: HashSet<&str> = changes.users.iter().map(|r| r.entra.id.as_str()).collect();
     let old_members = |o: EntryId| -> Vec<&str> {
         old.entries
             .get(o as usize)
@@ -403,7 +399,11 @@ pub(super) fn patch<'a>(
     for rec in &changes.groups {
         seeds.push(rec.entra.id.as_str());
         refresh.extend(direct_users(&rec.entra));
-        if let Some(o) = lay.group_ids.get(rec.entra.id.as_str()).and_then(|&id| lay.old_of(id)) {
+        if let Some(o) = lay
+            .group_ids
+            .get(rec.entra.id.as_str())
+            .and_then(|&id| lay.old_of(id))
+        {
             refresh.extend(old_members(o));
         }
     }
@@ -484,7 +484,8 @@ pub(super) fn patch<'a>(
             .map(|&id| lay.dn(id))
             .collect()
     };
-    let uids = |ids: &Members| -> Vec<&str> { ids.all_users.iter().map(|&id| lay.uid(id)).collect() };
+    let uids =
+        |ids: &Members| -> Vec<&str> { ids.all_users.iter().map(|&id| lay.uid(id)).collect() };
     for (id, src) in lay.src.iter().enumerate() {
         let id32 = id as u32;
         let entry = match src {
@@ -569,7 +570,12 @@ pub(super) fn patch<'a>(
     let indexes = old
         .indexes
         .iter()
-        .map(|(&at, index)| (at, index.patched(&keep, added.remove(&at).unwrap_or_default())))
+        .map(|(&at, index)| {
+            (
+                at,
+                index.patched(&keep, added.remove(&at).unwrap_or_default()),
+            )
+        })
         .collect();
     let by_ndn = old.by_ndn.patched(&keep, ndns);
     let moved = &lay.moved;

@@ -54,7 +54,7 @@ fn new_user(i: usize, rng: &mut StdRng) -> UserRecord {
         uid_number: 10_000 + i as u32,
         gid_number: 10_000 + i as u32,
         status: UserStatus::Active,
-        ssh_public_keys: if i % 7 == 0 {
+        ssh_public_keys: if i.is_multiple_of(7) {
             vec![format!("ssh-ed25519 AAAA{i}")]
         } else {
             Vec::new()
@@ -70,7 +70,7 @@ fn new_group(i: usize) -> GroupRecord {
         entra: EntraGroup {
             id: group_id(i),
             display_name: cn.clone(),
-            description: (i % 2 == 0).then(|| format!("Team {i}")),
+            description: i.is_multiple_of(2).then(|| format!("Team {i}")),
             ..EntraGroup::default()
         },
         cn,
@@ -194,7 +194,8 @@ fn mutate(data: &mut DirectoryData, rng: &mut StdRng, n: usize, stamp: i64) -> D
                     Some(format!("Described {stamp}"));
             }
             10 if users > 0 => {
-                data.users[rng.gen_range(0..users)].ssh_public_keys = vec!["ssh-rsa AAAAnew".into()];
+                data.users[rng.gen_range(0..users)].ssh_public_keys =
+                    vec!["ssh-rsa AAAAnew".into()];
             }
             _ if groups > 1 => {
                 // Nest one group in another (possibly making a cycle).
@@ -300,7 +301,10 @@ fn observe(s: &Snapshot, data: &DirectoryData, probes: &[LdapFilter]) -> Vec<Str
                 scope: LdapSearchScope::Subtree,
                 filter: f,
             };
-            seen.push(format!("{viewer:?} {f:?} -> {:?}", s.search(&q, &viewer, None)));
+            seen.push(format!(
+                "{viewer:?} {f:?} -> {:?}",
+                s.search(&q, &viewer, None)
+            ));
         }
     }
     for u in &data.users {

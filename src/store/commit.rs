@@ -404,7 +404,11 @@ fn group_alloc(
 
 /// Replaces the stored domains with the snapshot's; returns how many were added, changed or
 /// removed (so a sync that changed nothing can skip rebuilding the snapshot).
-pub(super) fn apply_domains(tx: &TxTrees<'_>, existing: &Existing, tenant: &TenantSnapshot) -> TxResult<u64> {
+pub(super) fn apply_domains(
+    tx: &TxTrees<'_>,
+    existing: &Existing,
+    tenant: &TenantSnapshot,
+) -> TxResult<u64> {
     let mut changed = 0;
     let seen: BTreeSet<&[u8]> = tenant.domains.iter().map(|d| d.id.as_bytes()).collect();
     for key in &existing.domains {

@@ -74,7 +74,12 @@ fn tenant(rng: &mut StdRng, round: u64) -> TenantSnapshot {
         users,
         groups,
         domains: vec![crate::model::EntraDomain {
-            id: if round % 3 == 0 { "example.com" } else { "example.org" }.into(),
+            id: if round.is_multiple_of(3) {
+                "example.com"
+            } else {
+                "example.org"
+            }
+            .into(),
             is_default: true,
             is_initial: false,
             is_verified: true,
@@ -84,10 +89,9 @@ fn tenant(rng: &mut StdRng, round: u64) -> TenantSnapshot {
 }
 
 /// Records without their timestamps, each with whether this round rewrote it.
-fn shape(
-    data: &DirectoryData,
-    before: &DirectoryData,
-) -> (Vec<(UserRecord, bool)>, Vec<(GroupRecord, bool)>) {
+type Shape = (Vec<(UserRecord, bool)>, Vec<(GroupRecord, bool)>);
+
+fn shape(data: &DirectoryData, before: &DirectoryData) -> Shape {
     let users = data
         .users
         .iter()
@@ -120,11 +124,18 @@ fn commit(
     id: u64,
     delta: bool,
     refuse: bool,
-) -> (Result<(ChangeCounts, Committed), StoreError>, Option<CommitPreview>) {
+) -> (
+    Result<(ChangeCounts, Committed), StoreError>,
+    Option<CommitPreview>,
+) {
     let seen = Mutex::new(None);
     let guard = |p: &CommitPreview| {
         *seen.lock().unwrap() = Some(*p);
-        if refuse { Err("refused".to_string()) } else { Ok(()) }
+        if refuse {
+            Err("refused".to_string())
+        } else {
+            Ok(())
+        }
     };
     let mirror = MirrorUpdate::default();
     let result = if delta {
