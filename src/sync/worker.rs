@@ -636,10 +636,13 @@ impl Shared {
         }
         let phase = Instant::now();
         let (live, store) = (Arc::clone(&self.live), self.store.clone());
-        let patched = tokio::task::spawn_blocking(move || publish(&live, &store, &data, &pending))
-            .await
-            .map_err(|e| SyncError::Store(format!("publishing the new snapshot failed: {e}")))?
-            .map_err(|e| SyncError::Store(format!("publishing the new snapshot failed: {e}")))?;
+        let domains_changed = done.changes.domains_changed > 0;
+        let patched = tokio::task::spawn_blocking(move || {
+            publish(&live, &store, &data, &pending, domains_changed)
+        })
+        .await
+        .map_err(|e| SyncError::Store(format!("publishing the new snapshot failed: {e}")))?
+        .map_err(|e| SyncError::Store(format!("publishing the new snapshot failed: {e}")))?;
         tracing::debug!(
             run = done.id,
             publish_ms = phase.elapsed().as_millis() as u64,
@@ -652,17 +655,19 @@ impl Shared {
 
 /// Makes the committed directory the served one: patches the served snapshot with the
 /// records a delta commit changed, or builds it in full (from the commit's data, or from
-/// the store when a patch cannot apply). Returns whether it patched.
+/// the store when a patch cannot apply, e.g. when the domains and so maybe the base DN
+/// changed). Returns whether it patched.
 fn publish(
     live: &LiveDirectory,
     store: &Store,
     data: &Committed,
     pending: &PendingCommit,
+    domains_changed: bool,
 ) -> Result<bool, StoreError> {
     match data {
         Committed::Full(data) => live.publish(data),
         Committed::Changed(changes) => {
-            if live.publish_changes(changes, &pending.snapshot.groups) {
+            if !domains_changed && live.publish_changes(changes, &pending.snapshot.groups) {
                 return Ok(true);
             }
             live.publish(&store.load_directory()?);
