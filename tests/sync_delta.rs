@@ -744,6 +744,10 @@ async fn bench_sync() {
     );
     let latency = Duration::from_millis(env_or("BENCH_LATENCY_MS", 50) as u64);
     let changes = env_or("BENCH_CHANGES", 100);
+    // The generated groups have no mail: by default they are not imported (only used for
+    // scoping). BENCH_ALL_GROUPS=1 imports them, so the delta runs' member changes reach
+    // the directory (member, memberUid, memberOf of 10,000 groups of 100).
+    let all_groups = env_or("BENCH_ALL_GROUPS", 0) == 1;
     // The worker's per-phase timings ("sync phases") go to stderr.
     let _ = tracing_subscriber::fmt()
         .with_env_filter("entra_ldap::sync=debug")
@@ -777,7 +781,29 @@ async fn bench_sync() {
     let (rss_before, _) = rss_mib();
     let shutdown = tokio_util::sync::CancellationToken::new();
     let clock = Instant::now();
-    let sync = SyncService::start(entra, rules, store.clone(), live, shutdown.clone());
+    let settings = entra_ldap::sync::settings::SettingsSource::fixed(
+        &entra_ldap::sync::settings::SyncSettings {
+            groups_without_email: all_groups,
+            ..entra_ldap::sync::settings::SyncSettings::default()
+        },
+    );
+    println!(
+        "groups imported: {}",
+        if all_groups {
+            "all"
+        } else {
+            "with mail only (none)"
+        }
+    );
+    let sync = SyncService::start_with_settings(
+        entra,
+        rules,
+        store.clone(),
+        live,
+        settings,
+        shutdown.clone(),
+        None,
+    );
     let full = sync.wait_first_run().await.unwrap();
     let full_time = clock.elapsed();
     assert_eq!(full.outcome, SyncOutcome::Succeeded, "{:?}", full.error);
