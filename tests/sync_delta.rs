@@ -190,10 +190,13 @@ async fn changes_after_a_full_run_arrive_by_cheap_delta_runs_and_reach_ldap() {
     let stored = s.app.services.store.get_run(run.id).unwrap().unwrap();
     assert_eq!(stored, run, "the run is recorded as it ended");
 
-    // Disable a user: the next delta run stops their binds.
+    // Disable a user: the next delta run stops their binds. Delta runs publish by patching
+    // the served snapshot (not a full build); the LDAP answers below come from the patch.
+    let patches = s.app.services.live.patches();
     assert!(s.sim.with_tenant(|t| t.disable_user("bob@example.com")));
     let run = s.delta_run().await;
     assert_eq!(run.changes.users_deactivated, 1, "{:?}", run.changes);
+    assert_eq!(s.app.services.live.patches(), patches + 1);
     assert_eq!(s.bind("bob").await, 49);
     assert_eq!(s.bind("alice").await, 0);
 
@@ -217,6 +220,7 @@ async fn changes_after_a_full_run_arrive_by_cheap_delta_runs_and_reach_ldap() {
     });
     let run = s.delta_run().await;
     assert_eq!(run.changes.groups_changed, 1, "{:?}", run.changes);
+    assert_eq!(s.app.services.live.patches(), patches + 2);
     assert_eq!(s.member_uids(&engineering).await, ["alice", "heidi"]);
 
     // Add a user: it appears, and can bind once it has a password.
@@ -224,6 +228,7 @@ async fn changes_after_a_full_run_arrive_by_cheap_delta_runs_and_reach_ldap() {
         .with_tenant(|t| t.add_user(new_user("zoe@example.com")));
     let run = s.delta_run().await;
     assert_eq!(run.changes.users_added, 1, "{:?}", run.changes);
+    assert_eq!(s.app.services.live.patches(), patches + 3);
     assert_eq!(s.search("(uid=zoe)").await.len(), 1);
     s.set_passwords().await;
     assert_eq!(s.bind("zoe").await, 0);

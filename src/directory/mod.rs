@@ -22,7 +22,7 @@ pub use snapshot::{
 
 use crate::model::{DirectoryChanges, DirectoryData, EntraGroup};
 use arc_swap::ArcSwap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Settings that shape the snapshot (from config, plus protocol facts from the ldap module).
@@ -55,6 +55,8 @@ pub struct LiveDirectory {
     /// Held while a new snapshot is made and swapped in, so a patch always applies to the
     /// snapshot it was computed from (two publishers never interleave).
     publishing: Mutex<()>,
+    /// Snapshots published by a patch rather than a full build (for tests and diagnostics).
+    patches: AtomicU64,
 }
 
 /// Above this share of changed objects (1 in `PATCH_LIMIT` entries), a full build is as
@@ -71,6 +73,7 @@ impl LiveDirectory {
             show_inactive: AtomicBool::new(settings.show_inactive_users),
             settings,
             publishing: Mutex::new(()),
+            patches: AtomicU64::new(0),
         }
     }
 
@@ -101,10 +104,16 @@ impl LiveDirectory {
             Some(snapshot) => {
                 crate::metrics::directory_entries(snapshot.len());
                 self.current.store(Arc::new(snapshot));
+                self.patches.fetch_add(1, Ordering::Relaxed);
                 true
             }
             None => false,
         }
+    }
+
+    /// How many snapshots were published by patching the served one (not a full build).
+    pub fn patches(&self) -> u64 {
+        self.patches.load(Ordering::Relaxed)
     }
 
     /// The settings a snapshot built now gets.
