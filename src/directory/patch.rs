@@ -232,6 +232,11 @@ pub(super) fn patch<'a>(
         match changed_users.get(uuid) {
             Some(rec) => {
                 had_entry.insert(rec.entra.id.as_str());
+                // Login names are stable (allocated once); a renamed entry would move.
+                let e = old.entries.get(o as usize)?;
+                if first(e, lay.ats.uid) != rec.uid {
+                    return None;
+                }
                 if visible(rec) {
                     let (dn, ndn) = place("uid", &rec.uid, &people_dn)?;
                     user_slots.push(Src::User(New {
@@ -307,6 +312,10 @@ pub(super) fn patch<'a>(
         match changed_groups.get(uuid) {
             Some(rec) => {
                 had_group.insert(rec.entra.id.as_str());
+                let e = old.entries.get(o as usize)?;
+                if first(e, lay.ats.cn) != rec.cn {
+                    return None;
+                }
                 let (dn, ndn) = place("cn", &rec.cn, &groups_dn)?;
                 group_slots.push(Src::Group(New {
                     rec,
