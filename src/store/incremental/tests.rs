@@ -34,7 +34,8 @@ fn run(id: u64) -> SyncRun {
 }
 
 /// A scoped tenant: users whose login names collide (suffixes), random statuses, groups with
-/// random members; `rng` decides which objects exist this round.
+/// random members, the domain switching (counted changes) and user sync off in some rounds;
+/// `rng` decides which objects exist this round.
 fn tenant(rng: &mut StdRng, round: u64) -> TenantSnapshot {
     let mut users = Vec::new();
     for i in 0..40 {
@@ -84,6 +85,8 @@ fn tenant(rng: &mut StdRng, round: u64) -> TenantSnapshot {
             is_initial: false,
             is_verified: true,
         }],
+        // Now and then user sync is off: stored users must stay exactly as they are.
+        users_synced: round % 4 != 2,
         ..TenantSnapshot::default()
     }
 }
