@@ -290,6 +290,14 @@ impl Store {
             .map_err(tx_error)
     }
 
+    /// Drops the digests: the next commit compares everything and returns the whole
+    /// directory (for a caller whose served snapshot no longer matches the store, e.g. after
+    /// a failed publish, so it is rebuilt in full rather than patched).
+    pub fn forget_digests(&self) {
+        let _guard = self.lock_directory();
+        self.put_digests(None);
+    }
+
     /// Takes the digests out (the directory lock must be held).
     pub(super) fn take_digests(&self) -> Option<Digests> {
         self.digests

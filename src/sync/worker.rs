@@ -637,12 +637,23 @@ impl Shared {
         let phase = Instant::now();
         let (live, store) = (Arc::clone(&self.live), self.store.clone());
         let domains_changed = done.changes.domains_changed > 0;
-        let patched = tokio::task::spawn_blocking(move || {
+        let published = tokio::task::spawn_blocking(move || {
             publish(&live, &store, &data, &pending, domains_changed)
         })
         .await
-        .map_err(|e| SyncError::Store(format!("publishing the new snapshot failed: {e}")))?
-        .map_err(|e| SyncError::Store(format!("publishing the new snapshot failed: {e}")))?;
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+        let patched = match published {
+            Ok(patched) => patched,
+            Err(e) => {
+                // The served snapshot lags the store now: the next commit compares everything
+                // and publishes in full rather than patching a stale snapshot.
+                self.store.forget_digests();
+                return Err(SyncError::Store(format!(
+                    "publishing the new snapshot failed: {e}"
+                )));
+            }
+        };
         tracing::debug!(
             run = done.id,
             publish_ms = phase.elapsed().as_millis() as u64,

@@ -222,7 +222,7 @@ fn delta_commits_leave_what_full_compares_leave() {
 }
 
 #[test]
-fn a_commit_outside_the_digests_makes_the_next_delta_commit_compare_everything() {
+fn without_digests_the_next_delta_commit_compares_everything() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let mut rng = StdRng::seed_from_u64(1);
@@ -235,4 +235,10 @@ fn a_commit_outside_the_digests_makes_the_next_delta_commit_compare_everything()
     store.commit_sync(&t, &rules(), &run(3)).unwrap();
     let (fourth, _) = commit(&store, &t, 4, true, false);
     assert!(matches!(fourth.unwrap().1, Committed::Full(_)));
+    // After a failed publish the worker forgets them: the same.
+    let (fifth, _) = commit(&store, &t, 5, true, false);
+    assert!(matches!(fifth.unwrap().1, Committed::Changed(_)));
+    store.forget_digests();
+    let (sixth, _) = commit(&store, &t, 6, true, false);
+    assert!(matches!(sixth.unwrap().1, Committed::Full(_)));
 }
