@@ -14,7 +14,8 @@ pub type ObjectId = String;
 pub type UnixTime = i64;
 
 /// A user as Microsoft Graph describes it (only the properties we `$select`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// `Hash`: the store keeps a digest per object to find what a delta run changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct EntraUser {
     pub id: ObjectId,
     pub user_principal_name: String,
@@ -40,7 +41,7 @@ pub enum MemberRef {
 }
 
 /// A group as Microsoft Graph describes it, with its direct members.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct EntraGroup {
     pub id: ObjectId,
     pub display_name: String,
@@ -180,6 +181,28 @@ pub struct DirectoryData {
     pub groups: Vec<GroupRecord>,
     pub domains: Vec<EntraDomain>,
     pub binders: Vec<BinderRecord>,
+}
+
+/// What one sync commit changed in the directory records: every user and group record it
+/// added or rewrote (as stored afterwards) and the groups it removed. A delta run hands this
+/// to the served snapshot, which then rebuilds only the entries these touch instead of all.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DirectoryChanges {
+    pub users: Vec<UserRecord>,
+    pub groups: Vec<GroupRecord>,
+    pub removed_groups: Vec<ObjectId>,
+}
+
+impl DirectoryChanges {
+    /// Objects touched (for choosing between a patch and a full rebuild).
+    pub fn len(&self) -> usize {
+        self.users.len() + self.groups.len() + self.removed_groups.len()
+    }
+
+    /// True when no record changed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// What started a sync run.

@@ -190,10 +190,13 @@ async fn changes_after_a_full_run_arrive_by_cheap_delta_runs_and_reach_ldap() {
     let stored = s.app.services.store.get_run(run.id).unwrap().unwrap();
     assert_eq!(stored, run, "the run is recorded as it ended");
 
-    // Disable a user: the next delta run stops their binds.
+    // Disable a user: the next delta run stops their binds. Delta runs publish by patching
+    // the served snapshot (not a full build); the LDAP answers below come from the patch.
+    let patches = s.app.services.live.patches();
     assert!(s.sim.with_tenant(|t| t.disable_user("bob@example.com")));
     let run = s.delta_run().await;
     assert_eq!(run.changes.users_deactivated, 1, "{:?}", run.changes);
+    assert_eq!(s.app.services.live.patches(), patches + 1);
     assert_eq!(s.bind("bob").await, 49);
     assert_eq!(s.bind("alice").await, 0);
 
@@ -217,6 +220,7 @@ async fn changes_after_a_full_run_arrive_by_cheap_delta_runs_and_reach_ldap() {
     });
     let run = s.delta_run().await;
     assert_eq!(run.changes.groups_changed, 1, "{:?}", run.changes);
+    assert_eq!(s.app.services.live.patches(), patches + 2);
     assert_eq!(s.member_uids(&engineering).await, ["alice", "heidi"]);
 
     // Add a user: it appears, and can bind once it has a password.
@@ -224,6 +228,7 @@ async fn changes_after_a_full_run_arrive_by_cheap_delta_runs_and_reach_ldap() {
         .with_tenant(|t| t.add_user(new_user("zoe@example.com")));
     let run = s.delta_run().await;
     assert_eq!(run.changes.users_added, 1, "{:?}", run.changes);
+    assert_eq!(s.app.services.live.patches(), patches + 3);
     assert_eq!(s.search("(uid=zoe)").await.len(), 1);
     s.set_passwords().await;
     assert_eq!(s.bind("zoe").await, 0);
@@ -747,6 +752,10 @@ async fn bench_sync() {
     );
     let latency = Duration::from_millis(env_or("BENCH_LATENCY_MS", 50) as u64);
     let changes = env_or("BENCH_CHANGES", 100);
+    // The generated groups have no mail: by default they are not imported (only used for
+    // scoping). BENCH_ALL_GROUPS=1 imports them, so the delta runs' member changes reach
+    // the directory (member, memberUid, memberOf of 10,000 groups of 100).
+    let all_groups = env_or("BENCH_ALL_GROUPS", 0) == 1;
     // The worker's per-phase timings ("sync phases") go to stderr.
     let _ = tracing_subscriber::fmt()
         .with_env_filter("entra_ldap::sync=debug")
@@ -780,7 +789,29 @@ async fn bench_sync() {
     let (rss_before, _) = rss_mib();
     let shutdown = tokio_util::sync::CancellationToken::new();
     let clock = Instant::now();
-    let sync = SyncService::start(entra, rules, store.clone(), live, shutdown.clone());
+    let settings = entra_ldap::sync::settings::SettingsSource::fixed(
+        &entra_ldap::sync::settings::SyncSettings {
+            groups_without_email: all_groups,
+            ..entra_ldap::sync::settings::SyncSettings::default()
+        },
+    );
+    println!(
+        "groups imported: {}",
+        if all_groups {
+            "all"
+        } else {
+            "with mail only (none)"
+        }
+    );
+    let sync = SyncService::start_with_settings(
+        entra,
+        rules,
+        store.clone(),
+        live,
+        settings,
+        shutdown.clone(),
+        None,
+    );
     let full = sync.wait_first_run().await.unwrap();
     let full_time = clock.elapsed();
     assert_eq!(full.outcome, SyncOutcome::Succeeded, "{:?}", full.error);

@@ -139,10 +139,10 @@ impl Attrs {
 }
 
 /// A user or group placed in the tree, before its entry exists.
-struct Placed<'a, T> {
-    rec: &'a T,
-    dn: String,
-    ndn: String,
+pub(super) struct Placed<'a, T> {
+    pub rec: &'a T,
+    pub dn: String,
+    pub ndn: String,
 }
 
 /// Direct and transitive memberships, in user/group index space.
@@ -458,44 +458,58 @@ pub fn build_with(
     };
     bind_tables(&mut snap, users.iter().chain(&hidden));
     for (rec, dn, ndn) in binder_dns {
-        let ranges = if rec.scope.is_empty() {
-            None
-        } else {
-            Some(
-                rec.scope
-                    .iter()
-                    .filter_map(|s| dn::normalize(s).ok())
-                    .filter_map(|n| {
-                        snap.find_ndn(&n)
-                            .and_then(|id| snap.entries.get(id as usize).map(|e| (id, e.end)))
-                    })
-                    .collect(),
-            )
-        };
+        let scope: Vec<String> = rec
+            .scope
+            .iter()
+            .filter_map(|s| dn::normalize(s).ok())
+            .collect();
+        let ranges = (!rec.scope.is_empty()).then(|| scope_ranges(&snap, &scope));
         snap.binder_by_ndn.insert(ndn, rec.name.clone());
         snap.binders
-            .insert(rec.name.clone(), BinderInfo { dn, ranges });
+            .insert(rec.name.clone(), BinderInfo { dn, ranges, scope });
     }
     snap
+}
+
+/// The subtrees (id ranges) of a binder's scope DNs that exist in `snap`.
+pub(super) fn scope_ranges(snap: &Snapshot, scope: &[String]) -> Vec<(EntryId, EntryId)> {
+    scope
+        .iter()
+        .filter_map(|n| {
+            snap.find_ndn(n)
+                .and_then(|id| snap.entries.get(id as usize).map(|e| (id, e.end)))
+        })
+        .collect()
 }
 
 /// Registers users (visible and hidden) under their object id, DN, uid, mail and UPN for
 /// bind resolution and access checks.
 fn bind_tables<'a>(snap: &mut Snapshot, users: impl Iterator<Item = &'a Placed<'a, UserRecord>>) {
+    let infos = users.map(user_info).collect();
+    index_users(snap, infos);
+}
+
+/// What bind resolution and access checks keep of a placed user.
+pub(super) fn user_info(u: &Placed<'_, UserRecord>) -> UserInfo {
     let fold = |s: &str| values::normalize(Rule::CaseIgnore, s).unwrap_or_default();
+    let e = &u.rec.entra;
+    UserInfo::new(
+        u.rec.status.is_active(),
+        &e.id,
+        &u.dn,
+        &u.ndn,
+        &fold(&u.rec.uid),
+        &fold(e.mail.as_deref().unwrap_or("")),
+        &fold(&e.user_principal_name),
+    )
+}
+
+/// Makes `infos` the snapshot's users and files them in the bind-name tables.
+pub(super) fn index_users(snap: &mut Snapshot, infos: Vec<UserInfo>) {
     let (mut ids, mut dns, mut uids, mut mails, mut upns) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (u, pos) in users.zip(0u32..) {
-        let e = &u.rec.entra;
-        let info = UserInfo::new(
-            u.rec.status.is_active(),
-            &e.id,
-            &u.dn,
-            &u.ndn,
-            &fold(&u.rec.uid),
-            &fold(e.mail.as_deref().unwrap_or("")),
-            &fold(&e.user_principal_name),
-        );
+    snap.users = Vec::with_capacity(infos.len());
+    for (info, pos) in infos.into_iter().zip(0u32..) {
         let names = [
             (&mut ids, info.id()),
             (&mut dns, info.ndn()),
@@ -539,10 +553,40 @@ fn index(entries: &[Entry], hasher: &KeyHasher) -> HashMap<usize, KeyIndex> {
         .collect()
 }
 
+/// Sets every entry's `end` (one past its subtree) and its parent's `children`, from the
+/// entries' `parent` links (entries in preorder).
+pub(super) fn link_subtrees(entries: &mut [Entry]) {
+    for e in entries.iter_mut() {
+        e.children.clear();
+    }
+    for i in 0..entries.len() {
+        let id = i as EntryId;
+        if let Some(e) = entries.get_mut(i) {
+            e.end = id + 1;
+        }
+        let parent = entries.get(i).and_then(|e| e.parent);
+        if let Some(p) = parent.and_then(|p| entries.get_mut(p as usize)) {
+            p.children.push(id);
+        }
+    }
+    for i in (0..entries.len()).rev() {
+        let Some(e) = entries.get_mut(i) else {
+            continue;
+        };
+        e.children.shrink_to_fit();
+        let end = e.end;
+        if let Some(p) = e.parent.and_then(|p| entries.get_mut(p as usize))
+            && p.end < end
+        {
+            p.end = end;
+        }
+    }
+}
+
 /// Accumulates entries in preorder.
 #[derive(Default)]
-struct Builder {
-    entries: Vec<Entry>,
+pub(super) struct Builder {
+    pub entries: Vec<Entry>,
     /// Normalised DN → id, while building (the snapshot keeps a hashed table instead).
     by_ndn: HashMap<String, EntryId>,
 }
@@ -559,20 +603,9 @@ impl Builder {
         id
     }
 
-    /// Sets every entry's `end` (one past its subtree), children before parents.
+    /// Sets every entry's `end` (one past its subtree) and `children`.
     fn finish_subtrees(&mut self) {
-        for i in (0..self.entries.len()).rev() {
-            let Some(e) = self.entries.get_mut(i) else {
-                continue;
-            };
-            e.children.shrink_to_fit();
-            let end = e.end;
-            if let Some(p) = e.parent.and_then(|p| self.entries.get_mut(p as usize))
-                && p.end < end
-            {
-                p.end = end;
-            }
-        }
+        link_subtrees(&mut self.entries);
     }
 
     fn root_dse(&mut self, base: &str, settings: &DirectorySettings) {
@@ -665,7 +698,7 @@ impl Builder {
         self.push(a, Some(parent), region)
     }
 
-    fn user(
+    pub(super) fn user(
         &mut self,
         u: &Placed<UserRecord>,
         member_of: &[(&str, &str)],
@@ -736,7 +769,7 @@ impl Builder {
         self.push(a, Some(parent), Region::People)
     }
 
-    fn group(
+    pub(super) fn group(
         &mut self,
         g: &Placed<GroupRecord>,
         member: &[(&str, &str)],

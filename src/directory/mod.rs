@@ -9,6 +9,7 @@ mod build;
 pub mod dn;
 mod entry;
 pub mod filter;
+mod patch;
 pub mod schema;
 pub mod snapshot;
 mod tables;
@@ -20,10 +21,10 @@ pub use snapshot::{
     AttrSelection, BindTarget, EntryId, SUBSCHEMA_DN, SearchError, SearchQuery, Snapshot, Viewer,
 };
 
-use crate::model::DirectoryData;
+use crate::model::{DirectoryChanges, DirectoryData, EntraGroup};
 use arc_swap::ArcSwap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Settings that shape the snapshot (from config, plus protocol facts from the ldap module).
 #[derive(Clone, Debug, Default)]
@@ -52,7 +53,16 @@ pub struct LiveDirectory {
     /// The sync option `inactive_users`, changeable at run time; overrides
     /// `settings.show_inactive_users` for every snapshot built after the change.
     show_inactive: AtomicBool,
+    /// Held while a new snapshot is made and swapped in, so a patch always applies to the
+    /// snapshot it was computed from (two publishers never interleave).
+    publishing: Mutex<()>,
+    /// Snapshots published by a patch rather than a full build (for tests and diagnostics).
+    patches: AtomicU64,
 }
+
+/// Above this share of changed objects (1 in `PATCH_LIMIT` entries), a full build is as
+/// quick as a patch.
+const PATCH_LIMIT: usize = 4;
 
 impl LiveDirectory {
     /// Starts with `data` (possibly empty) already built.
@@ -63,6 +73,8 @@ impl LiveDirectory {
             current: ArcSwap::from_pointee(snapshot),
             show_inactive: AtomicBool::new(settings.show_inactive_users),
             settings,
+            publishing: Mutex::new(()),
+            patches: AtomicU64::new(0),
         }
     }
 
@@ -73,13 +85,51 @@ impl LiveDirectory {
 
     /// Builds a snapshot from freshly committed data and makes it the served one.
     pub fn publish(&self, data: &DirectoryData) {
-        let settings = DirectorySettings {
-            show_inactive_users: self.show_inactive.load(Ordering::Relaxed),
-            ..self.settings.clone()
-        };
-        let snapshot = Snapshot::build(data, &settings);
+        let _publishing = self.lock_publishing();
+        let snapshot = Snapshot::build(data, &self.current_settings());
         crate::metrics::directory_entries(snapshot.len());
         self.current.store(Arc::new(snapshot));
+    }
+
+    /// Applies one commit's changes to the served snapshot (see `patch`): only the entries
+    /// they touch are rebuilt. `groups` are all groups of the tenant as committed. Returns
+    /// false, serving the old snapshot still, when only a full build gives the right result
+    /// (the caller then publishes the whole committed directory).
+    pub fn publish_changes(&self, changes: &DirectoryChanges, groups: &[EntraGroup]) -> bool {
+        let _publishing = self.lock_publishing();
+        let old = self.load();
+        if changes.len().saturating_mul(PATCH_LIMIT) > old.len() {
+            return false;
+        }
+        match patch::patch(&old, changes, groups, &self.current_settings()) {
+            Some(snapshot) => {
+                crate::metrics::directory_entries(snapshot.len());
+                self.current.store(Arc::new(snapshot));
+                self.patches.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// How many snapshots were published by patching the served one (not a full build).
+    pub fn patches(&self) -> u64 {
+        self.patches.load(Ordering::Relaxed)
+    }
+
+    /// The settings a snapshot built now gets.
+    fn current_settings(&self) -> DirectorySettings {
+        DirectorySettings {
+            show_inactive_users: self.show_inactive.load(Ordering::Relaxed),
+            ..self.settings.clone()
+        }
+    }
+
+    fn lock_publishing(&self) -> std::sync::MutexGuard<'_, ()> {
+        // The guarded data is `()`: a poisoned lock carries no broken state.
+        self.publishing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Whether inactive users are served by snapshots published from now on (the sync
@@ -95,3 +145,6 @@ mod tests;
 
 #[cfg(test)]
 mod memory_tests;
+
+#[cfg(test)]
+mod patch_tests;

@@ -234,6 +234,9 @@ pub(super) struct BinderInfo {
     pub dn: String,
     /// Subtrees (id ranges) it may read; `None` means the whole naming context.
     pub ranges: Option<Vec<(EntryId, EntryId)>>,
+    /// The normalised DNs `ranges` were resolved from (a patched snapshot resolves them
+    /// again, as entries may have moved, appeared or gone).
+    pub scope: Vec<String>,
 }
 
 /// The in-memory directory. Every "value → ids" table is keyed by a hash (see

@@ -105,6 +105,73 @@ impl KeyIndex {
             _ => &[],
         }
     }
+
+    /// A copy with every id renumbered through `map` (old id → new id; `u32::MAX` or an id
+    /// beyond `map` drops it) and `added` pairs merged in: what a snapshot patch needs
+    /// after entries moved, were removed or rebuilt. `map` must keep the order of the ids
+    /// it keeps. One linear pass over the table.
+    pub fn patched(&self, map: &[u32], mut added: Vec<(u64, u32)>) -> KeyIndex {
+        added.sort_unstable();
+        added.dedup();
+        let mut pairs = Vec::with_capacity(self.ids.len() + added.len());
+        let mut extra = added.into_iter().peekable();
+        for (i, &hash) in self.hashes.iter().enumerate() {
+            while let Some(&(h, id)) = extra.peek() {
+                if h >= hash {
+                    break;
+                }
+                pairs.push((h, id));
+                extra.next();
+            }
+            let lo = self.starts.get(i).copied().unwrap_or(0) as usize;
+            let hi = self.starts.get(i + 1).copied().unwrap_or(0) as usize;
+            let first = pairs.len();
+            for &id in self.ids.get(lo..hi).unwrap_or(&[]) {
+                match map.get(id as usize) {
+                    Some(&new) if new != u32::MAX => pairs.push((hash, new)),
+                    _ => {}
+                }
+            }
+            let mut merged_any = false;
+            while let Some(&(h, id)) = extra.peek() {
+                if h != hash {
+                    break;
+                }
+                pairs.push((h, id));
+                merged_any = true;
+                extra.next();
+            }
+            if merged_any {
+                pairs.get_mut(first..).map(<[(u64, u32)]>::sort_unstable);
+            }
+        }
+        pairs.extend(extra);
+        KeyIndex::from_sorted(pairs)
+    }
+
+    /// [`KeyIndex::from_pairs`] for pairs already sorted (duplicates are dropped).
+    fn from_sorted(mut pairs: Vec<(u64, u32)>) -> KeyIndex {
+        pairs.dedup();
+        let mut hashes = Vec::new();
+        let mut starts = Vec::new();
+        let mut ids = Vec::with_capacity(pairs.len());
+        for run in pairs.chunk_by(|a, b| a.0 == b.0) {
+            let (Some(&(hash, _)), Ok(start)) = (run.first(), u32::try_from(ids.len())) else {
+                tracing::error!("id table larger than 4 billion entries; truncated");
+                break;
+            };
+            hashes.push(hash);
+            starts.push(start);
+            ids.extend(run.iter().map(|&(_, id)| id));
+        }
+        let end = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+        starts.push(end);
+        KeyIndex {
+            hashes: hashes.into_boxed_slice(),
+            starts: starts.into_boxed_slice(),
+            ids: ids.into_boxed_slice(),
+        }
+    }
 }
 
 /// Per id `0..n`, a sorted list of ids (e.g. the groups an entry is in): one offsets array
@@ -137,6 +204,43 @@ impl IdLists {
             }
         }
         offsets.push(u32::try_from(ids.len()).unwrap_or(u32::MAX));
+        IdLists {
+            offsets: offsets.into_boxed_slice(),
+            ids: ids.into_boxed_slice(),
+        }
+    }
+
+    /// Lists for ids `0..n`, each produced by `list(id, out)` appending to `out`; each
+    /// list is sorted and deduplicated here. For patching a snapshot without sorting every
+    /// pair again.
+    pub fn from_fn(n: usize, mut list: impl FnMut(u32, &mut Vec<u32>)) -> IdLists {
+        let mut offsets = Vec::with_capacity(n + 1);
+        let mut ids: Vec<u32> = Vec::new();
+        for id in 0..n {
+            let start = ids.len();
+            offsets.push(u32::try_from(start).unwrap_or(u32::MAX));
+            list(u32::try_from(id).unwrap_or(u32::MAX), &mut ids);
+            if let Some(added) = ids.get_mut(start..) {
+                added.sort_unstable();
+            }
+            let mut w = start;
+            for r in start..ids.len() {
+                let (Some(&v), prev) = (ids.get(r), w.checked_sub(1).and_then(|p| ids.get(p)))
+                else {
+                    continue;
+                };
+                if w > start && prev == Some(&v) {
+                    continue;
+                }
+                if let Some(slot) = ids.get_mut(w) {
+                    *slot = v;
+                }
+                w += 1;
+            }
+            ids.truncate(w);
+        }
+        offsets.push(u32::try_from(ids.len()).unwrap_or(u32::MAX));
+        ids.shrink_to_fit();
         IdLists {
             offsets: offsets.into_boxed_slice(),
             ids: ids.into_boxed_slice(),

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use std::collections::{BTreeMap, BTreeSet};
 
-type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+pub(super) type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
 /// Prefix of login-name reservations in the `alloc` tree.
 pub(super) const LOGIN_PREFIX: &str = "login/";
@@ -62,6 +62,20 @@ impl Existing {
             domains: keys(domains)?,
         })
     }
+
+    /// Only the stored domain names (a delta commit knows its users and groups from the
+    /// digests and never iterates those trees).
+    pub(super) fn domains_only(domains: &sled::Tree) -> Result<Existing, StoreError> {
+        Ok(Existing {
+            users: BTreeSet::new(),
+            groups: BTreeSet::new(),
+            domains: domains
+                .iter()
+                .keys()
+                .map(|k| Ok(k?.to_vec()))
+                .collect::<Result<_, StoreError>>()?,
+        })
+    }
 }
 
 /// The transactional views of the trees a commit writes.
@@ -74,7 +88,7 @@ pub(super) struct TxTrees<'a> {
 }
 
 /// Reads and decodes one record inside the transaction.
-fn get<T: DeserializeOwned>(
+pub(super) fn get<T: DeserializeOwned>(
     tree: &TransactionalTree,
     name: &'static str,
     key: &[u8],
@@ -86,7 +100,7 @@ fn get<T: DeserializeOwned>(
 }
 
 /// Encodes and writes one record inside the transaction.
-fn put<T: Serialize>(
+pub(super) fn put<T: Serialize>(
     tree: &TransactionalTree,
     name: &'static str,
     key: &[u8],
@@ -211,7 +225,7 @@ fn apply_users(
         match get::<UserRecord>(tx.users, trees::USERS, id.as_bytes())? {
             Some(old) => {
                 active_before += u64::from(old.status.is_active());
-                let record = update_user(tx, id.as_bytes(), old, entra, *status, now, counts)?;
+                let (record, _) = update_user(tx, id.as_bytes(), old, entra, *status, now, counts)?;
                 written.push(record);
             }
             None => {
@@ -231,15 +245,15 @@ fn apply_users(
         if let Some(old) = get::<UserRecord>(tx.users, trees::USERS, key)? {
             active_before += u64::from(old.status.is_active());
             let entra = old.entra.clone();
-            written.push(update_user(tx, key, old, &entra, deleted, now, counts)?);
+            written.push(update_user(tx, key, old, &entra, deleted, now, counts)?.0);
         }
     }
     Ok(active_before)
 }
 
 /// Refreshes an existing user's Entra data and status; `modified` moves only on a change.
-/// Returns the record as stored afterwards.
-fn update_user(
+/// Returns the record as stored afterwards, and whether it changed.
+pub(super) fn update_user(
     tx: &TxTrees<'_>,
     key: &[u8],
     old: UserRecord,
@@ -247,9 +261,9 @@ fn update_user(
     status: UserStatus,
     now: i64,
     counts: &mut ChangeCounts,
-) -> TxResult<UserRecord> {
+) -> TxResult<(UserRecord, bool)> {
     if old.entra == *entra && old.status == status {
-        return Ok(old);
+        return Ok((old, false));
     }
     if old.status.is_active() && !status.is_active() {
         counts.users_deactivated += 1;
@@ -263,11 +277,11 @@ fn update_user(
         ..old
     };
     put(tx.users, trees::USERS, key, &record)?;
-    Ok(record)
+    Ok((record, true))
 }
 
 /// A first-seen user: a unique login name and a fresh uidNumber (= its private gidNumber).
-fn new_user(
+pub(super) fn new_user(
     tx: &TxTrees<'_>,
     entra: &EntraUser,
     status: UserStatus,
@@ -313,33 +327,8 @@ fn apply_groups(
 ) -> TxResult<()> {
     let seen: BTreeMap<&str, &EntraGroup> =
         tenant.groups.iter().map(|g| (g.id.as_str(), g)).collect();
-    for (id, entra) in &seen {
-        match get::<GroupRecord>(tx.groups, trees::GROUPS, id.as_bytes())? {
-            Some(old) if old.entra == **entra => written.push(old),
-            Some(old) => {
-                let record = GroupRecord {
-                    entra: (*entra).clone(),
-                    modified: now,
-                    ..old
-                };
-                put(tx.groups, trees::GROUPS, id.as_bytes(), &record)?;
-                counts.groups_changed += 1;
-                written.push(record);
-            }
-            None => {
-                let alloc = group_alloc(tx, entra, rules)?;
-                let record = GroupRecord {
-                    entra: (*entra).clone(),
-                    cn: alloc.cn,
-                    gid_number: alloc.gid_number,
-                    created: now,
-                    modified: now,
-                };
-                put(tx.groups, trees::GROUPS, id.as_bytes(), &record)?;
-                counts.groups_added += 1;
-                written.push(record);
-            }
-        }
+    for entra in seen.values() {
+        written.push(upsert_group(tx, entra, rules, now, counts)?.0);
     }
     for key in &existing.groups {
         let gone = std::str::from_utf8(key).map_or(true, |id| !seen.contains_key(id));
@@ -348,6 +337,45 @@ fn apply_groups(
         }
     }
     Ok(())
+}
+
+/// Stores one group of the tenant: refreshed when stored before (`modified` moves only on
+/// a change), else with its cn and gidNumber allocated. Returns the record as stored
+/// afterwards, and whether it was written.
+pub(super) fn upsert_group(
+    tx: &TxTrees<'_>,
+    entra: &EntraGroup,
+    rules: &DirectoryConfig,
+    now: i64,
+    counts: &mut ChangeCounts,
+) -> TxResult<(GroupRecord, bool)> {
+    let key = entra.id.as_bytes();
+    match get::<GroupRecord>(tx.groups, trees::GROUPS, key)? {
+        Some(old) if old.entra == *entra => Ok((old, false)),
+        Some(old) => {
+            let record = GroupRecord {
+                entra: entra.clone(),
+                modified: now,
+                ..old
+            };
+            put(tx.groups, trees::GROUPS, key, &record)?;
+            counts.groups_changed += 1;
+            Ok((record, true))
+        }
+        None => {
+            let alloc = group_alloc(tx, entra, rules)?;
+            let record = GroupRecord {
+                entra: entra.clone(),
+                cn: alloc.cn,
+                gid_number: alloc.gid_number,
+                created: now,
+                modified: now,
+            };
+            put(tx.groups, trees::GROUPS, key, &record)?;
+            counts.groups_added += 1;
+            Ok((record, true))
+        }
+    }
 }
 
 /// A group's cn and gidNumber: the ones it had before if it was ever stored, else new ones.
@@ -376,7 +404,11 @@ fn group_alloc(
 
 /// Replaces the stored domains with the snapshot's; returns how many were added, changed or
 /// removed (so a sync that changed nothing can skip rebuilding the snapshot).
-fn apply_domains(tx: &TxTrees<'_>, existing: &Existing, tenant: &TenantSnapshot) -> TxResult<u64> {
+pub(super) fn apply_domains(
+    tx: &TxTrees<'_>,
+    existing: &Existing,
+    tenant: &TenantSnapshot,
+) -> TxResult<u64> {
     let mut changed = 0;
     let seen: BTreeSet<&[u8]> = tenant.domains.iter().map(|d| d.id.as_bytes()).collect();
     for key in &existing.domains {

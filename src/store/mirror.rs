@@ -88,6 +88,8 @@ impl Store {
         guard: CommitGuard<'_>,
     ) -> Result<(ChangeCounts, DirectoryData), StoreError> {
         let _guard = self.lock_directory();
+        // Unknown until this commit succeeds (it rebuilds them from every record).
+        self.put_digests(None);
         let t = &self.trees;
         let existing = commit::Existing::read(&t.users, &t.groups, &t.domains)?;
         let encoded = Encoded::new(mirror)?;
@@ -128,6 +130,10 @@ impl Store {
                     domains,
                     binders: decode_all(&t.binders, trees::BINDERS)?,
                 };
+                self.put_digests(Some(super::incremental::Digests::of(
+                    &data.users,
+                    &data.groups,
+                )));
                 Ok((counts, data))
             })
     }
@@ -181,7 +187,7 @@ impl Store {
 
 /// A mirror update encoded before the transaction (sled may run the closure more than
 /// once, and encoding is the costly part).
-struct Encoded<'a> {
+pub(super) struct Encoded<'a> {
     users: Vec<(&'a [u8], Vec<u8>)>,
     groups: Vec<(&'a [u8], Vec<u8>)>,
     removed_users: &'a [ObjectId],
@@ -191,7 +197,7 @@ struct Encoded<'a> {
 }
 
 impl<'a> Encoded<'a> {
-    fn new(update: &'a MirrorUpdate) -> Result<Encoded<'a>, StoreError> {
+    pub(super) fn new(update: &'a MirrorUpdate) -> Result<Encoded<'a>, StoreError> {
         let users = update
             .users
             .iter()
@@ -212,7 +218,7 @@ impl<'a> Encoded<'a> {
         })
     }
 
-    fn write(
+    pub(super) fn write(
         &self,
         users: &TransactionalTree,
         groups: &TransactionalTree,

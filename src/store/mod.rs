@@ -17,6 +17,7 @@ mod audit;
 mod codec;
 mod commit;
 pub mod credentials;
+mod incremental;
 mod mirror;
 mod naming;
 mod settings;
@@ -32,6 +33,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+pub use incremental::Committed;
 pub use mirror::{DeltaState, MirrorUpdate, StoredMirror};
 pub use naming::{MAX_LOGIN_LEN, sanitize_cn, sanitize_login};
 
@@ -123,6 +125,9 @@ pub struct Store {
     /// (sled transactions cannot iterate) and must not race another commit, and a load must
     /// not interleave with a commit's trees.
     directory_lock: Arc<Mutex<()>>,
+    /// Digests of the stored users and groups, so a delta commit touches only what changed
+    /// (see `incremental`); `None` until a full commit of this process builds them.
+    digests: Arc<Mutex<Option<incremental::Digests>>>,
 }
 
 /// Turns a transaction's error into ours.
@@ -198,6 +203,7 @@ impl Store {
             db,
             trees,
             directory_lock: Arc::new(Mutex::new(())),
+            digests: Arc::new(Mutex::new(None)),
         };
         store.check_schema()?;
         store.fail_interrupted_runs()?;
@@ -294,6 +300,8 @@ impl Store {
         guard: CommitGuard<'_>,
     ) -> Result<ChangeCounts, StoreError> {
         let _guard = self.lock_directory();
+        // This path does not keep the digests up to date: the next commit compares all.
+        self.put_digests(None);
         let t = &self.trees;
         let existing = commit::Existing::read(&t.users, &t.groups, &t.domains)?;
         let counts = (&t.users, &t.groups, &t.domains, &t.alloc, &t.runs)

@@ -7,8 +7,8 @@
 use super::guard;
 use super::settings::DeletionThreshold;
 use crate::config::DirectoryConfig;
-use crate::model::{ChangeCounts, DirectoryData, SyncRun, TenantSnapshot};
-use crate::store::{CommitPreview, MirrorUpdate, Store, StoreError};
+use crate::model::{ChangeCounts, SyncMode, SyncRun, TenantSnapshot};
+use crate::store::{CommitPreview, Committed, MirrorUpdate, Store, StoreError};
 use std::sync::Mutex;
 
 /// A run's scoped result, ready to be committed: the directory and the Graph mirror
@@ -22,8 +22,9 @@ pub struct PendingCommit {
 /// How a commit attempt ended (errors aside).
 #[derive(Debug)]
 pub enum CommitResult {
-    /// Written; these are the changes, and the directory as committed.
-    Done(ChangeCounts, DirectoryData),
+    /// Written; these are the changes, and the directory as committed (in full, or only
+    /// the records that changed).
+    Done(ChangeCounts, Committed),
     /// Refused by the deletion guard; nothing was written.
     Held {
         reason: String,
@@ -51,7 +52,16 @@ impl PendingCommit {
                 None => Ok(()),
             }
         };
-        match store.commit_sync_mirrored(&self.snapshot, rules, run, &self.mirror, &check) {
+        // A delta run touches only the objects whose scoped state changed; a full run (the
+        // periodic reconciliation) compares and returns everything.
+        let result = if run.mode == Some(SyncMode::Delta) {
+            store.commit_sync_delta(&self.snapshot, rules, run, &self.mirror, &check)
+        } else {
+            store
+                .commit_sync_mirrored(&self.snapshot, rules, run, &self.mirror, &check)
+                .map(|(counts, data)| (counts, Committed::Full(data)))
+        };
+        match result {
             Ok((counts, data)) => Ok(CommitResult::Done(counts, data)),
             Err(StoreError::Held(reason)) => {
                 let counts = seen

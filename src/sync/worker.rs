@@ -17,7 +17,7 @@ use super::settings::{InactiveUsers, SettingsSource, SyncSettings};
 use crate::config::{DirectoryConfig, EntraConfig};
 use crate::directory::LiveDirectory;
 use crate::model::{SyncMode, SyncOutcome, SyncRun, SyncTrigger, now};
-use crate::store::{Store, StoreError};
+use crate::store::{Committed, Store, StoreError};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -635,17 +635,56 @@ impl Shared {
             return Ok(Step::Committed(done, sizes));
         }
         let phase = Instant::now();
-        let live = Arc::clone(&self.live);
-        tokio::task::spawn_blocking(move || live.publish(&data))
-            .await
-            .map_err(|e| SyncError::Store(format!("publishing the new snapshot failed: {e}")))?;
+        let (live, store) = (Arc::clone(&self.live), self.store.clone());
+        let domains_changed = done.changes.domains_changed > 0;
+        let published = tokio::task::spawn_blocking(move || {
+            publish(&live, &store, &data, &pending, domains_changed)
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+        let patched = match published {
+            Ok(patched) => patched,
+            Err(e) => {
+                // The served snapshot lags the store now: the next commit compares everything
+                // and publishes in full rather than patching a stale snapshot.
+                self.store.forget_digests();
+                return Err(SyncError::Store(format!(
+                    "publishing the new snapshot failed: {e}"
+                )));
+            }
+        };
         tracing::debug!(
             run = done.id,
             publish_ms = phase.elapsed().as_millis() as u64,
+            patched,
             "sync publish phase"
         );
         Ok(Step::Committed(done, sizes))
     }
+}
+
+/// Makes the committed directory the served one: patches the served snapshot with the
+/// records a delta commit changed, or builds it in full (from the commit's data, or from
+/// the store when a patch cannot apply, e.g. when the domains and so maybe the base DN
+/// changed). Returns whether it patched.
+fn publish(
+    live: &LiveDirectory,
+    store: &Store,
+    data: &Committed,
+    pending: &PendingCommit,
+    domains_changed: bool,
+) -> Result<bool, StoreError> {
+    match data {
+        Committed::Full(data) => live.publish(data),
+        Committed::Changed(changes) => {
+            if !domains_changed && live.publish_changes(changes, &pending.snapshot.groups) {
+                return Ok(true);
+            }
+            live.publish(&store.load_directory()?);
+        }
+    }
+    Ok(false)
 }
 
 /// How a run that did not fail ended.
