@@ -13,6 +13,8 @@ use entra_ldap::simulator::{DEFAULT_SIGN_IN_PASSWORD, IdTokenFault, SimUser};
 use serde_json::json;
 
 const PW: &str = DEFAULT_SIGN_IN_PASSWORD;
+/// A new LDAP password for bob that passes the password policy.
+const NEW_PASSWORD: &str = "quiet-harbour-lantern-7";
 const ED25519: &str = include_str!("fixtures/ssh/ed25519.pub");
 const ED25519_FINGERPRINT: &str = "SHA256:wzPsJBtc+3Ar7dLwR7lbfguafxaQ1lb9x8EsyUgXUDc";
 const ECDSA_P256: &str = include_str!("fixtures/ssh/ecdsa-p256.pub");
@@ -164,15 +166,12 @@ async fn an_employee_sets_their_ldap_password_with_csrf_enforced() {
     let refused = bob
         .post(
             "/me/password",
-            &[
-                ("password", "bobs-new-ldap-pw-1"),
-                ("confirm", "bobs-new-ldap-pw-1"),
-            ],
+            &[("password", NEW_PASSWORD), ("confirm", NEW_PASSWORD)],
         )
         .await;
     assert_eq!(refused.status, 403);
     assert!(refused.body.contains("security token"), "{}", refused.body);
-    assert_eq!(server.whoami(&bob_dn, "bobs-new-ldap-pw-1").await, 49);
+    assert_eq!(server.whoami(&bob_dn, NEW_PASSWORD).await, 49);
 
     // Two different passwords: refused with a message, nothing changed.
     let token = bob.csrf_of("/me").await;
@@ -180,7 +179,7 @@ async fn an_employee_sets_their_ldap_password_with_csrf_enforced() {
         .post(
             "/me/password",
             &[
-                ("password", "bobs-new-ldap-pw-1"),
+                ("password", NEW_PASSWORD),
                 ("confirm", "other"),
                 ("csrf", &token),
             ],
@@ -191,7 +190,7 @@ async fn an_employee_sets_their_ldap_password_with_csrf_enforced() {
         (303, Some("/me"))
     );
     assert!(bob.get("/me").await.body.contains("differ"));
-    assert_eq!(server.whoami(&bob_dn, "bobs-new-ldap-pw-1").await, 49);
+    assert_eq!(server.whoami(&bob_dn, NEW_PASSWORD).await, 49);
 
     // Too short: the password policy's own words are shown.
     let short = bob
@@ -208,13 +207,30 @@ async fn an_employee_sets_their_ldap_password_with_csrf_enforced() {
     let page = bob.get("/me").await.body;
     assert!(page.contains("flash error"), "{page}");
 
-    // Set: the flash says so, ldapwhoami binds with it, the old one stops working.
-    let set = bob
+    // With his login name in it: refused in the policy's words (not echoing the password).
+    let personal = bob
         .post(
             "/me/password",
             &[
                 ("password", "bobs-new-ldap-pw-1"),
                 ("confirm", "bobs-new-ldap-pw-1"),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(personal.status, 303);
+    let page = bob.get("/me").await.body;
+    assert!(page.contains("must not contain your login name"), "{page}");
+    assert!(!page.contains("bobs-new-ldap-pw-1"), "{page}");
+    assert_eq!(server.whoami(&bob_dn, "bobs-new-ldap-pw-1").await, 49);
+
+    // Set: the flash says so, ldapwhoami binds with it, the old one stops working.
+    let set = bob
+        .post(
+            "/me/password",
+            &[
+                ("password", NEW_PASSWORD),
+                ("confirm", NEW_PASSWORD),
                 ("csrf", &token),
             ],
         )
@@ -226,7 +242,7 @@ async fn an_employee_sets_their_ldap_password_with_csrf_enforced() {
             .body
             .contains("Your LDAP password is set.")
     );
-    assert_eq!(server.whoami(&bob_dn, "bobs-new-ldap-pw-1").await, 0);
+    assert_eq!(server.whoami(&bob_dn, NEW_PASSWORD).await, 0);
     assert_eq!(server.whoami(&bob_dn, common::DEMO_USER_PASSWORD).await, 49);
     assert_eq!(
         last_audit(&server, "user.set_password").await,
