@@ -3,7 +3,8 @@
 //!
 //! Each case sends one bad request over real HTTP and checks the status, that the answer is
 //! the API's JSON error naming the problem, and that the server's state (sync options, runs,
-//! binders, credentials, users) is exactly what it was. The table must cover every `/api/`
+//! binders, credentials, users, the SSH keys of the users the cases name) is exactly what it
+//! was. The table must cover every `/api/`
 //! operation of docs/openapi.json, so a new endpoint without bad-input cases fails here.
 
 mod common;
@@ -13,6 +14,23 @@ use common::admin::{Api, admin_token};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
+
+/// alice's key, added before the cases run (so adding it again is a conflict).
+const ED25519: &str = include_str!("fixtures/ssh/ed25519.pub");
+const ED25519_FINGERPRINT: &str = "SHA256:wzPsJBtc+3Ar7dLwR7lbfguafxaQ1lb9x8EsyUgXUDc";
+/// A valid key nobody has.
+const ECDSA_P256: &str = include_str!("fixtures/ssh/ecdsa-p256.pub");
+const ECDSA_P256_FINGERPRINT: &str = "SHA256:0k/zKEtWsYNPc6Yr76l2kljLdut+FsZnYx5gQ87hDKQ";
+const RSA_1024: &str = include_str!("fixtures/ssh/rsa-1024.pub");
+const DSA: &str = include_str!("fixtures/ssh/dsa.pub");
+
+/// The users whose SSH keys the cases touch (their keys are part of the state compared).
+const KEY_USERS: [&str; 3] = ["alice", "bob", "carol"];
+
+/// A path segment with `+`, `/` and `:` percent-encoded (a fingerprint in a URL).
+fn segment(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
 
 /// What is wrong with a request.
 enum Bad {
@@ -270,6 +288,7 @@ fn cases() -> Vec<Case> {
             "application/json",
         ),
     ]);
+    all.extend(ssh_key_cases());
     // Query strings: unknown parameters, wrong types, unknown values.
     let q = |endpoint: &'static str, query: &str, mentions: &'static str| {
         case(
@@ -411,6 +430,7 @@ fn cases() -> Vec<Case> {
         (M::GET, "/api/v1/users"),
         (M::GET, "/api/v1/logs/ldap"),
         (M::GET, "/api/v1/logs/audit"),
+        (M::GET, "/api/v1/password-policy"),
     ] {
         all.push(case(
             method,
@@ -433,6 +453,90 @@ fn cases() -> Vec<Case> {
     all
 }
 
+/// SSH public keys: bad bodies, malformed and weak keys, unknown users and keys, an inactive
+/// user, a key alice already has, a wrong token on a real key.
+fn ssh_key_cases() -> Vec<Case> {
+    use Method as M;
+    let keys = "/api/v1/users/{uid}/ssh-keys";
+    let alice = "/api/v1/users/alice/ssh-keys";
+    let add = |body: Value, status: u16, mentions: &'static str| {
+        case(M::POST, keys, alice, Bad::Json(body), status, mentions)
+    };
+    let mut all = body_cases(M::POST, keys, alice);
+    all.extend([
+        add(json!({"key": ECDSA_P256, "extra": 1}), 400, "extra"),
+        add(json!({"key": 42}), 400, "key"),
+        add(json!({}), 400, "key"),
+        add(json!({"key": "ssh-ed25519 not*base64"}), 400, "base64"),
+        add(json!({"key": RSA_1024}), 400, "2048"),
+        add(json!({"key": DSA}), 400, "DSA"),
+        add(
+            json!({"key": format!("command=\"sh\" {ECDSA_P256}")}),
+            400,
+            "options",
+        ),
+        add(json!({"key": ED25519}), 409, "already has"),
+        case(
+            M::POST,
+            keys,
+            "/api/v1/users/nosuchuser/ssh-keys",
+            Bad::Json(json!({"key": ECDSA_P256})),
+            404,
+            "nosuchuser",
+        ),
+        case(
+            M::POST,
+            keys,
+            "/api/v1/users/carol/ssh-keys",
+            Bad::Json(json!({"key": ECDSA_P256})),
+            409,
+            "inactive",
+        ),
+        case(
+            M::GET,
+            keys,
+            "/api/v1/users/nosuchuser/ssh-keys",
+            Bad::Nothing,
+            404,
+            "nosuchuser",
+        ),
+        case(M::GET, keys, alice, Bad::WrongToken, 401, "token"),
+    ]);
+    let key = "/api/v1/users/{uid}/ssh-keys/{fingerprint}";
+    let remove = |uid: &str, fingerprint: &str, bad: Bad, status: u16, mentions: &'static str| {
+        let path = format!("/api/v1/users/{uid}/ssh-keys/{}", segment(fingerprint));
+        case(M::DELETE, key, &path, bad, status, mentions)
+    };
+    all.extend([
+        remove(
+            "alice",
+            "not-a-fingerprint",
+            Bad::Nothing,
+            400,
+            "fingerprint",
+        ),
+        remove("alice", "SHA256:", Bad::Nothing, 400, "fingerprint"),
+        remove(
+            "alice",
+            ECDSA_P256_FINGERPRINT,
+            Bad::Nothing,
+            404,
+            "no SSH key",
+        ),
+        // bob does not have alice's key: naming it under bob removes nothing.
+        remove("bob", ED25519_FINGERPRINT, Bad::Nothing, 404, "no SSH key"),
+        remove(
+            "nosuchuser",
+            ED25519_FINGERPRINT,
+            Bad::Nothing,
+            404,
+            "nosuchuser",
+        ),
+        remove("alice", ED25519_FINGERPRINT, Bad::WrongToken, 401, "token"),
+    ]);
+    all
+}
+
 /// Everything an admin request could change, read through the API.
 async fn state(api: &Api) -> Value {
     let mut snapshot = serde_json::Map::new();
@@ -447,6 +551,12 @@ async fn state(api: &Api) -> Value {
         let (status, body) = api.get(path).await;
         assert_eq!(status, 200, "{path}: {body}");
         snapshot.insert(path.to_string(), body);
+    }
+    for uid in KEY_USERS {
+        let path = format!("/api/v1/users/{uid}/ssh-keys");
+        let (status, body) = api.get(&path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        snapshot.insert(path, body);
     }
     Value::Object(snapshot)
 }
@@ -467,7 +577,20 @@ async fn every_endpoint_refuses_bad_input_clearly_and_changes_nothing() {
     if let Some(id) = body["run_id"].as_u64() {
         api.wait_run(id).await;
     }
+    // alice has a key, so that adding it again and removing keys have something to refuse.
+    let (status, body) = api
+        .post(
+            "/api/v1/users/alice/ssh-keys",
+            Some(json!({"key": ED25519})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["fingerprint"], ED25519_FINGERPRINT);
     let before = state(&api).await;
+    assert_eq!(
+        before["/api/v1/users/alice/ssh-keys"]["keys"][0]["fingerprint"], ED25519_FINGERPRINT,
+        "the snapshot sees alice's key"
+    );
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()

@@ -3,7 +3,7 @@
 //! sets her password (then `ldapwhoami` binds with it), creates a binder (then binds with
 //! the secret shown once) and finds that bind in the LDAP log. Signing in with Microsoft:
 //! an admin authorizes the sync account, changes an option and syncs; an employee sets
-//! their LDAP password on their own page and is refused the console; a form without its
+//! their LDAP password and adds an SSH key on their own page and is refused the console; a form without its
 //! CSRF token is refused. With `CONSOLE_SCREENSHOTS`
 //! set, each page is saved as a PNG there (docs/console.md uses them).
 
@@ -425,12 +425,27 @@ async fn people_sign_in_with_microsoft_in_a_browser() {
         browser.text("#my-dn").await.to_lowercase(),
         bob_dn.to_lowercase()
     );
-    browser.fill("#password", "bob-set-this-himself").await;
-    browser.fill("#confirm", "bob-set-this-himself").await;
+    browser.fill("#password", "kettle-meadow-sunrise-9").await;
+    browser.fill("#confirm", "kettle-meadow-sunrise-9").await;
     browser.click("#set-password").await;
     assert_eq!(browser.text("#flash").await, "Your LDAP password is set.");
+    assert_eq!(server.whoami(&bob_dn, "kettle-meadow-sunrise-9").await, 0);
+    // … and adds an SSH public key, which the page lists and the audit trail records.
+    browser
+        .fill("#ssh-key", include_str!("fixtures/ssh/ed25519.pub").trim())
+        .await;
+    browser.click("#add-ssh-key").await;
+    let fingerprint = "SHA256:wzPsJBtc+3Ar7dLwR7lbfguafxaQ1lb9x8EsyUgXUDc";
+    assert_eq!(
+        browser.text("#flash").await,
+        format!("SSH key {fingerprint} added.")
+    );
+    let table = browser.text("#ssh-keys").await;
+    assert!(table.contains(fingerprint), "{table}");
     browser.screenshot("10-self-service").await;
-    assert_eq!(server.whoami(&bob_dn, "bob-set-this-himself").await, 0);
+    browser
+        .screenshot_of("#ssh-key-section", "10b-self-service-ssh-keys")
+        .await;
 
     // A form posted without its CSRF token is refused (the field removed in the page).
     browser

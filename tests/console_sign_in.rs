@@ -1,16 +1,24 @@
 //! Signing in with Microsoft (OpenID Connect) over real HTTP against the simulated tenant:
 //! who gets the console, who gets only the self-service page, who is refused; every way an
 //! id_token can be wrong; state bound to the browser; the employee setting their own LDAP
-//! password (then `ldapwhoami` binds with it) with CSRF enforced.
+//! password (then `ldapwhoami` binds with it) and adding/removing their own SSH public keys
+//! (then `ldapsearch` serves them as `sshPublicKey`), with CSRF enforced.
 
 mod common;
 
-use common::TestServer;
 use common::admin::Api;
 use common::microsoft::{callback, sign_in, start, submit_form};
+use common::{TestServer, values};
 use entra_ldap::simulator::{DEFAULT_SIGN_IN_PASSWORD, IdTokenFault, SimUser};
+use serde_json::json;
 
 const PW: &str = DEFAULT_SIGN_IN_PASSWORD;
+/// A new LDAP password for bob that passes the password policy.
+const NEW_PASSWORD: &str = "quiet-harbour-lantern-7";
+const ED25519: &str = include_str!("fixtures/ssh/ed25519.pub");
+const ED25519_FINGERPRINT: &str = "SHA256:wzPsJBtc+3Ar7dLwR7lbfguafxaQ1lb9x8EsyUgXUDc";
+const ECDSA_P256: &str = include_str!("fixtures/ssh/ecdsa-p256.pub");
+const RSA_1024: &str = include_str!("fixtures/ssh/rsa-1024.pub");
 
 /// The newest audit entry for `action`, as `(actor, target, outcome)`.
 async fn last_audit(server: &TestServer, action: &str) -> (String, String, String) {
@@ -23,6 +31,31 @@ async fn last_audit(server: &TestServer, action: &str) -> (String, String, Strin
         .unwrap_or_else(|| panic!("no {action} in {log}"));
     let text = |k: &str| entry[k].as_str().unwrap_or_default().to_string();
     (text("actor"), text("target"), text("outcome"))
+}
+
+/// The `sshPublicKey` values of `uid`'s entry as `ldapsearch` (bound as the demo binder) reads them.
+async fn served_ssh_keys(server: &TestServer, uid: &str) -> Vec<String> {
+    let url = server.ldap_url();
+    let (code, out, err) = server
+        .search_as_binder(&url, &[&format!("(uid={uid})"), "uid", "sshPublicKey"])
+        .await;
+    assert_eq!(code, 0, "ldapsearch: {err}");
+    assert_eq!(values(&out, "uid"), [uid], "{uid} is served: {out}");
+    values(&out, "sshPublicKey")
+}
+
+/// The fingerprints of `uid`'s keys, as the admin API lists them.
+async fn fingerprints(server: &TestServer, uid: &str) -> Vec<String> {
+    let (status, body) = Api::of(server)
+        .get(&format!("/api/v1/users/{uid}/ssh-keys"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["fingerprint"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,15 +166,12 @@ async fn an_employee_sets_their_ldap_password_with_csrf_enforced() {
     let refused = bob
         .post(
             "/me/password",
-            &[
-                ("password", "bobs-new-ldap-pw-1"),
-                ("confirm", "bobs-new-ldap-pw-1"),
-            ],
+            &[("password", NEW_PASSWORD), ("confirm", NEW_PASSWORD)],
         )
         .await;
     assert_eq!(refused.status, 403);
     assert!(refused.body.contains("security token"), "{}", refused.body);
-    assert_eq!(server.whoami(&bob_dn, "bobs-new-ldap-pw-1").await, 49);
+    assert_eq!(server.whoami(&bob_dn, NEW_PASSWORD).await, 49);
 
     // Two different passwords: refused with a message, nothing changed.
     let token = bob.csrf_of("/me").await;
@@ -149,7 +179,7 @@ async fn an_employee_sets_their_ldap_password_with_csrf_enforced() {
         .post(
             "/me/password",
             &[
-                ("password", "bobs-new-ldap-pw-1"),
+                ("password", NEW_PASSWORD),
                 ("confirm", "other"),
                 ("csrf", &token),
             ],
@@ -160,7 +190,7 @@ async fn an_employee_sets_their_ldap_password_with_csrf_enforced() {
         (303, Some("/me"))
     );
     assert!(bob.get("/me").await.body.contains("differ"));
-    assert_eq!(server.whoami(&bob_dn, "bobs-new-ldap-pw-1").await, 49);
+    assert_eq!(server.whoami(&bob_dn, NEW_PASSWORD).await, 49);
 
     // Too short: the password policy's own words are shown.
     let short = bob
@@ -177,13 +207,30 @@ async fn an_employee_sets_their_ldap_password_with_csrf_enforced() {
     let page = bob.get("/me").await.body;
     assert!(page.contains("flash error"), "{page}");
 
-    // Set: the flash says so, ldapwhoami binds with it, the old one stops working.
-    let set = bob
+    // With his login name in it: refused in the policy's words (not echoing the password).
+    let personal = bob
         .post(
             "/me/password",
             &[
                 ("password", "bobs-new-ldap-pw-1"),
                 ("confirm", "bobs-new-ldap-pw-1"),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(personal.status, 303);
+    let page = bob.get("/me").await.body;
+    assert!(page.contains("must not contain your login name"), "{page}");
+    assert!(!page.contains("bobs-new-ldap-pw-1"), "{page}");
+    assert_eq!(server.whoami(&bob_dn, "bobs-new-ldap-pw-1").await, 49);
+
+    // Set: the flash says so, ldapwhoami binds with it, the old one stops working.
+    let set = bob
+        .post(
+            "/me/password",
+            &[
+                ("password", NEW_PASSWORD),
+                ("confirm", NEW_PASSWORD),
                 ("csrf", &token),
             ],
         )
@@ -195,7 +242,7 @@ async fn an_employee_sets_their_ldap_password_with_csrf_enforced() {
             .body
             .contains("Your LDAP password is set.")
     );
-    assert_eq!(server.whoami(&bob_dn, "bobs-new-ldap-pw-1").await, 0);
+    assert_eq!(server.whoami(&bob_dn, NEW_PASSWORD).await, 0);
     assert_eq!(server.whoami(&bob_dn, common::DEMO_USER_PASSWORD).await, 49);
     assert_eq!(
         last_audit(&server, "user.set_password").await,
@@ -296,5 +343,149 @@ async fn a_callback_must_come_back_to_the_browser_that_started_it_once() {
         .await;
     assert_eq!(page.status, 429, "{}", page.body);
     assert!(page.body.contains("Too many sign-ins"), "{}", page.body);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_employee_adds_and_removes_their_own_ssh_keys_with_csrf_enforced() {
+    let server = TestServer::start().await;
+    let api = Api::of(&server);
+    // alice has a key an admin added: bob sees its fingerprint nowhere, and naming it
+    // does not remove it.
+    let (status, alice_key) = api
+        .post(
+            "/api/v1/users/alice/ssh-keys",
+            Some(json!({"key": ECDSA_P256.trim()})),
+        )
+        .await;
+    assert_eq!(status, 201, "{alice_key}");
+    let alice_fingerprint = alice_key["fingerprint"].as_str().unwrap().to_string();
+
+    let (bob, _) = sign_in(&server, "bob@example.com", PW).await;
+    let page = bob.get("/me").await.body;
+    assert!(page.contains("No SSH public keys."), "{page}");
+    assert!(
+        page.contains("action=\"/me/ssh-keys\""),
+        "the add form: {page}"
+    );
+    assert!(!page.contains(&alice_fingerprint), "{page}");
+
+    // Without the CSRF token: refused, nothing changed.
+    let refused = bob.post("/me/ssh-keys", &[("key", ED25519)]).await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.body.contains("security token"), "{}", refused.body);
+    assert!(served_ssh_keys(&server, "bob").await.is_empty());
+
+    // Added: the page lists it, LDAP serves it at once, the audit trail names bob.
+    let token = bob.csrf_of("/me").await;
+    let added = bob
+        .post("/me/ssh-keys", &[("key", ED25519), ("csrf", &token)])
+        .await;
+    assert_eq!(
+        (added.status, added.location.as_deref()),
+        (303, Some("/me"))
+    );
+    let page = bob.get("/me").await.body;
+    for shown in [
+        format!("SSH key {ED25519_FINGERPRINT} added."),
+        ED25519_FINGERPRINT.to_string(),
+        "ssh-ed25519".to_string(),
+        "<td class=\"num\">256</td>".to_string(),
+        "alice@laptop".to_string(),
+        "action=\"/me/ssh-keys/remove\"".to_string(),
+    ] {
+        assert!(page.contains(&shown), "{shown} in {page}");
+    }
+    assert_eq!(served_ssh_keys(&server, "bob").await, [ED25519.trim()]);
+    assert_eq!(
+        last_audit(&server, "user.ssh_key.add").await,
+        (
+            "microsoft:bob@example.com".into(),
+            "bob".into(),
+            "ok".into()
+        )
+    );
+
+    // A weak key is refused with the reason; nothing changed.
+    let weak = bob
+        .post("/me/ssh-keys", &[("key", RSA_1024), ("csrf", &token)])
+        .await;
+    assert_eq!(weak.status, 303);
+    let page = bob.get("/me").await.body;
+    assert!(page.contains("flash error"), "{page}");
+    assert!(page.contains("2048"), "says why: {page}");
+    assert_eq!(fingerprints(&server, "bob").await, [ED25519_FINGERPRINT]);
+
+    // Another user's key cannot be removed from here: only bob's own keys are looked at.
+    let theirs = bob
+        .post(
+            "/me/ssh-keys/remove",
+            &[("fingerprint", &alice_fingerprint), ("csrf", &token)],
+        )
+        .await;
+    assert_eq!(theirs.status, 303);
+    let page = bob.get("/me").await.body;
+    assert!(page.contains("has no SSH key"), "{page}");
+    assert_eq!(fingerprints(&server, "alice").await, [alice_fingerprint]);
+    assert_eq!(fingerprints(&server, "bob").await, [ED25519_FINGERPRINT]);
+    let (_, _, outcome) = last_audit(&server, "user.ssh_key.remove").await;
+    assert!(outcome.contains("has no SSH key"), "{outcome}");
+
+    // Removing without the CSRF token: refused, the key stays.
+    let refused = bob
+        .post(
+            "/me/ssh-keys/remove",
+            &[("fingerprint", ED25519_FINGERPRINT)],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(served_ssh_keys(&server, "bob").await, [ED25519.trim()]);
+
+    // Removed: gone from LDAP and from the page.
+    let removed = bob
+        .post(
+            "/me/ssh-keys/remove",
+            &[("fingerprint", ED25519_FINGERPRINT), ("csrf", &token)],
+        )
+        .await;
+    assert_eq!(removed.status, 303);
+    let page = bob.get("/me").await.body;
+    assert!(
+        page.contains(&format!("SSH key {ED25519_FINGERPRINT} removed.")),
+        "{page}"
+    );
+    assert!(page.contains("No SSH public keys."), "{page}");
+    assert!(served_ssh_keys(&server, "bob").await.is_empty());
+    assert_eq!(
+        last_audit(&server, "user.ssh_key.remove").await,
+        (
+            "microsoft:bob@example.com".into(),
+            "bob".into(),
+            "ok".into()
+        )
+    );
+
+    // Once bob is disabled in Entra (and synced), his still-open session cannot add keys.
+    server.sim.with_tenant(|t| {
+        assert!(t.update_user("bob@example.com", |u| u.account_enabled = false));
+    });
+    let run = api.sync_now().await;
+    assert_eq!(run["outcome"], "succeeded", "{run}");
+    let page = bob.get("/me").await.body;
+    assert!(
+        page.contains("Inactive users cannot get SSH keys."),
+        "{page}"
+    );
+    let inactive = bob
+        .post("/me/ssh-keys", &[("key", ED25519), ("csrf", &token)])
+        .await;
+    assert_eq!(inactive.status, 303);
+    let page = bob.get("/me").await.body;
+    assert!(page.contains("flash error"), "{page}");
+    assert!(
+        page.contains("is inactive and cannot get SSH keys"),
+        "{page}"
+    );
+    assert!(fingerprints(&server, "bob").await.is_empty());
     server.stop().await;
 }

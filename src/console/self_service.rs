@@ -1,16 +1,21 @@
 //! The employee self-service page `/me`: who I am in the directory (uid, uidNumber, groups),
-//! the LDAP settings to use, and setting my own LDAP password.
+//! the LDAP settings to use, setting my own LDAP password, and adding and removing my SSH
+//! public keys (served as `sshPublicKey`).
 //!
 //! Why a page of its own, outside the console's frame: employees signed in with Microsoft
 //! must see only their own entry and change only their own password. The person is the
 //! session's (the verified id_token's object id), never a URL parameter, and the password
 //! goes through the same path as the API and the admin console (`set_password_for_uid`:
-//! its policy, its refusal of inactive users), with CSRF and an audit entry.
+//! its policy, its refusal of inactive users), with CSRF and an audit entry. SSH keys go
+//! through `admin::ssh_keys::{add, remove}` with the session's object id, so a form can
+//! only ever name keys of the signed-in person (a fingerprint of someone else's key is
+//! "no such key").
 
 use super::layout::{self, csrf_field};
 use super::session::Session;
 use super::{Console, Shared, SignedIn, access, audit};
 use crate::admin::api::set_password_for_uid;
+use crate::admin::ssh_keys;
 use crate::directory::Viewer;
 use crate::model::{DirectoryData, UserRecord};
 use axum::extract::State;
@@ -26,6 +31,8 @@ pub fn routes() -> Router<Arc<Console>> {
     Router::new()
         .route("/me", get(show))
         .route("/me/password", post(set_password))
+        .route("/me/ssh-keys", post(add_ssh_key))
+        .route("/me/ssh-keys/remove", post(remove_ssh_key))
 }
 
 /// The signed-in person's user record, or the page saying why there is none.
@@ -101,7 +108,7 @@ async fn show(State(console): Shared, session: SignedIn) -> Response {
         }
         (ldap_settings(&console, snapshot.base_dn(), dn.as_deref()))
         (password_section(&session, user))
-        (ssh_keys_section(user))
+        (ssh_keys_section(&console, &session, user))
         }
     };
     layout::bare(StatusCode::OK, &title, body)
@@ -159,16 +166,18 @@ fn password_section(session: &Session, user: &UserRecord) -> Markup {
     }
 }
 
-/// SSH public keys, served as `sshPublicKey`.
-// SSH KEYS (issue 4, "Self-service"): adding and removing keys here comes with the SSH
-// public key API (h-keys); until then the page lists the keys the directory serves.
-fn ssh_keys_section(user: &UserRecord) -> Markup {
+/// My SSH public keys (served as `sshPublicKey`) with a remove button each, and the add
+/// form: the same table and form as the admin's user page, posting to `/me/ssh-keys`.
+fn ssh_keys_section(console: &Console, session: &Session, user: &UserRecord) -> Markup {
+    let keys = ssh_keys::list(&console.services, &user.entra.id).unwrap_or_default();
     html! {
-        h2 { "SSH public keys" }
-        @if user.ssh_public_keys.is_empty() {
-            p.muted #ssh-keys { "No SSH public keys." }
-        } @else {
-            ul #ssh-keys { @for key in &user.ssh_public_keys { li.mono { (key) } } }
+        section #ssh-key-section {
+            h2 { "SSH public keys" }
+            p.muted {
+                "Servers that read SSH keys from the directory (sshd's AuthorizedKeysCommand) "
+                "let you in with these keys as soon as you add them."
+            }
+            (super::users::ssh_keys_section(session, "/me/ssh-keys", user.status.is_active(), &keys))
         }
     }
 }
@@ -210,4 +219,76 @@ async fn set_password(
         "/me",
     )
     .await
+}
+
+/// The signed-in person's `(uid, object id)`, or the page saying why there is none.
+fn me(console: &Console, session: &Session) -> Result<(String, String), Box<Response>> {
+    let data = super::directory_data(console)?;
+    let user = my_record(&data, session)?;
+    Ok((user.uid.clone(), user.entra.id.clone()))
+}
+
+/// How a key edit ends: audited with the signed-in person as actor and their uid as
+/// target, the outcome shown on `/me`.
+async fn conclude_key_edit(
+    console: &Console,
+    session: &Session,
+    action: &str,
+    uid: &str,
+    result: Result<String, crate::admin::api::ApiError>,
+) -> Response {
+    let (result, ok) = match result {
+        Ok(ok) => (Ok(()), ok),
+        Err(e) => (Err(e.message().to_string()), String::new()),
+    };
+    audit::conclude(console, session, action, uid, result, ok, "/me").await
+}
+
+#[derive(Deserialize)]
+struct KeyForm {
+    key: String,
+}
+
+/// `POST /me/ssh-keys`: adds a key to the signed-in person's own keys (same checks as the
+/// API: a valid, strong key, no duplicate, at most the maximum, active users only).
+async fn add_ssh_key(
+    State(console): Shared,
+    session: SignedIn,
+    Form(form): Form<KeyForm>,
+) -> Response {
+    let (uid, id) = match me(&console, &session) {
+        Ok(me) => me,
+        Err(page) => return *page,
+    };
+    let result = ssh_keys::off_runtime(console.services.clone(), move |services| {
+        ssh_keys::add(services, &id, &form.key)
+    })
+    .await
+    .map(|key| format!("SSH key {} added.", key.fingerprint));
+    conclude_key_edit(&console, &session, "user.ssh_key.add", &uid, result).await
+}
+
+#[derive(Deserialize)]
+struct FingerprintForm {
+    fingerprint: String,
+}
+
+/// `POST /me/ssh-keys/remove`: removes one of the signed-in person's own keys by its
+/// fingerprint (only their own keys are looked at).
+async fn remove_ssh_key(
+    State(console): Shared,
+    session: SignedIn,
+    Form(form): Form<FingerprintForm>,
+) -> Response {
+    let (uid, id) = match me(&console, &session) {
+        Ok(me) => me,
+        Err(page) => return *page,
+    };
+    let fingerprint = form.fingerprint.trim().to_string();
+    let result = ssh_keys::off_runtime(console.services.clone(), move |services| {
+        ssh_keys::remove(services, &id, &fingerprint)
+    })
+    .await
+    .map(|key| format!("SSH key {} removed.", key.fingerprint));
+    conclude_key_edit(&console, &session, "user.ssh_key.remove", &uid, result).await
 }

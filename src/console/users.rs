@@ -251,7 +251,7 @@ async fn detail(State(console): Shared, session: SignedIn, Path(uid): Path<Strin
         }
         section #ssh-key-section {
             h2 { "SSH public keys" }
-            (ssh_keys_section(&session, &user.uid, user.status.is_active(), &keys))
+            (ssh_keys_section(&session, &format!("/console/users/{}/ssh-keys", layout::segment(&user.uid)), user.status.is_active(), &keys))
         }
         h2 { "As served over LDAP" }
         @match entry {
@@ -309,14 +309,14 @@ async fn set_password(
     .await
 }
 
-/// The user's keys (served as `sshPublicKey`) with a remove button each, and the add form.
-fn ssh_keys_section(
+/// The user's keys (served as `sshPublicKey`) with a remove button each, and the add form;
+/// the forms post to `base` (add) and `{base}/remove`. Shared with the self-service page.
+pub(crate) fn ssh_keys_section(
     session: &super::session::Session,
-    uid: &str,
+    base: &str,
     active: bool,
     keys: &[KeyView],
 ) -> Markup {
-    let base = format!("/console/users/{}/ssh-keys", layout::segment(uid));
     html! {
         @if keys.is_empty() {
             p.muted #no-ssh-keys { "No SSH public keys." }
