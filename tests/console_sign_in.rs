@@ -489,3 +489,82 @@ async fn an_employee_adds_and_removes_their_own_ssh_keys_with_csrf_enforced() {
     assert!(fingerprints(&server, "bob").await.is_empty());
     server.stop().await;
 }
+
+/// The Sync page's "Authorize another account (backup)" and domain list: an admin authorizes
+/// a backup account through the tenant's form; when the primary app's secret expires, the
+/// next run moves to the backup by itself and the page says which credential was used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_authorizes_a_backup_account_that_takes_over_from_the_primary() {
+    let server = TestServer::start().await;
+    let console = common::console::Console::signed_in(&server).await;
+    let page = console.get("/console/sync").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains(r#"data-domain="example.com""#),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("refresh-domains"), "{}", page.body);
+    assert!(page.body.contains("The last run used: "), "{}", page.body);
+
+    let started = console
+        .submit(
+            "/console/sync/authorize",
+            &[("slot", "backup"), ("purpose", "all")],
+        )
+        .await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    let flow = common::microsoft::Flow {
+        flow_cookie: String::new(),
+        authorize_url: url::Url::parse(&started.location.expect("to Microsoft")).unwrap(),
+    };
+    let (status, location, body) = submit_form(&flow, "alice@example.com", PW).await;
+    assert_eq!(status, 302, "{body}");
+    let back = console
+        .get(&callback_path(&location.expect("callback")))
+        .await;
+    assert_eq!(back.status, 200, "{}", back.body);
+    assert!(back.body.contains("alice@example.com"), "{}", back.body);
+    assert_eq!(
+        last_audit(&server, "sync.authorize").await,
+        (
+            "console:admin-token".into(),
+            "backup everything".into(),
+            "ok".into()
+        )
+    );
+    let (_, credentials) = Api::of(&server).get("/api/v1/sync/credentials").await;
+    assert!(
+        credentials["credentials"]
+            .as_array()
+            .expect("credentials")
+            .iter()
+            .any(|c| c["slot"] == "backup" && c["kind"] == "delegated"),
+        "{credentials}"
+    );
+
+    // Graph starts refusing the primary (app-only) credential (403
+    // Authorization_RequestDenied, e.g. its permission was removed): the run moves to the
+    // backup account by itself.
+    server.sim.deny_graph_access(&server.sim.client_id);
+    let run = Api::of(&server).sync_now().await;
+    assert_eq!(run["outcome"], "succeeded", "{run}");
+    let used = run["credential"].as_str().unwrap_or_default();
+    assert!(
+        used.starts_with("backup") && used.contains("alice@example.com"),
+        "{run}"
+    );
+    let page = console.get("/console/sync").await;
+    assert!(
+        page.body.contains(used),
+        "the page names {used}: {}",
+        page.body
+    );
+    server.stop().await;
+}
+
+/// The path and query of an absolute callback URL (the console client takes paths).
+fn callback_path(location: &str) -> String {
+    let url = url::Url::parse(location).expect("callback URL");
+    format!("{}?{}", url.path(), url.query().unwrap_or(""))
+}

@@ -59,25 +59,43 @@ pub fn render(console: &Console, session: &Session) -> Markup {
                 }
             },
         }
+        @if let Some(used) = last_credential(console) {
+            p #credential-in-use { "The last run used: " strong.mono { (used) } }
+        }
         div.toolbar {
-            @for (id, purpose, label) in [
-                ("authorize-users", "users", "Authorize Account for User Sync"),
-                ("authorize-groups", "groups", "Authorize Account for Group Sync"),
+            @for (id, slot, purpose, label) in [
+                ("authorize-users", "primary", "users", "Authorize Account for User Sync"),
+                ("authorize-groups", "primary", "groups", "Authorize Account for Group Sync"),
+                ("authorize-backup", "backup", "all", "Authorize another account (backup)"),
             ] {
                 form.inline method="post" action="/console/sync/authorize" {
                     (csrf_field(session))
+                    input type="hidden" name="slot" value=(slot);
                     input type="hidden" name="purpose" value=(purpose);
                     button #(id) type="submit" { (label) }
                 }
             }
         }
-        p.muted { "You sign in with Microsoft as the account whose permissions the sync should use; its refresh token is stored encrypted." }
+        p.muted { "You sign in with Microsoft as the account whose permissions the sync should use; its refresh token is stored encrypted. The backup account takes over by itself when the primary is refused (revoked consent, disabled admin, expired secret, Conditional Access)." }
     }
+}
+
+/// Which credential the latest finished run used ("primary: app …", "backup: delegated …").
+fn last_credential(console: &Console) -> Option<String> {
+    let runs = console.services.store.list_runs(5).ok()?;
+    runs.into_iter().find_map(|r| r.credential)
 }
 
 #[derive(Deserialize)]
 struct AuthorizeForm {
+    /// `primary` unless the backup button was used.
+    #[serde(default = "primary_slot")]
+    slot: CredentialSlot,
     purpose: CredentialPurpose,
+}
+
+fn primary_slot() -> CredentialSlot {
+    CredentialSlot::Primary
 }
 
 /// `POST /console/sync/authorize`: off to the identity platform to authorize an account.
@@ -89,8 +107,12 @@ async fn authorize(
     let started = console
         .services
         .authorizer
-        .start(CredentialSlot::Primary, form.purpose, None);
-    let target = purpose_label(form.purpose);
+        .start(form.slot, form.purpose, None);
+    let target = match form.slot {
+        CredentialSlot::Primary => purpose_label(form.purpose).to_string(),
+        CredentialSlot::Backup => format!("backup {}", purpose_label(form.purpose)),
+    };
+    let target = target.as_str();
     match started {
         Ok(url) => {
             audit::by(

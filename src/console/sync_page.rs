@@ -105,6 +105,41 @@ fn settings_section(console: &Console, session: &Session, runs: &[SyncRun]) -> M
     html! {
         h2 { "Sync options" }
         (super::settings_form::render(session, &view, warnings))
+        (domains_section(console, session))
+    }
+}
+
+/// Subdomain Sync's domain list: the tenant's domains as the last run read them, and
+/// "Refresh domain list", which starts a run (every run re-reads `GET /domains`, with the
+/// domains credential, and commits the list with the directory).
+fn domains_section(console: &Console, session: &Session) -> Markup {
+    let domains = console.services.store.load_domains();
+    html! {
+        h2 { "Domains" }
+        p.muted { "Users are imported from the default domain and the subdomains selected above (" code { "subdomains" } ", or " code { "all_subdomains" } " for every " code { "*.default" } " domain)." }
+        @match domains {
+            Err(e) => p.error { (e.to_string()) },
+            Ok(list) if list.is_empty() => p.muted #domains { "No domain list yet: it arrives with the first sync." },
+            Ok(list) => table #domains {
+                thead { tr { th { "Domain" } th { "" } } }
+                tbody {
+                    @for d in &list {
+                        tr data-domain=(d.id) {
+                            td.mono { (d.id) }
+                            td {
+                                @if d.is_default { span.badge.ok { "default" } " " }
+                                @if d.is_initial { span.badge { "initial" } " " }
+                                @if !d.is_verified { span.badge.bad { "unverified" } }
+                            }
+                        }
+                    }
+                }
+            },
+        }
+        form.inline method="post" action="/console/sync/now" {
+            (csrf_field(session))
+            button #refresh-domains type="submit" { "Refresh domain list" }
+        }
     }
 }
 

@@ -337,6 +337,12 @@ impl Store {
         })
     }
 
+    /// The tenant's domains as the last committed sync read them (`GET /domains`); small,
+    /// so pages can show them without loading the directory.
+    pub fn load_domains(&self) -> Result<Vec<EntraDomain>, StoreError> {
+        decode_all::<EntraDomain>(&self.trees.domains, trees::DOMAINS)
+    }
+
     /// The argon2id PHC string of a user's LDAP password, if one is set.
     pub fn user_verifier(&self, user: &ObjectId) -> Result<Option<String>, StoreError> {
         self.get_decoded(
