@@ -10,7 +10,7 @@
 //! Why the verifier stays in memory: it is needed once, within minutes, by this process;
 //! a restart simply means starting the authorization again.
 
-use crate::admin::pending::PendingFlows;
+use crate::admin::pending::{CallbackRefusal, PendingFlows};
 use crate::app::Services;
 use crate::config::EntraConfig;
 use crate::model::{AuthorizationInfo, CredentialPurpose, CredentialSlot, now};
@@ -167,27 +167,17 @@ impl Authorizer {
         params: &CallbackParams,
     ) -> Result<AuthorizationInfo, AuthorizeError> {
         let bad = |m: String| AuthorizeError::new(StatusCode::BAD_REQUEST, m);
-        let pending = self
-            .pending
-            .take(params.state.as_deref().unwrap_or(""))
-            .ok_or_else(|| {
-                bad("unknown, expired or already used state: start the authorization again".into())
-            })?;
-        if let Some(error) = &params.error {
-            let description = params
-                .error_description
-                .as_deref()
-                .and_then(|d| d.lines().next())
-                .unwrap_or("");
-            return Err(bad(format!(
-                "the identity platform refused the sign-in ({error}): {description}"
-            )));
-        }
-        let code = params
-            .code
-            .as_deref()
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| bad("the callback carries no code".into()))?;
+        let (pending, code) = self.pending.redeem_callback(params).map_err(|r| {
+            bad(match r {
+                CallbackRefusal::UnknownState => {
+                    "unknown, expired or already used state: start the authorization again".into()
+                }
+                CallbackRefusal::Refused(error, description) => {
+                    format!("the identity platform refused the sign-in ({error}): {description}")
+                }
+                CallbackRefusal::NoCode => "the callback carries no code".into(),
+            })
+        })?;
         let response = self
             .app()?
             .redeem_code(&self.http, code, pending.verifier, &self.redirect)

@@ -14,7 +14,7 @@
 
 use crate::admin::authorize::CallbackParams;
 use crate::admin::id_token::{self, Expected, IdTokenError, Jwk};
-use crate::admin::pending::PendingFlows;
+use crate::admin::pending::{CallbackRefusal, PendingFlows};
 use crate::config::EntraConfig;
 use crate::sync::credentials::app::AppRegistration;
 use crate::sync::error::error_chain;
@@ -167,29 +167,17 @@ impl MicrosoftSignIn {
     /// The callback: takes the single-use `state`, redeems the code and verifies the
     /// id_token. `state` must already have been matched to the browser by the caller.
     pub async fn complete(&self, params: &CallbackParams) -> Result<SignedInPerson, SignInError> {
-        let pending = self
-            .pending
-            .take(params.state.as_deref().unwrap_or(""))
-            .ok_or_else(|| {
-                SignInError(
-                    "This sign-in has expired or was already used: start again.".to_string(),
-                )
-            })?;
-        if let Some(error) = &params.error {
-            let description = params
-                .error_description
-                .as_deref()
-                .and_then(|d| d.lines().next())
-                .unwrap_or("");
-            return Err(SignInError(format!(
-                "Microsoft refused the sign-in ({error}): {description}"
-            )));
-        }
-        let code = params
-            .code
-            .as_deref()
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| SignInError("The callback carries no code.".to_string()))?;
+        let (pending, code) = self.pending.redeem_callback(params).map_err(|r| {
+            SignInError(match r {
+                CallbackRefusal::UnknownState => {
+                    "This sign-in has expired or was already used: start again.".to_string()
+                }
+                CallbackRefusal::Refused(error, description) => {
+                    format!("Microsoft refused the sign-in ({error}): {description}")
+                }
+                CallbackRefusal::NoCode => "The callback carries no code.".to_string(),
+            })
+        })?;
         let response = self
             .app()?
             .redeem_sign_in_code(&self.http, code, pending.verifier, &self.redirect)

@@ -62,6 +62,48 @@ impl<T> PendingFlows<T> {
     }
 }
 
+/// Why a callback from the identity platform cannot go on. Each flow words it for its
+/// audience (an API client, a person at a browser).
+#[derive(Debug, PartialEq, Eq)]
+pub enum CallbackRefusal {
+    /// The `state` is unknown, expired or already used.
+    UnknownState,
+    /// The platform sent an error instead of a code: `(error, first line of its description)`.
+    Refused(String, String),
+    /// Neither a code nor an error.
+    NoCode,
+}
+
+impl<T> PendingFlows<T> {
+    /// Checks a callback in the order that matters: its `state` names a pending flow (taken,
+    /// so it cannot be replayed), the platform did not refuse, and a code came back.
+    pub fn redeem_callback<'p>(
+        &self,
+        params: &'p super::authorize::CallbackParams,
+    ) -> Result<(T, &'p str), CallbackRefusal> {
+        let flow = self
+            .take(params.state.as_deref().unwrap_or(""))
+            .ok_or(CallbackRefusal::UnknownState)?;
+        if let Some(error) = &params.error {
+            let description = params
+                .error_description
+                .as_deref()
+                .and_then(|d| d.lines().next())
+                .unwrap_or("");
+            return Err(CallbackRefusal::Refused(
+                error.clone(),
+                description.to_string(),
+            ));
+        }
+        let code = params
+            .code
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .ok_or(CallbackRefusal::NoCode)?;
+        Ok((flow, code))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
