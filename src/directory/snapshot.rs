@@ -336,9 +336,20 @@ impl Snapshot {
     ) -> Result<(Vec<EntryId>, SearchStats), SearchError> {
         filter::validate(query.filter)?;
         let access = self.access(viewer)?;
-        let base = dn::parse(query.base)?;
+        // Fast path: most clients send the base in its normalised form (e.g.
+        // `ou=people,dc=example,dc=com`), found here without parsing. Normalisation is
+        // idempotent, so a string equal to a stored normalised DN is its own normal form.
+        let exact = if query.base.is_empty() {
+            None
+        } else {
+            self.find_ndn(query.base)
+        };
+        let base = match exact {
+            Some(_) => None,
+            None => Some(dn::parse(query.base)?),
+        };
         let mut scope = query.scope.clone();
-        let base_id = if base.is_root() {
+        let base_id = if base.as_ref().is_some_and(dn::Dn::is_root) {
             if scope == LdapSearchScope::Base {
                 ROOT_DSE_ID
             } else {
@@ -354,8 +365,10 @@ impl Snapshot {
                 self.base_id
             }
         } else {
-            let ndn = base.normalized();
-            let found = self.find_ndn(&ndn);
+            let found = match &base {
+                Some(parsed) => self.find_ndn(&parsed.normalized()),
+                None => exact,
+            };
             if matches!(access, Access::Anonymous)
                 && !(found == Some(SUBSCHEMA_ID) && scope == LdapSearchScope::Base)
             {
@@ -364,9 +377,13 @@ impl Snapshot {
             match found {
                 Some(id) if self.visible(&access, id) => id,
                 _ => {
-                    return Err(SearchError::NoSuchObject {
-                        matched: self.matched(&base, &access),
-                    });
+                    let matched = match &base {
+                        Some(parsed) => self.matched(parsed, &access),
+                        None => dn::parse(query.base)
+                            .map(|parsed| self.matched(&parsed, &access))
+                            .unwrap_or_default(),
+                    };
+                    return Err(SearchError::NoSuchObject { matched });
                 }
             }
         };

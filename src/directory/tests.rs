@@ -1319,3 +1319,44 @@ fn a_name_two_users_share_is_ambiguous_with_or_without_collisions() {
         assert!(matches!(s.resolve_bind("dave"), BindTarget::User { ref id, .. } if id == "d-4"));
     }
 }
+
+/// The search fast path looks a base up as given before parsing it. That is only right if
+/// every stored normalised DN is its own normal form, and if a base in any other spelling
+/// (case, spaces, attribute aliases) still finds the same entry by the slow path.
+#[test]
+fn bases_in_normal_form_take_the_fast_path_with_the_same_answers() {
+    let s = snap();
+    let present = LdapFilter::Present("objectClass".into());
+    let mut found_some = 0;
+    for id in 1..s.len() as EntryId {
+        let Some(dn) = s.entry_dn(id) else { continue };
+        if dn.eq_ignore_ascii_case(SUBSCHEMA_DN) {
+            continue;
+        }
+        let normal = dn::parse(dn).unwrap().normalized();
+        assert_eq!(dn::parse(&normal).unwrap().normalized(), normal, "{dn}");
+        let spelled = dn.to_ascii_uppercase().replace(',', " , ");
+        for scope in [LdapSearchScope::Base, LdapSearchScope::Subtree] {
+            let fast = search_as(&s, &normal, scope.clone(), &present, &binder());
+            let slow = search_as(&s, &spelled, scope.clone(), &present, &binder());
+            assert_eq!(fast, slow, "{dn} as {normal:?} and {spelled:?}");
+            // (Other binders' entries are invisible to this binder: empty both ways.)
+            found_some += usize::from(fast.is_ok_and(|found| !found.is_empty()));
+        }
+    }
+    assert!(found_some >= 16, "the comparison saw real entries: {found_some}");
+    // A name that is not in the directory still answers noSuchObject with the matched DN.
+    let missing = search_as(
+        &s,
+        "uid=nobody,ou=people,dc=example,dc=com",
+        LdapSearchScope::Base,
+        &present,
+        &binder(),
+    );
+    assert_eq!(
+        missing,
+        Err(SearchError::NoSuchObject {
+            matched: "ou=people,dc=example,dc=com".into()
+        })
+    );
+}
