@@ -255,7 +255,18 @@ impl Schema {
         if let Some(i) = self.attr_index.get(base) {
             return Some(*i);
         }
-        self.attr_index.get(&base.to_ascii_lowercase()).copied()
+        // Clients send names in any case ("uidNumber"); lowercase short ones on the stack
+        // (this runs for every requested attribute of every search).
+        let mut buf = [0u8; 64];
+        match buf.get_mut(..base.len()) {
+            Some(lower) => {
+                lower.copy_from_slice(base.as_bytes());
+                lower.make_ascii_lowercase();
+                let lower = std::str::from_utf8(lower).ok()?;
+                self.attr_index.get(lower).copied()
+            }
+            None => self.attr_index.get(&base.to_ascii_lowercase()).copied(),
+        }
     }
 
     /// Looks up an attribute by name or OID.
