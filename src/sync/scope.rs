@@ -10,18 +10,50 @@
 //! through nested groups; every walk over nested groups keeps a visited set, so a
 //! membership cycle cannot hang the sync.
 
+use super::delta::Mirror;
 use super::settings::SyncSettings;
 use crate::model::{
-    EntraGroup, EntraUser, InactiveReason, MemberRef, RawTenant, TenantSnapshot, UserStatus,
+    EntraDomain, EntraGroup, EntraUser, InactiveReason, MemberRef, RawTenant, TenantSnapshot,
+    UserStatus,
 };
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 /// The snapshot to commit: users with their status, the imported groups with their
 /// members, the domains, and warnings about options that match nothing.
 pub fn apply(raw: &RawTenant, settings: &SyncSettings) -> TenantSnapshot {
+    let view = View {
+        users: raw.users.iter().collect(),
+        groups: raw.groups.iter().collect(),
+        domains: &raw.domains,
+    };
+    apply_view(&view, settings)
+}
+
+/// [`apply`] straight from the sync worker's mirror (ordered by object id, like
+/// [`Mirror::to_raw`]), without first copying the whole tenant out of it: a delta run
+/// scopes the complete mirror each time, and that copy (every user, group and member
+/// reference) used to cost about as much as the scoping itself.
+pub fn apply_mirror(mirror: &Mirror, settings: &SyncSettings) -> TenantSnapshot {
+    let view = View {
+        users: mirror.users.values().collect(),
+        groups: mirror.groups.values().collect(),
+        domains: &mirror.domains,
+    };
+    apply_view(&view, settings)
+}
+
+/// The tenant to scope, borrowed (from a [`RawTenant`] or a [`Mirror`]).
+struct View<'a> {
+    users: Vec<&'a EntraUser>,
+    groups: Vec<&'a EntraGroup>,
+    domains: &'a [EntraDomain],
+}
+
+fn apply_view(view: &View<'_>, settings: &SyncSettings) -> TenantSnapshot {
     let mut warnings = Vec::new();
-    let tenant = Tenant::new(raw);
-    let domains = DomainScope::new(raw, settings, &mut warnings);
+    let tenant = Tenant::new(view);
+    let domains = DomainScope::new(view.domains, settings, &mut warnings);
     let allowed = (!settings.allowed_groups.is_empty()).then(|| {
         tenant.members_of_entries("allowed_groups", &settings.allowed_groups, &mut warnings)
     });
@@ -33,11 +65,11 @@ pub fn apply(raw: &RawTenant, settings: &SyncSettings) -> TenantSnapshot {
     }
     let denied = tenant.members_of_entries("denied_groups", &settings.denied_groups, &mut warnings);
     let users = if settings.users {
-        raw.users
+        view.users
             .iter()
             .map(|u| {
                 let status = scoped_status(u, &domains, allowed.as_ref(), &denied);
-                (u.clone(), status)
+                ((*u).clone(), status)
             })
             .collect()
     } else {
@@ -51,7 +83,7 @@ pub fn apply(raw: &RawTenant, settings: &SyncSettings) -> TenantSnapshot {
     TenantSnapshot {
         users,
         groups,
-        domains: raw.domains.clone(),
+        domains: view.domains.to_vec(),
         users_synced: settings.users,
         warnings,
     }
@@ -91,17 +123,17 @@ fn scoped_status(
 
 /// Lookups over the whole tenant as read from Graph.
 struct Tenant<'a> {
-    groups: &'a [EntraGroup],
+    groups: &'a [&'a EntraGroup],
     by_id: HashMap<&'a str, &'a EntraGroup>,
     users: HashSet<&'a str>,
 }
 
 impl<'a> Tenant<'a> {
-    fn new(raw: &'a RawTenant) -> Tenant<'a> {
+    fn new(view: &'a View<'a>) -> Tenant<'a> {
         Tenant {
-            groups: &raw.groups,
-            by_id: raw.groups.iter().map(|g| (g.id.as_str(), g)).collect(),
-            users: raw.users.iter().map(|u| u.id.as_str()).collect(),
+            groups: &view.groups,
+            by_id: view.groups.iter().map(|g| (g.id.as_str(), *g)).collect(),
+            users: view.users.iter().map(|u| u.id.as_str()).collect(),
         }
     }
 
@@ -171,10 +203,7 @@ impl<'a> Tenant<'a> {
         self.groups
             .iter()
             .filter(|g| imported.contains(g.id.as_str()))
-            .map(|g| EntraGroup {
-                members: self.effective_members(g, &imported),
-                ..g.clone()
-            })
+            .map(|g| with_members(g, self.effective_members(g, &imported)))
             .collect()
     }
 
@@ -184,6 +213,15 @@ impl<'a> Tenant<'a> {
     /// dropped, and so is the group itself (reached through a cycle); duplicates are
     /// removed; order is kept.
     fn effective_members(&self, group: &EntraGroup, imported: &HashSet<&str>) -> Vec<MemberRef> {
+        if self.members_are_effective(group, imported) {
+            return group.members.clone();
+        }
+        self.expand_members(group, imported)
+    }
+
+    /// [`Tenant::effective_members`] the long way: a walk over the members and those of
+    /// nested groups that are not imported, with sets against cycles and duplicates.
+    fn expand_members(&self, group: &EntraGroup, imported: &HashSet<&str>) -> Vec<MemberRef> {
         let mut out = Vec::new();
         let mut seen: HashSet<&MemberRef> = HashSet::new();
         let mut expanded: HashSet<&str> = HashSet::from([group.id.as_str()]);
@@ -208,18 +246,71 @@ impl<'a> Tenant<'a> {
         }
         out
     }
+
+    /// The common case, checked without building any set: the direct members are already
+    /// the effective ones, i.e. every member is kept as it is (a user of the tenant, or an
+    /// imported group other than `group` itself, so nothing is expanded or dropped) and
+    /// they are strictly ascending (so there is no duplicate to remove; the mirror keeps
+    /// members sorted). Then [`Tenant::effective_members`] would return them unchanged.
+    fn members_are_effective(&self, group: &EntraGroup, imported: &HashSet<&str>) -> bool {
+        group.members.windows(2).all(|pair| pair[0] < pair[1])
+            && group.members.iter().all(|member| match member {
+                MemberRef::User(id) => self.users.contains(id.as_str()),
+                MemberRef::Group(id) => *id != group.id && imported.contains(id.as_str()),
+            })
+    }
+}
+
+/// A copy of `group` with other members, without copying its own member list first.
+fn with_members(group: &EntraGroup, members: Vec<MemberRef>) -> EntraGroup {
+    let EntraGroup {
+        id,
+        display_name,
+        description,
+        mail,
+        mail_enabled,
+        security_enabled,
+        group_types,
+        created_date_time,
+        members: _,
+    } = group;
+    EntraGroup {
+        id: id.clone(),
+        display_name: display_name.clone(),
+        description: description.clone(),
+        mail: mail.clone(),
+        mail_enabled: *mail_enabled,
+        security_enabled: *security_enabled,
+        group_types: group_types.clone(),
+        created_date_time: created_date_time.clone(),
+        members,
+    }
 }
 
 /// Mail-enabled groups always (unless filtered by prefix); mail-less ones only when asked.
 fn is_imported(group: &EntraGroup, settings: &SyncSettings) -> bool {
     let has_mail = group.mail.as_deref().is_some_and(|m| !m.trim().is_empty());
-    let name = group.display_name.to_lowercase();
     (has_mail || settings.groups_without_email)
-        && (settings.group_prefixes.is_empty()
-            || settings
+        && (settings.group_prefixes.is_empty() || {
+            let name = lowercase(&group.display_name);
+            settings
                 .group_prefixes
                 .iter()
-                .any(|p| name.starts_with(&p.to_lowercase())))
+                .any(|p| name.starts_with(&*lowercase(p)))
+        })
+}
+
+/// `text` lowercased, borrowed when it is lowercase already (almost every address is):
+/// scoping looks at two addresses of every user on every run.
+fn lowercase(text: &str) -> Cow<'_, str> {
+    if text
+        .bytes()
+        .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+    {
+        Cow::Owned(text.to_lowercase())
+    } else {
+        Cow::Borrowed(text)
+    }
 }
 
 /// Which UPN/mail domains are in scope.
@@ -231,14 +322,17 @@ struct DomainScope {
 }
 
 impl DomainScope {
-    fn new(raw: &RawTenant, settings: &SyncSettings, warnings: &mut Vec<String>) -> DomainScope {
-        let default = raw
-            .domains
+    fn new(
+        domains: &[EntraDomain],
+        settings: &SyncSettings,
+        warnings: &mut Vec<String>,
+    ) -> DomainScope {
+        let default = domains
             .iter()
             .find(|d| d.is_default)
             .map(|d| d.id.to_lowercase());
         for entry in &settings.subdomains {
-            if !raw.domains.iter().any(|d| d.id.eq_ignore_ascii_case(entry)) {
+            if !domains.iter().any(|d| d.id.eq_ignore_ascii_case(entry)) {
                 warnings.push(format!(
                     "subdomains: `{entry}` is not a domain of the tenant (see GET /domains)"
                 ));
@@ -267,7 +361,7 @@ impl DomainScope {
         .into_iter()
         .flatten()
         .filter_map(|address| address.rsplit_once('@'))
-        .any(|(_, domain)| self.accepts_domain(&domain.to_lowercase()))
+        .any(|(_, domain)| self.accepts_domain(&lowercase(domain)))
     }
 
     fn accepts_domain(&self, domain: &str) -> bool {
@@ -283,5 +377,7 @@ impl DomainScope {
     }
 }
 
+#[cfg(test)]
+mod random_tests;
 #[cfg(test)]
 mod tests;

@@ -567,7 +567,7 @@ impl Shared {
             return Ok(Step::Committed(done, sizes));
         }
         let phase = Instant::now();
-        let snapshot = scope::apply(&mirror.to_raw(), &settings);
+        let snapshot = scope::apply_mirror(&mirror, &settings);
         for warning in &snapshot.warnings {
             tracing::warn!(run = run.id, %warning, "sync option matches nothing");
         }
