@@ -1344,7 +1344,10 @@ fn bases_in_normal_form_take_the_fast_path_with_the_same_answers() {
             found_some += usize::from(fast.is_ok_and(|found| !found.is_empty()));
         }
     }
-    assert!(found_some >= 16, "the comparison saw real entries: {found_some}");
+    assert!(
+        found_some >= 16,
+        "the comparison saw real entries: {found_some}"
+    );
     // A name that is not in the directory still answers noSuchObject with the matched DN.
     let missing = search_as(
         &s,
