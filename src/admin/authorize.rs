@@ -10,7 +10,7 @@
 //! Why the verifier stays in memory: it is needed once, within minutes, by this process;
 //! a restart simply means starting the authorization again.
 
-use crate::admin::pending::{CallbackRefusal, PendingFlows};
+use crate::admin::pending::{CallbackRefusal, FlowSetup, PendingFlows};
 use crate::app::Services;
 use crate::config::EntraConfig;
 use crate::model::{AuthorizationInfo, CredentialPurpose, CredentialSlot, now};
@@ -98,27 +98,17 @@ impl Authorizer {
         store: Store,
         secrets: SecretBox,
     ) -> Authorizer {
-        let app = AppRegistration::new(
-            &entra.client_id,
-            &entra.client_secret,
-            entra.client_certificate.as_ref(),
-            &entra.authority_url,
-            &entra.tenant_id,
-        )
-        .map_err(|e| e.to_string());
-        let mut callback = public_url.clone();
-        callback.set_path(CALLBACK_PATH);
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(entra.request_timeout_secs.max(1)))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
+        let FlowSetup {
+            app,
+            http,
+            redirect,
+        } = FlowSetup::new(entra, public_url, CALLBACK_PATH);
         Authorizer {
             app,
             http,
             graph_url: entra.graph_url.clone(),
             scopes: delegated_scopes(&entra.graph_url),
-            redirect: RedirectUrl::from_url(callback),
+            redirect,
             store,
             secrets,
             pending: PendingFlows::new(STATE_LIFETIME),

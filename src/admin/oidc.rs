@@ -14,7 +14,7 @@
 
 use crate::admin::authorize::CallbackParams;
 use crate::admin::id_token::{self, Expected, IdTokenError, Jwk};
-use crate::admin::pending::{CallbackRefusal, PendingFlows};
+use crate::admin::pending::{CallbackRefusal, FlowSetup, PendingFlows};
 use crate::config::EntraConfig;
 use crate::sync::credentials::app::AppRegistration;
 use crate::sync::error::error_chain;
@@ -109,29 +109,18 @@ fn tenant_of_issuer(issuer: &str) -> Option<String> {
 impl MicrosoftSignIn {
     /// The flow for `entra`'s app, calling back to `public_url` + [`CALLBACK_PATH`].
     pub fn new(entra: &EntraConfig, public_url: &url::Url) -> MicrosoftSignIn {
-        let app = AppRegistration::new(
-            &entra.client_id,
-            &entra.client_secret,
-            entra.client_certificate.as_ref(),
-            &entra.authority_url,
-            &entra.tenant_id,
-        )
-        .map_err(|e| e.to_string());
-        let mut callback = public_url.clone();
-        callback.set_path(CALLBACK_PATH);
-        callback.set_query(None);
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(entra.request_timeout_secs.max(1)))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
+        let FlowSetup {
+            app,
+            http,
+            redirect,
+        } = FlowSetup::new(entra, public_url, CALLBACK_PATH);
         MicrosoftSignIn {
             app,
             http,
             discovery_url: discovery_url(&entra.authority_url, &entra.tenant_id),
             tenant: entra.tenant_id.clone(),
             client_id: entra.client_id.clone(),
-            redirect: RedirectUrl::from_url(callback),
+            redirect,
             pending: PendingFlows::with_capacity(STATE_LIFETIME, MAX_PENDING_SIGN_INS),
             provider: Mutex::new(None),
         }

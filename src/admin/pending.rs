@@ -104,6 +104,45 @@ impl<T> PendingFlows<T> {
     }
 }
 
+/// What both browser flows build from `[entra]`: the app registration (or why it cannot be
+/// built, reported when a flow starts), an HTTP client with the request timeout that does
+/// not follow redirects, and the callback URL `public_url` + `callback_path`.
+pub struct FlowSetup {
+    pub app: Result<crate::sync::credentials::app::AppRegistration, String>,
+    pub http: reqwest::Client,
+    pub redirect: oauth2::RedirectUrl,
+}
+
+impl FlowSetup {
+    pub fn new(
+        entra: &crate::config::EntraConfig,
+        public_url: &url::Url,
+        callback_path: &str,
+    ) -> FlowSetup {
+        let app = crate::sync::credentials::app::AppRegistration::new(
+            &entra.client_id,
+            &entra.client_secret,
+            entra.client_certificate.as_ref(),
+            &entra.authority_url,
+            &entra.tenant_id,
+        )
+        .map_err(|e| e.to_string());
+        let mut callback = public_url.clone();
+        callback.set_path(callback_path);
+        callback.set_query(None);
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(entra.request_timeout_secs.max(1)))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        FlowSetup {
+            app,
+            http,
+            redirect: oauth2::RedirectUrl::from_url(callback),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
