@@ -10,7 +10,7 @@
 use super::layout::{self, csrf_field};
 use super::session::Session;
 use super::{Console, Shared, SignedIn, audit};
-use crate::model::{CredentialPurpose, CredentialSlot};
+use crate::model::{CredentialPurpose, CredentialSlot, SyncRun};
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
@@ -32,8 +32,9 @@ fn purpose_label(purpose: CredentialPurpose) -> &'static str {
     }
 }
 
-/// The credentials table and the authorize buttons.
-pub fn render(console: &Console, session: &Session) -> Markup {
+/// The credentials table and the authorize buttons; `runs` (newest first, as the page
+/// already loaded them) tell which credential the last run used.
+pub fn render(console: &Console, session: &Session, runs: &[SyncRun]) -> Markup {
     let services = &console.services;
     let credentials = services.authorizer.list(&services.entra);
     html! {
@@ -59,7 +60,7 @@ pub fn render(console: &Console, session: &Session) -> Markup {
                 }
             },
         }
-        @if let Some(used) = last_credential(console) {
+        @if let Some(used) = runs.iter().find_map(|r| r.credential.as_deref()) {
             p #credential-in-use { "The last run used: " strong.mono { (used) } }
         }
         div.toolbar {
@@ -78,12 +79,6 @@ pub fn render(console: &Console, session: &Session) -> Markup {
         }
         p.muted { "You sign in with Microsoft as the account whose permissions the sync should use; its refresh token is stored encrypted. The backup account takes over by itself when the primary is refused (revoked consent, disabled admin, expired secret, Conditional Access)." }
     }
-}
-
-/// Which credential the latest finished run used ("primary: app …", "backup: delegated …").
-fn last_credential(console: &Console) -> Option<String> {
-    let runs = console.services.store.list_runs(5).ok()?;
-    runs.into_iter().find_map(|r| r.credential)
 }
 
 #[derive(Deserialize)]

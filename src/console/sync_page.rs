@@ -40,7 +40,7 @@ async fn show(State(console): Shared, session: SignedIn) -> Response {
     };
     let body = html! {
         (live(&console, &session, &runs))
-        (super::credentials_section::render(&console, &session))
+        (super::credentials_section::render(&console, &session, &runs))
         (settings_section(&console, &session, &runs))
         script { (maud::PreEscaped(POLL_SCRIPT)) }
     };
