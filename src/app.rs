@@ -102,6 +102,8 @@ impl Services {
     pub fn republish(&self) -> Result<(), StoreError> {
         let data = self.store.load_directory()?;
         self.live.publish(&data);
+        drop(data);
+        self.store.release_memory();
         Ok(())
     }
 }
@@ -167,6 +169,9 @@ impl App {
             &data,
             directory_settings(&config, &sync_settings),
         ));
+        // Everything was read once; the snapshot now serves it (see Store::release_memory).
+        drop(data);
+        store.release_memory();
         tracing::info!(
             entries = live.load().len(),
             base = live.load().base_dn(),

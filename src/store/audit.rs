@@ -14,14 +14,14 @@ pub const AUDIT_HISTORY: usize = 10_000;
 
 impl Store {
     fn audit_tree(&self) -> Result<sled::Tree, StoreError> {
-        Ok(self.db.open_tree(AUDIT)?)
+        Ok(self.handles()?.db.open_tree(AUDIT)?)
     }
 
     /// Appends one entry (flushed before returning) and prunes the oldest beyond
     /// [`AUDIT_HISTORY`].
     pub fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         let tree = self.audit_tree()?;
-        let id = self.db.generate_id()?;
+        let id = self.handles()?.db.generate_id()?;
         tree.insert(id.to_be_bytes(), codec::encode(AUDIT, entry)?)?;
         while tree.len() > AUDIT_HISTORY {
             match tree.pop_min()? {

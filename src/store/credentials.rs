@@ -40,7 +40,7 @@ fn key_text(slot: CredentialSlot, purpose: CredentialPurpose) -> String {
 
 impl Store {
     fn authorizations(&self) -> Result<sled::Tree, StoreError> {
-        Ok(self.db.open_tree(TREE)?)
+        Ok(self.handles()?.db.open_tree(TREE)?)
     }
 
     /// Saves (replaces) an authorization and flushes it to disk.

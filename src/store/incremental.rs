@@ -259,7 +259,8 @@ impl Store {
         mirror: &MirrorUpdate,
         guard: CommitGuard<'_>,
     ) -> Result<(ChangeCounts, DirectoryChanges), StoreError> {
-        let t = &self.trees;
+        let h = self.handles()?;
+        let t = &h.trees;
         let existing = Existing::domains_only(&t.domains)?;
         let encoded = Encoded::new(mirror)?;
         let trees = (

@@ -88,9 +88,11 @@ impl Store {
         guard: CommitGuard<'_>,
     ) -> Result<(ChangeCounts, DirectoryData), StoreError> {
         let _guard = self.lock_directory();
+        self.handles.note_full_read();
         // Unknown until this commit succeeds (it rebuilds them from every record).
         self.put_digests(None);
-        let t = &self.trees;
+        let h = self.handles()?;
+        let t = &h.trees;
         let existing = commit::Existing::read(&t.users, &t.groups, &t.domains)?;
         let encoded = Encoded::new(mirror)?;
         let trees = (
@@ -147,7 +149,8 @@ impl Store {
         update: &MirrorUpdate,
     ) -> Result<(), StoreError> {
         let _guard = self.lock_directory();
-        let t = &self.trees;
+        let h = self.handles()?;
+        let t = &h.trees;
         let domains = codec::encode(MIRROR_META, &update.domains)?;
         let state = codec::encode(MIRROR_META, &update.state)?;
         let record = codec::encode(trees::RUNS, run)?;
@@ -165,7 +168,9 @@ impl Store {
     /// The mirror and delta state the last committed run left (empty before the first).
     pub fn load_mirror(&self) -> Result<StoredMirror, StoreError> {
         let _guard = self.lock_directory();
-        let t = &self.trees;
+        self.handles.note_full_read();
+        let h = self.handles()?;
+        let t = &h.trees;
         let state = match t.mirror_meta.get(META_STATE)? {
             Some(bytes) => codec::decode(MIRROR_META, &bytes)?,
             None => DeltaState::default(),

@@ -17,6 +17,7 @@ mod audit;
 mod codec;
 mod commit;
 pub mod credentials;
+mod handles;
 mod incremental;
 mod mirror;
 mod naming;
@@ -53,12 +54,6 @@ pub(crate) mod trees {
     pub const META: &str = "meta";
 }
 
-/// sled's page cache. The served directory lives in the in-memory snapshot, so sled is read
-/// only at start-up and after a sync; its default (1 GiB) would just double resident memory.
-const SLED_CACHE_BYTES: u64 = 4 * 1024 * 1024;
-
-/// How long `open` waits for sled's directory lock.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// How many of the newest runs are checked for interrupted ones on open.
 const INTERRUPTED_SCAN: usize = 100;
 /// How many runs the history keeps (older ones are pruned as new ones begin).
@@ -100,7 +95,6 @@ pub struct CommitPreview {
 pub type CommitGuard<'a> = &'a (dyn Fn(&CommitPreview) -> Result<(), String> + Sync);
 
 /// Open handles on every tree.
-#[derive(Clone)]
 struct Trees {
     users: sled::Tree,
     groups: sled::Tree,
@@ -116,11 +110,29 @@ struct Trees {
     mirror_meta: sled::Tree,
 }
 
-/// Handle to the sled database. Cheap to clone (sled handles are reference-counted).
+impl Trees {
+    fn open(db: &sled::Db) -> Result<Trees, StoreError> {
+        Ok(Trees {
+            users: db.open_tree(trees::USERS)?,
+            groups: db.open_tree(trees::GROUPS)?,
+            domains: db.open_tree(trees::DOMAINS)?,
+            binders: db.open_tree(trees::BINDERS)?,
+            user_verifiers: db.open_tree(trees::USER_VERIFIERS)?,
+            binder_verifiers: db.open_tree(trees::BINDER_VERIFIERS)?,
+            alloc: db.open_tree(trees::ALLOC)?,
+            runs: db.open_tree(trees::RUNS)?,
+            meta: db.open_tree(trees::META)?,
+            mirror_users: db.open_tree(mirror::MIRROR_USERS)?,
+            mirror_groups: db.open_tree(mirror::MIRROR_GROUPS)?,
+            mirror_meta: db.open_tree(mirror::MIRROR_META)?,
+        })
+    }
+}
+
+/// Handle to the sled database. Cheap to clone (every clone shares one open database).
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
-    trees: Trees,
+    handles: Arc<handles::Handles>,
     /// Serialises `commit_sync` with `load_directory`: a commit reads the current object ids
     /// (sled transactions cannot iterate) and must not race another commit, and a load must
     /// not interleave with a commit's trees.
@@ -159,49 +171,11 @@ fn decode_all<T: DeserializeOwned>(
         .collect()
 }
 
-/// Opens sled, waiting briefly for the directory lock: after a `Db` is dropped sled's
-/// background thread can hold the lock for a moment, so a quick re-open in the same process
-/// (tests, an in-process restart) would otherwise fail spuriously. Another process holding
-/// the lock still fails, after [`LOCK_WAIT`].
-fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
-    let config = sled::Config::new()
-        .path(dir)
-        .cache_capacity(SLED_CACHE_BYTES);
-    let deadline = std::time::Instant::now() + LOCK_WAIT;
-    loop {
-        match config.open() {
-            Err(sled::Error::Io(e))
-                if e.to_string().contains("could not acquire lock")
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            other => return Ok(other?),
-        }
-    }
-}
-
 impl Store {
     /// Opens (or creates) the store under `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = open_db(dir)?;
-        let trees = Trees {
-            users: db.open_tree(trees::USERS)?,
-            groups: db.open_tree(trees::GROUPS)?,
-            domains: db.open_tree(trees::DOMAINS)?,
-            binders: db.open_tree(trees::BINDERS)?,
-            user_verifiers: db.open_tree(trees::USER_VERIFIERS)?,
-            binder_verifiers: db.open_tree(trees::BINDER_VERIFIERS)?,
-            alloc: db.open_tree(trees::ALLOC)?,
-            runs: db.open_tree(trees::RUNS)?,
-            meta: db.open_tree(trees::META)?,
-            mirror_users: db.open_tree(mirror::MIRROR_USERS)?,
-            mirror_groups: db.open_tree(mirror::MIRROR_GROUPS)?,
-            mirror_meta: db.open_tree(mirror::MIRROR_META)?,
-        };
         let store = Store {
-            db,
-            trees,
+            handles: Arc::new(handles::Handles::open(dir)?),
             directory_lock: Arc::new(Mutex::new(())),
             digests: Arc::new(Mutex::new(None)),
         };
@@ -244,11 +218,11 @@ impl Store {
 
     /// Writes the schema version into a new store, refuses a store of another version.
     fn check_schema(&self) -> Result<(), StoreError> {
-        match self.trees.meta.get(META_SCHEMA)? {
+        match self.handles()?.trees.meta.get(META_SCHEMA)? {
             None => {
                 let v = codec::encode(trees::META, &SCHEMA_VERSION)?;
-                self.trees.meta.insert(META_SCHEMA, v)?;
-                self.db.flush()?;
+                self.handles()?.trees.meta.insert(META_SCHEMA, v)?;
+                self.handles()?.db.flush()?;
                 Ok(())
             }
             Some(bytes) => {
@@ -264,6 +238,35 @@ impl Store {
                     })
                 }
             }
+        }
+    }
+
+    /// The open database, borrowed for one operation (see `handles`).
+    fn handles(&self) -> Result<Arc<handles::Open>, StoreError> {
+        self.handles.current()
+    }
+
+    /// Gives back the memory sled holds for pages it has read, if the store was read in
+    /// full since the last call (the start-up load, loading the mirror, a full compare or
+    /// publish, the admin user list), by closing and reopening the database (see `handles`
+    /// for why). Best effort: when operations in flight keep the database busy it is left
+    /// for the next call, and a failure to reopen is retried by the next operation; either
+    /// way it is logged, not returned.
+    pub fn release_memory(&self) {
+        let started = std::time::Instant::now();
+        if !self.handles.take_full_read() {
+            return;
+        }
+        match self.handles.reopen() {
+            Ok(true) => tracing::debug!(
+                ms = started.elapsed().as_millis() as u64,
+                "store reopened to release sled's page cache"
+            ),
+            Ok(false) => {
+                self.handles.note_full_read();
+                tracing::debug!("store busy: sled's page cache kept for now");
+            }
+            Err(e) => tracing::warn!(error = %e, "reopening the store failed; retried on next use"),
         }
     }
 
@@ -300,9 +303,11 @@ impl Store {
         guard: CommitGuard<'_>,
     ) -> Result<ChangeCounts, StoreError> {
         let _guard = self.lock_directory();
+        self.handles.note_full_read();
         // This path does not keep the digests up to date: the next commit compares all.
         self.put_digests(None);
-        let t = &self.trees;
+        let h = self.handles()?;
+        let t = &h.trees;
         let existing = commit::Existing::read(&t.users, &t.groups, &t.domains)?;
         let counts = (&t.users, &t.groups, &t.domains, &t.alloc, &t.runs)
             .transaction(|(users, groups, domains, alloc, runs)| {
@@ -322,13 +327,15 @@ impl Store {
     /// True once a sync has committed users or groups: the directory served is the tenant's,
     /// not an empty placeholder (readiness).
     pub fn is_populated(&self) -> Result<bool, StoreError> {
-        Ok(!self.trees.users.is_empty() || !self.trees.groups.is_empty())
+        Ok(!self.handles()?.trees.users.is_empty() || !self.handles()?.trees.groups.is_empty())
     }
 
     /// Everything the directory snapshot is built from.
     pub fn load_directory(&self) -> Result<DirectoryData, StoreError> {
         let _guard = self.lock_directory();
-        let t = &self.trees;
+        self.handles.note_full_read();
+        let h = self.handles()?;
+        let t = &h.trees;
         Ok(DirectoryData {
             users: decode_all::<UserRecord>(&t.users, trees::USERS)?,
             groups: decode_all::<GroupRecord>(&t.groups, trees::GROUPS)?,
@@ -340,13 +347,13 @@ impl Store {
     /// The tenant's domains as the last committed sync read them (`GET /domains`); small,
     /// so pages can show them without loading the directory.
     pub fn load_domains(&self) -> Result<Vec<EntraDomain>, StoreError> {
-        decode_all::<EntraDomain>(&self.trees.domains, trees::DOMAINS)
+        decode_all::<EntraDomain>(&self.handles()?.trees.domains, trees::DOMAINS)
     }
 
     /// The argon2id PHC string of a user's LDAP password, if one is set.
     pub fn user_verifier(&self, user: &ObjectId) -> Result<Option<String>, StoreError> {
         self.get_decoded(
-            &self.trees.user_verifiers,
+            &self.handles()?.trees.user_verifiers,
             trees::USER_VERIFIERS,
             user.as_bytes(),
         )
@@ -355,7 +362,8 @@ impl Store {
     /// Sets a user's LDAP password verifier (PHC string). The user must exist.
     pub fn set_user_verifier(&self, user: &ObjectId, phc: &str) -> Result<(), StoreError> {
         let value = codec::encode(trees::USER_VERIFIERS, &phc)?;
-        let t = &self.trees;
+        let h = self.handles()?;
+        let t = &h.trees;
         (&t.users, &t.user_verifiers)
             .transaction(|(users, verifiers)| {
                 if users.get(user.as_bytes())?.is_none() {
@@ -374,7 +382,8 @@ impl Store {
         let key = binder_key(&binder.name);
         let record = codec::encode(trees::BINDERS, binder)?;
         let verifier = codec::encode(trees::BINDER_VERIFIERS, &phc)?;
-        let t = &self.trees;
+        let h = self.handles()?;
+        let t = &h.trees;
         (&t.binders, &t.binder_verifiers)
             .transaction(|(binders, verifiers)| {
                 if binders.get(key.as_bytes())?.is_some() {
@@ -392,7 +401,8 @@ impl Store {
     pub fn set_binder_verifier(&self, name: &str, phc: &str) -> Result<(), StoreError> {
         let key = binder_key(name);
         let verifier = codec::encode(trees::BINDER_VERIFIERS, &phc)?;
-        let t = &self.trees;
+        let h = self.handles()?;
+        let t = &h.trees;
         (&t.binders, &t.binder_verifiers)
             .transaction(|(binders, verifiers)| {
                 if binders.get(key.as_bytes())?.is_none() {
@@ -409,7 +419,7 @@ impl Store {
     pub fn binder_verifier(&self, name: &str) -> Result<Option<String>, StoreError> {
         let key = binder_key(name);
         self.get_decoded(
-            &self.trees.binder_verifiers,
+            &self.handles()?.trees.binder_verifiers,
             trees::BINDER_VERIFIERS,
             key.as_bytes(),
         )
@@ -418,7 +428,8 @@ impl Store {
     /// Deletes a binder and its verifier together.
     pub fn remove_binder(&self, name: &str) -> Result<(), StoreError> {
         let key = binder_key(name);
-        let t = &self.trees;
+        let h = self.handles()?;
+        let t = &h.trees;
         (&t.binders, &t.binder_verifiers)
             .transaction(|(binders, verifiers)| {
                 if binders.remove(key.as_bytes())?.is_none() {
@@ -433,21 +444,22 @@ impl Store {
 
     /// One user's stored record.
     pub fn get_user(&self, user: &ObjectId) -> Result<Option<UserRecord>, StoreError> {
-        self.get_decoded(&self.trees.users, trees::USERS, user.as_bytes())
+        self.get_decoded(&self.handles()?.trees.users, trees::USERS, user.as_bytes())
     }
 
     /// The object id that holds login name `uid` (for CLI and API calls that name a user
     /// by login). Names are never reused, so this is also true for inactive users.
     pub fn user_id_by_login(&self, uid: &str) -> Result<Option<ObjectId>, StoreError> {
         let key = format!("{}{}", commit::LOGIN_PREFIX, uid.to_lowercase());
-        self.get_decoded(&self.trees.alloc, trees::ALLOC, key.as_bytes())
+        self.get_decoded(&self.handles()?.trees.alloc, trees::ALLOC, key.as_bytes())
     }
 
     /// Replaces a user's SSH public keys (set by admins or users, never by Entra; kept
     /// across syncs). The user must exist. `modified` moves so clients see the change.
     pub fn set_ssh_public_keys(&self, user: &ObjectId, keys: &[String]) -> Result<(), StoreError> {
         let _guard = self.lock_directory();
-        self.trees
+        self.handles()?
+            .trees
             .users
             .transaction(|users| {
                 let Some(bytes) = users.get(user.as_bytes())? else {
@@ -468,18 +480,20 @@ impl Store {
 
     /// Every stored user, active or not (for the admin API's user list).
     pub fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        decode_all(&self.trees.users, trees::USERS)
+        self.handles.note_full_read();
+        decode_all(&self.handles()?.trees.users, trees::USERS)
     }
 
     /// Every binder, ordered by (lowercased) name.
     pub fn list_binders(&self) -> Result<Vec<BinderRecord>, StoreError> {
-        decode_all(&self.trees.binders, trees::BINDERS)
+        decode_all(&self.handles()?.trees.binders, trees::BINDERS)
     }
 
     /// Allocates the next run id and records the run as started (durable). Ids increase
     /// monotonically across restarts (a persisted counter, starting at 1).
     pub fn begin_run(&self, run: &SyncRun) -> Result<u64, StoreError> {
-        let t = &self.trees;
+        let h = self.handles()?;
+        let t = &h.trees;
         let id = (&t.meta, &t.runs)
             .transaction(|(meta, runs)| {
                 let id = match meta.get(META_NEXT_RUN)? {
@@ -508,8 +522,14 @@ impl Store {
         let Some(oldest_kept) = newest.checked_sub(keep.saturating_sub(1)) else {
             return Ok(());
         };
-        for key in self.trees.runs.range(..codec::run_key(oldest_kept)).keys() {
-            self.trees.runs.remove(key?)?;
+        for key in self
+            .handles()?
+            .trees
+            .runs
+            .range(..codec::run_key(oldest_kept))
+            .keys()
+        {
+            self.handles()?.trees.runs.remove(key?)?;
         }
         Ok(())
     }
@@ -518,14 +538,18 @@ impl Store {
     /// `commit_sync` in the same transaction as their data).
     pub fn record_run(&self, run: &SyncRun) -> Result<(), StoreError> {
         let record = codec::encode(trees::RUNS, run)?;
-        self.trees.runs.insert(codec::run_key(run.id), record)?;
-        self.trees.runs.flush()?;
+        self.handles()?
+            .trees
+            .runs
+            .insert(codec::run_key(run.id), record)?;
+        self.handles()?.trees.runs.flush()?;
         Ok(())
     }
 
     /// Newest first.
     pub fn list_runs(&self, limit: usize) -> Result<Vec<SyncRun>, StoreError> {
-        self.trees
+        self.handles()?
+            .trees
             .runs
             .iter()
             .rev()
@@ -540,7 +564,11 @@ impl Store {
 
     /// One run by id.
     pub fn get_run(&self, id: u64) -> Result<Option<SyncRun>, StoreError> {
-        self.get_decoded(&self.trees.runs, trees::RUNS, &codec::run_key(id))
+        self.get_decoded(
+            &self.handles()?.trees.runs,
+            trees::RUNS,
+            &codec::run_key(id),
+        )
     }
 
     fn get_decoded<T: DeserializeOwned>(

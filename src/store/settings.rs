@@ -14,15 +14,18 @@ impl Store {
     /// The options saved by admins (none set on a new store).
     pub fn load_sync_options(&self) -> Result<SyncOptions, StoreError> {
         Ok(self
-            .get_decoded(&self.trees.meta, trees::META, META_SYNC_OPTIONS)?
+            .get_decoded(&self.handles()?.trees.meta, trees::META, META_SYNC_OPTIONS)?
             .unwrap_or_default())
     }
 
     /// Replaces the saved options, durably (flushed before returning).
     pub fn save_sync_options(&self, options: &SyncOptions) -> Result<(), StoreError> {
         let bytes = codec::encode(trees::META, options)?;
-        self.trees.meta.insert(META_SYNC_OPTIONS, bytes)?;
-        self.trees.meta.flush()?;
+        self.handles()?
+            .trees
+            .meta
+            .insert(META_SYNC_OPTIONS, bytes)?;
+        self.handles()?.trees.meta.flush()?;
         Ok(())
     }
 }
@@ -56,6 +59,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         store
+            .handles()
+            .unwrap()
             .trees
             .meta
             .insert(META_SYNC_OPTIONS, vec![codec::RECORD_FORMAT, b'{'])

@@ -230,6 +230,8 @@ fn unchanged_data_keeps_modified_and_ssh_keys_survive() {
     assert_eq!(rec.ssh_public_keys, vec!["ssh-ed25519 AAAA".to_string()]);
     rec.modified = 7;
     store
+        .handles()
+        .unwrap()
         .trees
         .users
         .insert("a", codec::encode(trees::USERS, &rec).unwrap())
@@ -407,6 +409,8 @@ fn corrupt_records_are_reported_not_skipped() {
         )
         .unwrap();
     store
+        .handles()
+        .unwrap()
         .trees
         .users
         .insert("zzz", &b"\x01{not json"[..])
@@ -426,6 +430,8 @@ fn corrupt_records_are_reported_not_skipped() {
         .unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
     store
+        .handles()
+        .unwrap()
         .trees
         .runs
         .insert(codec::run_key(9), &b"\x02{}"[..])
@@ -442,8 +448,14 @@ fn a_store_of_another_schema_version_is_refused() {
     {
         let store = Store::open(dir.path()).unwrap();
         let v = codec::encode(trees::META, &(SCHEMA_VERSION + 1)).unwrap();
-        store.trees.meta.insert(META_SCHEMA, v).unwrap();
-        store.db.flush().unwrap();
+        store
+            .handles()
+            .unwrap()
+            .trees
+            .meta
+            .insert(META_SCHEMA, v)
+            .unwrap();
+        store.handles().unwrap().db.flush().unwrap();
     }
     assert!(matches!(
         Store::open(dir.path()),
@@ -744,4 +756,73 @@ fn held_runs_are_discarded_on_reopen() {
     let why = after.error.unwrap();
     assert!(why.starts_with("would deactivate 600"), "{why}");
     assert!(why.contains("server restarted"), "{why}");
+}
+
+#[test]
+fn releasing_memory_keeps_every_record_and_the_store_stays_writable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let users = vec![user("a", "alice@x"), user("b", "bob@x")];
+    let groups = vec![group("g", "staff", &["a", "b"])];
+    store
+        .commit_sync(&snapshot(users, groups), &default_rules(), &run(1))
+        .unwrap();
+    let before = store.load_directory().unwrap();
+    let clone = store.clone();
+
+    // Only a store read in full is reopened (the load above read it all).
+    store.release_memory();
+    assert_eq!(store.handles.reopens(), 1);
+    store.release_memory();
+    assert_eq!(store.handles.reopens(), 1);
+    store.user_verifier(&"a".to_string()).unwrap();
+    store.release_memory();
+    assert_eq!(store.handles.reopens(), 1);
+
+    // Every clone sees the reopened database, with everything committed before.
+    assert_eq!(clone.load_directory().unwrap(), before);
+    clone
+        .set_user_verifier(&"a".to_string(), "$argon2id$after")
+        .unwrap();
+    assert_eq!(
+        store.user_verifier(&"a".to_string()).unwrap().as_deref(),
+        Some("$argon2id$after")
+    );
+    drop((store, clone));
+    let reopened = Store::open(dir.path()).unwrap();
+    assert_eq!(reopened.load_directory().unwrap(), before);
+    assert_eq!(
+        reopened.user_verifier(&"a".to_string()).unwrap().as_deref(),
+        Some("$argon2id$after")
+    );
+}
+
+#[test]
+fn a_reopen_waits_for_operations_in_flight_and_gives_up_without_harm() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .commit_sync(
+            &snapshot(vec![user("a", "alice@x")], vec![]),
+            &default_rules(),
+            &run(1),
+        )
+        .unwrap();
+    // An operation that keeps the database for longer than a reopen waits.
+    let in_flight = store.handles().unwrap();
+    assert!(!store.handles.reopen().unwrap());
+    assert_eq!(in_flight.trees.users.len(), 1);
+    drop(in_flight);
+
+    // One that finishes while the reopen waits: the reopen completes after it.
+    let held = store.handles().unwrap();
+    let releaser = {
+        let store = store.clone();
+        std::thread::spawn(move || store.handles.reopen().unwrap())
+    };
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert_eq!(held.trees.users.len(), 1);
+    drop(held);
+    assert!(releaser.join().unwrap());
+    assert_eq!(store.load_directory().unwrap().users.len(), 1);
 }

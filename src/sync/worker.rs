@@ -467,6 +467,17 @@ impl Shared {
             }
         };
         crate::metrics::sync_run(&finished);
+        // A run that read the whole store (loading the mirror, a full compare, a full
+        // publish) leaves sled holding those pages; give them back.
+        let store = self.store.clone();
+        if let Err(e) = blocking(move || {
+            store.release_memory();
+            Ok(())
+        })
+        .await
+        {
+            tracing::debug!(error = %e, "releasing the store's memory did not run");
+        }
         let mut st = lock(&self.state);
         st.running = None;
         remember(&mut st, finished);
