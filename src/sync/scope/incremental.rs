@@ -83,6 +83,9 @@ struct Touched<'u> {
     /// The same ids, for the membership scan (one lookup per member of every group).
     user_set: HashSet<&'u str>,
     group_set: HashSet<&'u str>,
+    /// [`fingerprint`]s of all those ids: the scan looks a member up in the sets above only
+    /// when its bit is set, so most of the million members cost no hashing at all.
+    filter: Filter,
 }
 
 impl<'u> Touched<'u> {
@@ -100,6 +103,7 @@ impl<'u> Touched<'u> {
             .chain(update.removed_groups.iter().map(String::as_str))
             .collect();
         Touched {
+            filter: Filter::of(users.iter().chain(groups.iter()).copied()),
             user_set: users.iter().copied().collect(),
             group_set: groups.iter().copied().collect(),
             users,
@@ -109,11 +113,51 @@ impl<'u> Touched<'u> {
 
     /// True when `member` is a touched user or group.
     fn has(&self, member: &MemberRef) -> bool {
+        let (MemberRef::User(id) | MemberRef::Group(id)) = member;
+        if !self.filter.may_hold(id) {
+            return false;
+        }
         match member {
             MemberRef::User(id) => self.user_set.contains(id.as_str()),
             MemberRef::Group(id) => self.group_set.contains(id.as_str()),
         }
     }
+}
+
+/// A 4,096-bit set of id fingerprints: a cheap first test of "is this id touched?" that
+/// can answer a false "maybe" (then the exact set decides) but never a false "no".
+struct Filter([u64; 64]);
+
+impl Filter {
+    fn of<'i>(ids: impl Iterator<Item = &'i str>) -> Filter {
+        let mut bits = [0u64; 64];
+        for id in ids {
+            let (word, bit) = fingerprint(id);
+            if let Some(w) = bits.get_mut(word) {
+                *w |= 1 << bit;
+            }
+        }
+        Filter(bits)
+    }
+
+    fn may_hold(&self, id: &str) -> bool {
+        let (word, bit) = fingerprint(id);
+        self.0.get(word).is_some_and(|w| w & (1 << bit) != 0)
+    }
+}
+
+/// Where `id` falls in a [`Filter`] (word 0..64, bit 0..64): its length and last eight
+/// bytes (an object id's most varying part), mixed by one multiplication.
+fn fingerprint(id: &str) -> (usize, u32) {
+    let bytes = id.as_bytes();
+    let tail = bytes
+        .get(bytes.len().saturating_sub(8)..)
+        .unwrap_or_default();
+    let raw = tail
+        .iter()
+        .fold(bytes.len() as u64, |h, &b| (h << 8) | u64::from(b));
+    let mixed = raw.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 52;
+    ((mixed >> 6) as usize, (mixed & 63) as u32)
 }
 
 /// Touched users copied afresh (with their status) or dropped.
@@ -255,7 +299,27 @@ fn patch_sorted<'k, T>(
 
 #[cfg(test)]
 mod tests {
-    use super::patch_sorted;
+    use super::{Filter, patch_sorted};
+
+    #[test]
+    fn the_filter_never_misses_an_id_it_holds() {
+        let ids: Vec<String> = (0..500)
+            .map(|n| format!("{n:08x}-0000-4000-8000-{n:012x}"))
+            .collect();
+        let filter = Filter::of(ids.iter().map(String::as_str).take(100));
+        assert!(ids.iter().take(100).all(|id| filter.may_hold(id)));
+        let short = Filter::of(["", "g1"].into_iter());
+        assert!(
+            short.may_hold("") && short.may_hold("g1"),
+            "ids shorter than 8 bytes"
+        );
+        let false_maybes = ids
+            .iter()
+            .skip(100)
+            .filter(|id| filter.may_hold(id))
+            .count();
+        assert!(false_maybes < 40, "{false_maybes} of 400 others pass");
+    }
 
     fn patched(items: &[&'static str], changes: &[(&'static str, bool)]) -> Vec<&'static str> {
         let mut items = items.to_vec();
