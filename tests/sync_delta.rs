@@ -47,6 +47,15 @@ async fn start(tenant: Tenant, dir: &Path) -> Stack {
 /// Starts the server on `dir` against a running simulator; waits for the start-up run and
 /// gives every user [`PASSWORD`].
 async fn start_on(sim: Arc<SimulatorHandle>, dir: &Path) -> Stack {
+    start_configured(sim, dir, |_| {}).await
+}
+
+/// [`start_on`], with `tweak` applied to the configuration (e.g. other `[sync]` options).
+async fn start_configured(
+    sim: Arc<SimulatorHandle>,
+    dir: &Path,
+    tweak: impl FnOnce(&mut Config),
+) -> Stack {
     let mut config = Config::demo(dir.to_path_buf(), sim.url.clone());
     config.ldap.listen = Some(any_port());
     config.ldap.ldaps_listen = None;
@@ -56,6 +65,7 @@ async fn start_on(sim: Arc<SimulatorHandle>, dir: &Path) -> Stack {
     config.sync.groups_without_email = Some(true);
     config.auth.argon2_memory_kib = 1024;
     config.auth.argon2_iterations = 1;
+    tweak(&mut config);
     let app = App::start(config).await.unwrap();
     let first = app.services.sync.wait_first_run().await.unwrap();
     assert_eq!(first.outcome, SyncOutcome::Succeeded, "{:?}", first.error);
@@ -463,6 +473,94 @@ async fn a_restart_on_the_same_data_dir_continues_with_delta() {
     assert_eq!(run.mode, Some(SyncMode::Full));
     assert_eq!(run.graph_requests, FULL_REQUESTS);
     assert_eq!(s.bind("bob").await, 0, "that tenant's bob is enabled");
+    s.app.shutdown().await;
+}
+
+/// Delta runs scope incrementally (the worker patches the tenant it scoped last time). Here
+/// the changes reach what the delta did not touch: "VPN Users" is imported and lists the
+/// members of its nested group "Platform", which is not imported (no `VPN` prefix) and is a
+/// denied group. A full run afterwards must find nothing to change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delta_runs_scoped_incrementally_leave_what_a_full_run_would() {
+    use entra_ldap::model::{InactiveReason, UserStatus};
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Arc::new(
+        simulator::start(simulator::demo_tenant(), any_port())
+            .await
+            .unwrap(),
+    );
+    let s = start_configured(sim, dir.path(), |config| {
+        config.sync.group_prefixes = Some(vec!["VPN".into(), "Engineering".into()]);
+        config.sync.denied_groups = Some(vec!["Platform".into()]);
+    })
+    .await;
+    let vpn = s.group_id("VPN Users");
+    let id_of = |upn: &str| s.sim.with_tenant(|t| t.user_mut(upn).unwrap().id.clone());
+    // The stored members of VPN Users and the status of the user `id`.
+    let members = || {
+        let data = s.app.services.store.load_directory().unwrap();
+        let group = data.groups.iter().find(|g| g.entra.id == vpn).unwrap();
+        group.entra.members.clone()
+    };
+    let status = |id: &str| {
+        let data = s.app.services.store.load_directory().unwrap();
+        data.users.iter().find(|u| u.entra.id == id).unwrap().status
+    };
+    let denied = UserStatus::Inactive(InactiveReason::InDeniedGroup);
+    let (bob, heidi) = (id_of("bob@example.com"), id_of("heidi@example.com"));
+    assert!(
+        members().contains(&MemberRef::User(heidi.clone())),
+        "through Platform"
+    );
+    assert_eq!(status(&heidi), denied);
+
+    // A new user joins Platform: VPN Users (untouched by the delta) lists her, she is denied.
+    s.sim
+        .with_tenant(|t| t.add_user(new_user("zoe@example.com")));
+    let zoe = id_of("zoe@example.com");
+    let zoe_member = SimMember {
+        kind: MemberKind::User,
+        id: zoe.clone(),
+    };
+    assert!(s.sim.with_tenant(|t| t.add_member("Platform", zoe_member)));
+    let run = s.delta_run().await;
+    assert_eq!(run.changes.groups_changed, 1, "{:?}", run.changes);
+    assert!(members().contains(&MemberRef::User(zoe.clone())));
+    assert_eq!(status(&zoe), denied);
+
+    // heidi leaves Platform: no longer in VPN Users, and active again.
+    assert!(s.sim.with_tenant(|t| t.remove_member("Platform", &heidi)));
+    s.delta_run().await;
+    assert!(!members().contains(&MemberRef::User(heidi.clone())));
+    assert_eq!(status(&heidi), UserStatus::Active);
+
+    // Platform is deleted: its members leave VPN Users and nobody is denied any more.
+    assert!(s.sim.with_tenant(|t| t.delete_group("Platform")));
+    let run = s.delta_run().await;
+    assert!(!members().contains(&MemberRef::User(zoe.clone())));
+    assert!(
+        members().contains(&MemberRef::User(bob)),
+        "direct members stay"
+    );
+    assert_eq!(status(&zoe), UserStatus::Active);
+    assert!(
+        run.warnings.iter().any(|w| w.contains("Platform")),
+        "{run:?}"
+    );
+
+    // A full run scopes everything again: it must find the directory as it should be.
+    let data = s.app.services.store.load_directory().unwrap();
+    let id = s
+        .app
+        .services
+        .sync
+        .trigger_full(SyncTrigger::Manual)
+        .unwrap();
+    let full = s.app.services.sync.wait_for(id).await.unwrap();
+    assert_eq!(full.outcome, SyncOutcome::Succeeded, "{:?}", full.error);
+    assert_eq!(full.mode, Some(SyncMode::Full));
+    assert!(full.changes.is_empty(), "{:?}", full.changes);
+    assert_eq!(s.app.services.store.load_directory().unwrap(), data);
     s.app.shutdown().await;
 }
 

@@ -51,26 +51,12 @@ struct View<'a> {
 }
 
 fn apply_view(view: &View<'_>, settings: &SyncSettings) -> TenantSnapshot {
-    let mut warnings = Vec::new();
     let tenant = Tenant::new(view);
-    let domains = DomainScope::new(view.domains, settings, &mut warnings);
-    let allowed = (!settings.allowed_groups.is_empty()).then(|| {
-        tenant.members_of_entries("allowed_groups", &settings.allowed_groups, &mut warnings)
-    });
-    if allowed.as_ref().is_some_and(HashSet::is_empty) {
-        warnings.push(
-            "allowed_groups: no user is in any allowed group, so every user is inactive"
-                .to_string(),
-        );
-    }
-    let denied = tenant.members_of_entries("denied_groups", &settings.denied_groups, &mut warnings);
+    let rules = Rules::new(view, &tenant, settings);
     let users = if settings.users {
         view.users
             .iter()
-            .map(|u| {
-                let status = scoped_status(u, &domains, allowed.as_ref(), &denied);
-                ((*u).clone(), status)
-            })
+            .map(|u| ((*u).clone(), rules.status(u)))
             .collect()
     } else {
         Vec::new()
@@ -85,7 +71,46 @@ fn apply_view(view: &View<'_>, settings: &SyncSettings) -> TenantSnapshot {
         groups,
         domains: view.domains.to_vec(),
         users_synced: settings.users,
-        warnings,
+        warnings: rules.warnings,
+    }
+}
+
+/// What decides every user's status (the selected domains, the users transitively in an
+/// allowed or a denied group), with the warnings about options that match nothing.
+/// Shared by the full scope and [`apply_delta`], so both apply the very same rules.
+struct Rules<'a> {
+    domains: DomainScope,
+    allowed: Option<HashSet<&'a str>>,
+    denied: HashSet<&'a str>,
+    warnings: Vec<String>,
+}
+
+impl<'a> Rules<'a> {
+    fn new(view: &View<'_>, tenant: &Tenant<'a>, settings: &SyncSettings) -> Rules<'a> {
+        let mut warnings = Vec::new();
+        let domains = DomainScope::new(view.domains, settings, &mut warnings);
+        let allowed = (!settings.allowed_groups.is_empty()).then(|| {
+            tenant.members_of_entries("allowed_groups", &settings.allowed_groups, &mut warnings)
+        });
+        if allowed.as_ref().is_some_and(HashSet::is_empty) {
+            warnings.push(
+                "allowed_groups: no user is in any allowed group, so every user is inactive"
+                    .to_string(),
+            );
+        }
+        let denied =
+            tenant.members_of_entries("denied_groups", &settings.denied_groups, &mut warnings);
+        Rules {
+            domains,
+            allowed,
+            denied,
+            warnings,
+        }
+    }
+
+    /// `user`'s status under every rule (see [`scoped_status`]).
+    fn status(&self, user: &EntraUser) -> UserStatus {
+        scoped_status(user, &self.domains, self.allowed.as_ref(), &self.denied)
     }
 }
 
@@ -377,6 +402,11 @@ impl DomainScope {
     }
 }
 
+mod incremental;
+pub use incremental::apply_delta;
+
+#[cfg(test)]
+mod incremental_tests;
 #[cfg(test)]
 mod random_tests;
 #[cfg(test)]

@@ -16,7 +16,7 @@ use super::scope;
 use super::settings::{InactiveUsers, SettingsSource, SyncSettings};
 use crate::config::{DirectoryConfig, EntraConfig};
 use crate::directory::LiveDirectory;
-use crate::model::{SyncMode, SyncOutcome, SyncRun, SyncTrigger, now};
+use crate::model::{SyncMode, SyncOutcome, SyncRun, SyncTrigger, TenantSnapshot, now};
 use crate::store::{Committed, Store, StoreError};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -52,9 +52,22 @@ struct Shared {
     /// An admin asked for a full run: the next run reads everything.
     full_requested: AtomicBool,
     /// The Graph mirror as the last successful run committed it, with the settings that
-    /// run scoped it by; kept between runs so a delta run does not reload it from the
-    /// store. `None` after a failed run (the store then holds the truth and is read again).
-    mirror: Mutex<Option<(Mirror, SyncSettings)>>,
+    /// run scoped it by and the scoped result; kept between runs so a delta run does not
+    /// reload it from the store. `None` after a failed run (the store then holds the truth
+    /// and is read again).
+    mirror: Mutex<Option<Cached>>,
+}
+
+/// What a successful run leaves for the next one.
+struct Cached {
+    mirror: Mirror,
+    /// The settings `scoped` was scoped by.
+    settings: SyncSettings,
+    /// The tenant as committed (`scope::apply_mirror(&mirror, &settings)`): a delta run with
+    /// the same settings patches it ([`scope::apply_delta`]) instead of scoping the whole
+    /// mirror into a new copy. `None` when it could not be kept (then the next run scopes
+    /// in full).
+    scoped: Option<TenantSnapshot>,
 }
 
 /// Work for the worker task.
@@ -530,12 +543,12 @@ impl Shared {
         // The cached mirror is taken out; it goes back only after a successful commit (a
         // failed or held run leaves the store as the truth, read again next time).
         let cached = lock(&self.mirror).take();
-        let (mirror, applied) = match cached {
-            Some((m, applied)) => (m, Some(applied)),
+        let (mirror, applied, scoped) = match cached {
+            Some(c) => (c.mirror, Some(c.settings), c.scoped),
             None => {
                 let store = self.store.clone();
                 let stored = blocking(move || store.load_mirror()).await?;
-                (Mirror::from_stored(stored), None)
+                (Mirror::from_stored(stored), None, None)
             }
         };
         let domains_before = mirror.domains.clone();
@@ -574,11 +587,23 @@ impl Shared {
             let sizes = (mirror.users.len(), mirror.groups.len());
             let (store, record) = (self.store.clone(), done.clone());
             blocking(move || store.commit_delta_state(&record, &update)).await?;
-            *lock(&self.mirror) = Some((mirror, settings));
+            *lock(&self.mirror) = Some(Cached {
+                mirror,
+                settings,
+                scoped,
+            });
             return Ok(Step::Committed(done, sizes));
         }
         let phase = Instant::now();
-        let snapshot = scope::apply_mirror(&mirror, &settings);
+        // The previous result is only valid under the settings it was scoped by, and a full
+        // run may have changed anything: then everything is scoped again.
+        let incremental = run.mode == Some(SyncMode::Delta) && applied.as_ref() == Some(&settings);
+        let snapshot = match scoped {
+            Some(previous) if incremental => {
+                scope::apply_delta(previous, &mirror, &update, &settings)
+            }
+            _ => scope::apply_mirror(&mirror, &settings),
+        };
         for warning in &snapshot.warnings {
             tracing::warn!(run = run.id, %warning, "sync option matches nothing");
         }
@@ -586,15 +611,25 @@ impl Shared {
             run = run.id,
             read_ms,
             scope_ms = phase.elapsed().as_millis() as u64,
+            incremental,
             "sync phases"
         );
         let pending = Arc::new(PendingCommit {
             snapshot,
             mirror: update,
         });
-        let step = self.commit_and_publish(run, pending, true).await?;
+        let step = self
+            .commit_and_publish(run, Arc::clone(&pending), true)
+            .await?;
         if matches!(step, Step::Committed(..)) {
-            *lock(&self.mirror) = Some((mirror, settings));
+            // The commit and the publish are done with it: the scoped tenant is kept for
+            // the next run (a held run keeps it instead, and the cache stays empty).
+            let scoped = Arc::try_unwrap(pending).ok().map(|p| p.snapshot);
+            *lock(&self.mirror) = Some(Cached {
+                mirror,
+                settings,
+                scoped,
+            });
         }
         Ok(step)
     }

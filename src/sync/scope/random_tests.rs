@@ -8,10 +8,10 @@ use super::*;
 use crate::sync::delta::Mirror;
 
 /// SplitMix64: deterministic, so a failure names a seed that reproduces it.
-struct Rng(u64);
+pub(super) struct Rng(pub(super) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -20,12 +20,12 @@ impl Rng {
     }
 
     /// A number in `0..n` (n > 0).
-    fn below(&mut self, n: usize) -> usize {
+    pub(super) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 
     /// True with probability `percent` / 100.
-    fn chance(&mut self, percent: usize) -> bool {
+    pub(super) fn chance(&mut self, percent: usize) -> bool {
         self.below(100) < percent
     }
 }
@@ -39,44 +39,12 @@ const DOMAINS: [&str; 4] = [
 
 /// A random tenant of up to 12 users and 10 groups; ids sometimes point at objects that
 /// do not exist.
-fn random_tenant(rng: &mut Rng) -> RawTenant {
-    let users = (0..rng.below(12))
-        .map(|i| {
-            let domain = DOMAINS[rng.below(DOMAINS.len())];
-            EntraUser {
-                id: format!("u{i}"),
-                user_principal_name: format!("user{i}@{domain}"),
-                mail: rng
-                    .chance(50)
-                    .then(|| format!("m{i}@{}", DOMAINS[rng.below(DOMAINS.len())])),
-                account_enabled: rng.chance(80),
-                ..EntraUser::default()
-            }
-        })
-        .collect();
+pub(super) fn random_tenant(rng: &mut Rng) -> RawTenant {
+    let users = (0..rng.below(12)).map(|i| random_user(rng, i)).collect();
     let groups = (0..rng.below(10))
-        .map(|i| {
-            let mut members: Vec<MemberRef> = (0..rng.below(8))
-                .map(|_| {
-                    if rng.chance(60) {
-                        MemberRef::User(format!("u{}", rng.below(14)))
-                    } else {
-                        MemberRef::Group(format!("g{}", rng.below(11)))
-                    }
-                })
-                .collect();
-            if rng.chance(60) {
-                // As the mirror keeps them.
-                members.sort();
-                members.dedup();
-            }
-            EntraGroup {
-                id: format!("g{i}"),
-                display_name: format!("{}Group {i}", if rng.chance(50) { "VPN " } else { "" }),
-                mail: rng.chance(50).then(|| format!("g{i}@example.com")),
-                members,
-                ..EntraGroup::default()
-            }
+        .map(|i| EntraGroup {
+            members: random_members(rng),
+            ..random_group(rng, i)
         })
         .collect();
     RawTenant {
@@ -96,8 +64,53 @@ fn random_tenant(rng: &mut Rng) -> RawTenant {
     }
 }
 
+/// User `u{i}` on a random domain, with or without mail, usually enabled.
+pub(super) fn random_user(rng: &mut Rng, i: usize) -> EntraUser {
+    let domain = DOMAINS[rng.below(DOMAINS.len())];
+    EntraUser {
+        id: format!("u{i}"),
+        user_principal_name: format!("user{i}@{domain}"),
+        mail: rng
+            .chance(50)
+            .then(|| format!("m{i}@{}", DOMAINS[rng.below(DOMAINS.len())])),
+        account_enabled: rng.chance(80),
+        ..EntraUser::default()
+    }
+}
+
+/// Group `g{i}` without members: a name with or without the `VPN ` prefix, with or
+/// without mail.
+pub(super) fn random_group(rng: &mut Rng, i: usize) -> EntraGroup {
+    EntraGroup {
+        id: format!("g{i}"),
+        display_name: format!("{}Group {i}", if rng.chance(50) { "VPN " } else { "" }),
+        mail: rng.chance(50).then(|| format!("g{i}@example.com")),
+        ..EntraGroup::default()
+    }
+}
+
+/// A random member: a user `u0`..`u13` or a group `g0`..`g10` (some do not exist).
+pub(super) fn random_member(rng: &mut Rng) -> MemberRef {
+    if rng.chance(60) {
+        MemberRef::User(format!("u{}", rng.below(14)))
+    } else {
+        MemberRef::Group(format!("g{}", rng.below(11)))
+    }
+}
+
+/// Up to 7 random members, sorted and without duplicates (as the mirror keeps them) more
+/// often than not.
+fn random_members(rng: &mut Rng) -> Vec<MemberRef> {
+    let mut members: Vec<MemberRef> = (0..rng.below(8)).map(|_| random_member(rng)).collect();
+    if rng.chance(60) {
+        members.sort();
+        members.dedup();
+    }
+    members
+}
+
 /// Settings that exercise every rule, picked at random.
-fn random_settings(rng: &mut Rng) -> SyncSettings {
+pub(super) fn random_settings(rng: &mut Rng) -> SyncSettings {
     let pick_groups = |rng: &mut Rng| -> Vec<String> {
         (0..rng.below(3))
             .map(|_| match rng.below(3) {
@@ -137,7 +150,7 @@ fn random_settings(rng: &mut Rng) -> SyncSettings {
 }
 
 /// A mirror holding the tenant (ordered by id, as the worker keeps it).
-fn mirror_of(raw: &RawTenant) -> Mirror {
+pub(super) fn mirror_of(raw: &RawTenant) -> Mirror {
     Mirror {
         users: raw
             .users
