@@ -89,6 +89,11 @@ impl<'a, T> New<'a, T> {
     }
 }
 
+/// How many entries lie below entry `id` (a capacity hint).
+fn subtree(id: EntryId, e: &Entry) -> usize {
+    e.end.saturating_sub(id).saturating_sub(1) as usize
+}
+
 /// DN of `name` under `parent` with its normalised form (`None` if it does not parse).
 fn place(rdn: &str, name: &str, parent: &str) -> Option<(String, String)> {
     let dn = dn::child(rdn, name, parent);
@@ -190,15 +195,12 @@ pub(super) fn patch<'a>(
     }
     let show = settings.show_inactive_users;
     let visible = |r: &UserRecord| r.status.is_active() || show;
-    let base = old.entries.get(old.base_id as usize)?;
-    let region = |id: &EntryId| old.entries.get(*id as usize).map(|e| e.region);
-    let people_id = *base
-        .children
-        .iter()
+    let region = |id: &EntryId| old.entries.get(*id as usize).map(Entry::region);
+    let people_id = old
+        .children(old.base_id)
         .find(|c| region(c) == Some(Region::People))?;
-    let groups_ou = *base
-        .children
-        .iter()
+    let groups_ou = old
+        .children(old.base_id)
         .find(|c| region(c) == Some(Region::Groups))?;
     let people = old.entries.get(people_id as usize)?;
     let groups_entry = old.entries.get(groups_ou as usize)?;
@@ -211,8 +213,8 @@ pub(super) fn patch<'a>(
         old,
         src: Vec::with_capacity(old.len() + changes.len()),
         moved: vec![GONE; old.len()],
-        user_ids: HashMap::with_capacity(people.children.len() + changes.users.len()),
-        group_ids: HashMap::with_capacity(groups_entry.children.len() + changes.groups.len()),
+        user_ids: HashMap::with_capacity(subtree(people_id, people) + changes.users.len()),
+        group_ids: HashMap::with_capacity(subtree(groups_ou, groups_entry) + changes.groups.len()),
         ats: Ats::new()?,
     };
     for o in 0..=people_id {
@@ -226,8 +228,8 @@ pub(super) fn patch<'a>(
         .map(|u| (u.entra.id.as_str(), u))
         .collect();
     let mut had_entry: HashSet<&str> = HashSet::new();
-    let mut user_slots = Vec::with_capacity(people.children.len());
-    for &o in &people.children {
+    let mut user_slots = Vec::with_capacity(subtree(people_id, people));
+    for o in old.children(people_id) {
         let uuid = lay.old_uuid(o);
         match changed_users.get(uuid) {
             Some(rec) => {
@@ -302,8 +304,8 @@ pub(super) fn patch<'a>(
     let removed: HashSet<&str> = changes.removed_groups.iter().map(String::as_str).collect();
     let mut had_group: HashSet<&str> = HashSet::new();
     let mut removed_old = Vec::new();
-    let mut group_slots = Vec::with_capacity(groups_entry.children.len());
-    for &o in &groups_entry.children {
+    let mut group_slots = Vec::with_capacity(subtree(groups_ou, groups_entry));
+    for o in old.children(groups_ou) {
         let uuid = lay.old_uuid(o);
         if removed.contains(uuid) {
             removed_old.push(o);
@@ -501,7 +503,7 @@ pub(super) fn patch<'a>(
             Src::Old(o) => {
                 let e = old.entries.get(*o as usize)?;
                 let uuid = lay.old_uuid(*o);
-                if e.region == Region::People && refresh.contains(uuid) {
+                if e.region() == Region::People && refresh.contains(uuid) {
                     fresh[id] = true;
                     let values = member_of(uuid);
                     rewrite(
@@ -543,12 +545,13 @@ pub(super) fn patch<'a>(
     // Parents by region; then children lists and subtree ends.
     let groups_ou_new = *lay.moved.get(groups_ou as usize)?;
     for (e, id) in entries.iter_mut().zip(0u32..) {
-        e.parent = match e.region {
+        let parent = match e.region() {
             Region::People if id > people_id => Some(people_id),
             Region::Groups if id > groups_ou_new => Some(groups_ou_new),
             Region::Binder => Some(old.base_id),
-            _ => e.parent,
+            _ => e.parent(),
         };
+        e.set_parent(parent);
     }
     build::link_subtrees(&mut entries);
 
@@ -819,5 +822,5 @@ fn rewrite(e: &Entry, replace: &[(usize, Values<'_>)], before: &[usize]) -> Entr
             emit(&mut b, *at, values);
         }
     }
-    b.finish(e.parent, 0, e.region)
+    b.finish(e.parent(), 0, e.region())
 }

@@ -288,7 +288,10 @@ fn observe(s: &Snapshot, data: &DirectoryData, probes: &[LdapFilter]) -> Vec<Str
         let entry = &s.entries[id as usize];
         seen.push(format!(
             "{id} {:?} parent={:?} end={} children={:?}",
-            e, entry.parent, entry.end, entry.children
+            e,
+            entry.parent(),
+            entry.end,
+            s.children(id).collect::<Vec<_>>()
         ));
     }
     for viewer in ["svc", "narrow"] {
