@@ -111,6 +111,9 @@ struct Layout<'a> {
     user_ids: HashMap<&'a str, u32>,
     /// Group object id → new id.
     group_ids: HashMap<&'a str, u32>,
+    /// Old entry id → its object id (`entryUUID`, "" for none): looked up several times per
+    /// entry, so read from the entries once.
+    uuids: Vec<&'a str>,
     ats: Ats,
 }
 
@@ -167,10 +170,7 @@ impl<'a> Layout<'a> {
 
     /// The object id (entryUUID) of old entry `o`.
     fn old_uuid(&self, o: EntryId) -> &'a str {
-        let old: &'a Snapshot = self.old;
-        old.entries
-            .get(o as usize)
-            .map_or("", |e| first(e, self.ats.entry_uuid))
+        self.uuids.get(o as usize).copied().unwrap_or("")
     }
 }
 
@@ -209,13 +209,20 @@ pub(super) fn patch<'a>(
         return None;
     }
     let (people_dn, groups_dn) = (people.dn().to_string(), groups_entry.dn().to_string());
+    let ats = Ats::new()?;
+    let uuids = old
+        .entries
+        .iter()
+        .map(|e| first(e, ats.entry_uuid))
+        .collect();
     let mut lay = Layout {
         old,
         src: Vec::with_capacity(old.len() + changes.len()),
         moved: vec![GONE; old.len()],
         user_ids: HashMap::with_capacity(subtree(people_id, people) + changes.users.len()),
         group_ids: HashMap::with_capacity(subtree(groups_ou, groups_entry) + changes.groups.len()),
-        ats: Ats::new()?,
+        uuids,
+        ats,
     };
     for o in 0..=people_id {
         lay.push(Src::Old(o));
@@ -437,14 +444,14 @@ pub(super) fn patch<'a>(
         };
         for m in &g.members {
             match m {
-                MemberRef::User(u) => {
+                // `flipped` is part of `refresh`: one lookup for most members.
+                MemberRef::User(u) if refresh.contains(u.as_str()) => {
                     if flipped.contains(u.as_str()) {
                         seeds.push(g.id.as_str());
                     }
-                    if refresh.contains(u.as_str()) {
-                        containers.entry(u.as_str()).or_default().push(gid);
-                    }
+                    containers.entry(u.as_str()).or_default().push(gid);
                 }
+                MemberRef::User(_) => {}
                 MemberRef::Group(c) if *c != g.id => {
                     parents.entry(c.as_str()).or_default().push(g.id.as_str());
                     if added_groups.contains(c.as_str()) {
@@ -503,25 +510,29 @@ pub(super) fn patch<'a>(
             Src::Old(o) => {
                 let e = old.entries.get(*o as usize)?;
                 let uuid = lay.old_uuid(*o);
+                // Most entries whose memberships are recomputed keep their values (the
+                // other members of a changed group): those keep their shared body too.
                 if e.region() == Region::People && refresh.contains(uuid) {
-                    fresh[id] = true;
                     let values = member_of(uuid);
-                    rewrite(
-                        e,
-                        &[(ats.member_of, Values::Dns(&values))],
-                        &[ats.ssh_public_key, ats.entry_uuid],
-                    )
+                    let replace = [(ats.member_of, Values::Dns(&values))];
+                    if holds(e, &replace) {
+                        e.clone()
+                    } else {
+                        fresh[id] = true;
+                        rewrite(e, &replace, &[ats.ssh_public_key, ats.entry_uuid])
+                    }
                 } else if let Some(m) = new_members.get(&id32) {
-                    fresh[id] = true;
                     let (member, member_uid) = (dns(m), uids(m));
-                    rewrite(
-                        e,
-                        &[
-                            (ats.member, Values::Dns(&member)),
-                            (ats.member_uid, Values::Plain(&member_uid)),
-                        ],
-                        &[ats.member_uid, ats.entry_uuid],
-                    )
+                    let replace = [
+                        (ats.member, Values::Dns(&member)),
+                        (ats.member_uid, Values::Plain(&member_uid)),
+                    ];
+                    if holds(e, &replace) {
+                        e.clone()
+                    } else {
+                        fresh[id] = true;
+                        rewrite(e, &replace, &[ats.member_uid, ats.entry_uuid])
+                    }
                 } else {
                     e.clone()
                 }
@@ -677,7 +688,9 @@ pub(super) fn patch<'a>(
     Some(snap)
 }
 
-/// Merges `new` (any order) into `slots` (already in tree order) by `key`.
+/// Merges `new` (any order) into `slots` (already in tree order) by `key`. Each new entry
+/// goes before the first slot with a greater key, found by bisection: keys (which allocate)
+/// are computed for a few dozen slots per new entry, not for every slot.
 fn merge<'a>(
     lay: &Layout<'a>,
     slots: Vec<Src<'a>>,
@@ -688,19 +701,22 @@ fn merge<'a>(
         return slots;
     }
     new.sort_by_cached_key(|s| key(lay, s));
+    let places: Vec<usize> = new
+        .iter()
+        .map(|n| {
+            let k = key(lay, n);
+            slots.partition_point(|s| key(lay, s) <= k)
+        })
+        .collect();
     let mut out = Vec::with_capacity(slots.len() + new.len());
-    let mut pending = new.into_iter().peekable();
-    for slot in slots {
-        let k = key(lay, &slot);
-        while let Some(next) = pending.peek() {
-            if key(lay, next) >= k {
-                break;
-            }
-            out.extend(pending.next());
+    let mut pending = new.into_iter().zip(places).peekable();
+    for (i, slot) in slots.into_iter().enumerate() {
+        while let Some((n, _)) = pending.next_if(|(_, at)| *at <= i) {
+            out.push(n);
         }
         out.push(slot);
     }
-    out.extend(pending);
+    out.extend(pending.map(|(n, _)| n));
     out
 }
 
@@ -776,6 +792,23 @@ enum Values<'v> {
     Dns(&'v [(&'v str, &'v str)]),
     /// Values normalised by the attribute's equality rule.
     Plain(&'v [&'v str]),
+}
+
+/// Whether `e` already has exactly the values of `replace` (an absent attribute: none), so
+/// [`rewrite`] would serve the same entry and the old body can be kept.
+fn holds(e: &Entry, replace: &[(usize, Values<'_>)]) -> bool {
+    replace.iter().all(|(at, values)| {
+        let attr = e.attr(*at);
+        let texts = attr.into_iter().flat_map(|a| a.texts());
+        match values {
+            Values::Dns(pairs) => {
+                let norms = attr.into_iter().flat_map(|a| a.norms());
+                texts.eq(pairs.iter().map(|p| p.0)) && norms.eq(pairs.iter().map(|p| p.1))
+            }
+            // Plain values are normalised by their rule: equal texts, equal norms.
+            Values::Plain(vals) => texts.eq(vals.iter().copied()),
+        }
+    })
 }
 
 /// `e` with the attributes of `replace` set to new values (dropped when empty), every other
