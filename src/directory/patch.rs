@@ -436,6 +436,7 @@ pub(super) fn patch<'a>(
     }
 
     // One pass over every membership of the tenant.
+    let sieve = Sieve::new(&refresh);
     let mut containers: HashMap<&str, Vec<u32>> = HashMap::new();
     let mut parents: HashMap<&str, Vec<&str>> = HashMap::new();
     for g in tenant.values() {
@@ -445,7 +446,7 @@ pub(super) fn patch<'a>(
         for m in &g.members {
             match m {
                 // `flipped` is part of `refresh`: one lookup for most members.
-                MemberRef::User(u) if refresh.contains(u.as_str()) => {
+                MemberRef::User(u) if sieve.may_hold(u) && refresh.contains(u.as_str()) => {
                     if flipped.contains(u.as_str()) {
                         seeds.push(g.id.as_str());
                     }
@@ -659,18 +660,45 @@ pub(super) fn patch<'a>(
         settings: settings.clone(),
     };
 
-    // Bind tables: every user kept, the changed ones replaced.
-    let mut infos: Vec<UserInfo> = old
-        .users
-        .iter()
-        .filter(|u| !changed_users.contains_key(u.id()))
-        .cloned()
-        .collect();
+    // Bind tables: every user kept, the changed ones replaced (appended, as the full
+    // build of the same list would place them); the tables renumbered, not re-hashed.
+    let mut infos: Vec<UserInfo> = Vec::with_capacity(old.users.len() + changes.users.len());
+    let mut positions = Vec::with_capacity(old.users.len());
+    for u in &old.users {
+        if changed_users.contains_key(u.id()) {
+            positions.push(GONE);
+        } else {
+            positions.push(u32::try_from(infos.len()).ok()?);
+            infos.push(u.clone());
+        }
+    }
+    let first_new = infos.len();
     for rec in &changes.users {
         let (dn, ndn) = place("uid", &rec.uid, &people_dn)?;
         infos.push(build::user_info(&Placed { rec, dn, ndn }));
     }
-    build::index_users(&mut snap, infos);
+    let table = |table: &KeyIndex, name: fn(&UserInfo) -> &str| {
+        let added = infos
+            .iter()
+            .zip(0u32..)
+            .skip(first_new)
+            .filter(|(u, _)| !name(u).is_empty())
+            .map(|(u, pos)| (snap.hasher.hash(name(u)), pos))
+            .collect();
+        table.patched(&positions, added)
+    };
+    let user_by_id = table(&old.user_by_id, UserInfo::id);
+    let bind_dn = table(&old.bind_dn, UserInfo::ndn);
+    let bind_uid = table(&old.bind_uid, UserInfo::uid_key);
+    let bind_mail = table(&old.bind_mail, UserInfo::mail_key);
+    let bind_upn = table(&old.bind_upn, UserInfo::upn_key);
+    snap.user_by_id = user_by_id;
+    snap.bind_dn = bind_dn;
+    snap.bind_uid = bind_uid;
+    snap.bind_mail = bind_mail;
+    snap.bind_upn = bind_upn;
+    infos.shrink_to_fit();
+    snap.users = infos;
     for (name, info) in &old.binders {
         let ranges = info
             .ranges
@@ -718,6 +746,49 @@ fn merge<'a>(
     }
     out.extend(pending.map(|(n, _)| n));
     out
+}
+
+/// A bitmap over a cheap hash of the object ids of a set: it answers "certainly not in the
+/// set" for most ids without the set's keyed SipHash. The per-membership pass looks up every
+/// member of the tenant (a million at 100,000 users), and nearly all are absent.
+struct Sieve {
+    bits: Vec<u64>,
+}
+
+impl Sieve {
+    /// About 16 bits per id: roughly one absent id in 20 passes to the real lookup.
+    fn new(ids: &HashSet<&str>) -> Sieve {
+        let words = (ids.len() / 4).next_power_of_two().max(16);
+        let mut sieve = Sieve {
+            bits: vec![0; words],
+        };
+        for id in ids {
+            let (word, bit) = sieve.slot(id);
+            if let Some(w) = sieve.bits.get_mut(word) {
+                *w |= bit;
+            }
+        }
+        sieve
+    }
+
+    /// FNV-1a of the id's last 16 bytes (object ids are GUIDs: random at the end), folded.
+    fn slot(&self, id: &str) -> (usize, u64) {
+        let bytes = id.as_bytes();
+        let tail = bytes.get(bytes.len().saturating_sub(16)..).unwrap_or(bytes);
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in tail {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        h ^= h >> 29;
+        let bit = (h as usize) % (self.bits.len() * 64);
+        (bit / 64, 1u64 << (bit % 64))
+    }
+
+    /// False only when `id` is certainly not in the set.
+    fn may_hold(&self, id: &str) -> bool {
+        let (word, bit) = self.slot(id);
+        self.bits.get(word).is_some_and(|w| w & bit != 0)
+    }
 }
 
 /// The direct user members of a group (object ids).
@@ -856,4 +927,25 @@ fn rewrite(e: &Entry, replace: &[(usize, Values<'_>)], before: &[usize]) -> Entr
         }
     }
     b.finish(e.parent(), 0, e.region())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sieve_never_rejects_a_member_and_rejects_most_strangers() {
+        let ids: Vec<String> = (0..5_000)
+            .map(|i| format!("{:08x}-1111-4222-8333-{:012x}", i * 7919, i * 104_729))
+            .collect();
+        let set: HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let sieve = Sieve::new(&set);
+        assert!(ids.iter().all(|id| sieve.may_hold(id)));
+        let passed = (0..100_000u64)
+            .map(|i| format!("{:08x}-aaaa-4bbb-8ccc-{:012x}", i, i * 31))
+            .filter(|id| sieve.may_hold(id))
+            .count();
+        assert!(passed < 20_000, "{passed} of 100,000 strangers passed");
+        assert!(Sieve::new(&HashSet::new()).bits.iter().all(|&w| w == 0));
+    }
 }
