@@ -513,7 +513,7 @@ pub(super) fn patch<'a>(
                 let uuid = lay.old_uuid(*o);
                 // Most entries whose memberships are recomputed keep their values (the
                 // other members of a changed group): those keep their shared body too.
-                if e.region() == Region::People && refresh.contains(uuid) {
+                if e.region() == Region::People && sieve.may_hold(uuid) && refresh.contains(uuid) {
                     let values = member_of(uuid);
                     let replace = [(ats.member_of, Values::Dns(&values))];
                     if holds(e, &replace) {
