@@ -7,7 +7,9 @@
 //! attribute) cost ~4 KB per user entry in headers and allocator slack. Here an entry is
 //! one `str` buffer plus small arrays of spans into it, and a string that occurs twice in
 //! an entry (the DN and `entryDN`, `cn` and `displayName`, a value and its normalised
-//! form) is stored once.
+//! form) is stored once. Why an `Arc` around that body: a snapshot patched after a sync
+//! shares every unchanged entry with the snapshot it came from (see `patch`); only the
+//! tree links (parent, subtree end) are per snapshot.
 
 use super::schema::{Rule, schema};
 use super::snapshot::EntryId;

@@ -9,9 +9,11 @@
 //! - changed, added and removed groups: their entries, the `memberOf` of their old and new
 //!   direct members, the `memberUid` and in-chain lists of every group above them (in the
 //!   old and the new nesting);
-//! - every other entry is copied unchanged, its id shifted to its place in the new tree
-//!   order, and every id table renumbered in one linear pass instead of re-hashing and
-//!   re-sorting all values.
+//! - every other entry keeps its body (values and DN, behind an `Arc`) shared with the old
+//!   snapshot, only its tree links set for its place in the new tree order; so does an entry
+//!   whose memberships were recomputed but came out the same. Every id table (indexes, DN
+//!   table, memberships, bind names) is renumbered in one linear pass instead of re-hashing
+//!   and re-sorting all values.
 //!
 //! The result is the snapshot a full build of the committed data gives (same entries in the
 //! same order with the same values; tests compare both on random change sets). Anything the
