@@ -553,29 +553,19 @@ fn index(entries: &[Entry], hasher: &KeyHasher) -> HashMap<usize, KeyIndex> {
         .collect()
 }
 
-/// Sets every entry's `end` (one past its subtree) and its parent's `children`, from the
-/// entries' `parent` links (entries in preorder).
+/// Sets every entry's `end` (one past its subtree) from the entries' parent links
+/// (entries in preorder). Children need no list: they are `id + 1`, then each child's `end`
+/// in turn (see `Snapshot::children`).
 pub(super) fn link_subtrees(entries: &mut [Entry]) {
-    for e in entries.iter_mut() {
-        e.children.clear();
-    }
-    for i in 0..entries.len() {
-        let id = i as EntryId;
-        if let Some(e) = entries.get_mut(i) {
-            e.end = id + 1;
-        }
-        let parent = entries.get(i).and_then(|e| e.parent);
-        if let Some(p) = parent.and_then(|p| entries.get_mut(p as usize)) {
-            p.children.push(id);
-        }
+    for (e, id) in entries.iter_mut().zip(0 as EntryId..) {
+        e.end = id + 1;
     }
     for i in (0..entries.len()).rev() {
-        let Some(e) = entries.get_mut(i) else {
+        let Some(e) = entries.get(i) else {
             continue;
         };
-        e.children.shrink_to_fit();
-        let end = e.end;
-        if let Some(p) = e.parent.and_then(|p| entries.get_mut(p as usize))
+        let (end, parent) = (e.end, e.parent());
+        if let Some(p) = parent.and_then(|p| entries.get_mut(p as usize))
             && p.end < end
         {
             p.end = end;
@@ -594,16 +584,13 @@ pub(super) struct Builder {
 impl Builder {
     fn push(&mut self, attrs: Attrs, parent: Option<EntryId>, region: Region) -> EntryId {
         let id = self.entries.len() as EntryId;
-        if let Some(p) = parent.and_then(|p| self.entries.get_mut(p as usize)) {
-            p.children.push(id);
-        }
         let entry = attrs.0.finish(parent, id, region);
         self.by_ndn.insert(entry.ndn().to_string(), id);
         self.entries.push(entry);
         id
     }
 
-    /// Sets every entry's `end` (one past its subtree) and `children`.
+    /// Sets every entry's `end` (one past its subtree).
     fn finish_subtrees(&mut self) {
         link_subtrees(&mut self.entries);
     }

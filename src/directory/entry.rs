@@ -7,12 +7,15 @@
 //! attribute) cost ~4 KB per user entry in headers and allocator slack. Here an entry is
 //! one `str` buffer plus small arrays of spans into it, and a string that occurs twice in
 //! an entry (the DN and `entryDN`, `cn` and `displayName`, a value and its normalised
-//! form) is stored once.
+//! form) is stored once. Why an `Arc` around that body: a snapshot patched after a sync
+//! shares every unchanged entry with the snapshot it came from (see `patch`); only the
+//! tree links (parent, subtree end) are per snapshot.
 
 use super::schema::{Rule, schema};
 use super::snapshot::EntryId;
 use super::values;
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// Which part of the DIT an entry belongs to; access rules are stated per region.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,32 +63,67 @@ struct Slot {
     end: u32,
 }
 
-/// One entry of the snapshot. Entry ids are assigned in DN-tree preorder, so a subtree is
-/// the contiguous id range `id..end`.
-#[derive(Clone, Debug)]
-pub struct Entry {
-    /// Every distinct string of the entry, concatenated.
+/// What an entry holds besides its place in the tree: its values, DN and region. Kept
+/// behind an `Arc` so that a patched snapshot shares every unchanged entry's body with the
+/// snapshot it was patched from instead of copying it (see `patch`).
+#[derive(Debug)]
+struct Body {
+    /// Every distinct string of the entry, concatenated; the DN comes first.
     text: Box<str>,
     vals: Box<[Val]>,
     slots: Box<[Slot]>,
-    dn: Span,
+    /// The served DN is `text[..dn_len]`.
+    dn_len: u32,
     ndn: Span,
-    pub parent: Option<EntryId>,
-    pub children: Vec<EntryId>,
+    region: Region,
+}
+
+/// "No parent" in [`Entry::parent`] (the root DSE, `cn=Subschema`, the naming context).
+const NO_PARENT: EntryId = EntryId::MAX;
+
+/// One entry of the snapshot: its shared body and its links in this snapshot's tree.
+/// Entry ids are assigned in DN-tree preorder, so a subtree is the contiguous id range
+/// `id..end` and the children of `id` are `id + 1`, then each child's `end` in turn.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    body: Arc<Body>,
+    /// The parent's id, [`NO_PARENT`] for none (a `u32`, not an `Option`: 4 bytes less).
+    parent: EntryId,
     /// One past the last id of this entry's subtree.
     pub end: EntryId,
-    pub region: Region,
 }
 
 impl Entry {
     /// DN as served.
     pub fn dn(&self) -> &str {
-        self.dn.of(&self.text)
+        let text: &str = &self.body.text;
+        text.get(..self.body.dn_len as usize).unwrap_or("")
     }
 
     /// Normalised DN (see `dn::normalize`).
     pub fn ndn(&self) -> &str {
-        self.ndn.of(&self.text)
+        self.body.ndn.of(&self.body.text)
+    }
+
+    /// Which part of the DIT the entry is in.
+    pub fn region(&self) -> Region {
+        self.body.region
+    }
+
+    /// The parent entry's id (`None` for the root DSE, `cn=Subschema` and the base).
+    pub fn parent(&self) -> Option<EntryId> {
+        (self.parent != NO_PARENT).then_some(self.parent)
+    }
+
+    /// Moves the entry under `parent` (its subtree end is set by `build::link_subtrees`).
+    pub fn set_parent(&mut self, parent: Option<EntryId>) {
+        self.parent = parent.unwrap_or(NO_PARENT);
+    }
+
+    /// Whether `self` and `other` share one body (a patch kept the entry unchanged).
+    #[cfg(test)]
+    pub fn shares_body(&self, other: &Entry) -> bool {
+        Arc::ptr_eq(&self.body, &other.body)
     }
 
     /// The attribute with schema index `at`, if present.
@@ -95,13 +133,14 @@ impl Entry {
 
     /// All attributes, in the order they were added (the order they are served in).
     pub fn attrs(&self) -> impl Iterator<Item = Attr<'_>> + Clone {
-        self.slots.iter().scan(0usize, |first, s| {
+        let body: &Body = &self.body;
+        body.slots.iter().scan(0usize, |first, s| {
             let (start, end) = (*first, s.end as usize);
             *first = end;
             Some(Attr {
                 at: s.at as usize,
-                text: &self.text,
-                vals: self.vals.get(start..end).unwrap_or(&[]),
+                text: &body.text,
+                vals: body.vals.get(start..end).unwrap_or(&[]),
             })
         })
     }
@@ -240,16 +279,18 @@ impl EntryBuilder {
 
     /// The finished entry, placed in the tree.
     pub fn finish(self, parent: Option<EntryId>, id: EntryId, region: Region) -> Entry {
+        // The DN is interned first into an empty buffer (see `new`): it starts at 0.
         Entry {
-            text: self.text.into_boxed_str(),
-            vals: self.vals.into_boxed_slice(),
-            slots: self.slots.into_boxed_slice(),
-            dn: self.dn,
-            ndn: self.ndn,
-            parent,
-            children: Vec::new(),
+            body: Arc::new(Body {
+                text: self.text.into_boxed_str(),
+                vals: self.vals.into_boxed_slice(),
+                slots: self.slots.into_boxed_slice(),
+                dn_len: self.dn.len,
+                ndn: self.ndn,
+                region,
+            }),
+            parent: parent.unwrap_or(NO_PARENT),
             end: id + 1,
-            region,
         }
     }
 }

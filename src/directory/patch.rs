@@ -9,9 +9,11 @@
 //! - changed, added and removed groups: their entries, the `memberOf` of their old and new
 //!   direct members, the `memberUid` and in-chain lists of every group above them (in the
 //!   old and the new nesting);
-//! - every other entry is copied unchanged, its id shifted to its place in the new tree
-//!   order, and every id table renumbered in one linear pass instead of re-hashing and
-//!   re-sorting all values.
+//! - every other entry keeps its body (values and DN, behind an `Arc`) shared with the old
+//!   snapshot, only its tree links set for its place in the new tree order; so does an entry
+//!   whose memberships were recomputed but came out the same. Every id table (indexes, DN
+//!   table, memberships, bind names) is renumbered in one linear pass instead of re-hashing
+//!   and re-sorting all values.
 //!
 //! The result is the snapshot a full build of the committed data gives (same entries in the
 //! same order with the same values; tests compare both on random change sets). Anything the
@@ -89,6 +91,11 @@ impl<'a, T> New<'a, T> {
     }
 }
 
+/// How many entries lie below entry `id` (a capacity hint).
+fn subtree(id: EntryId, e: &Entry) -> usize {
+    e.end.saturating_sub(id).saturating_sub(1) as usize
+}
+
 /// DN of `name` under `parent` with its normalised form (`None` if it does not parse).
 fn place(rdn: &str, name: &str, parent: &str) -> Option<(String, String)> {
     let dn = dn::child(rdn, name, parent);
@@ -106,6 +113,9 @@ struct Layout<'a> {
     user_ids: HashMap<&'a str, u32>,
     /// Group object id → new id.
     group_ids: HashMap<&'a str, u32>,
+    /// Old entry id → its object id (`entryUUID`, "" for none): looked up several times per
+    /// entry, so read from the entries once.
+    uuids: Vec<&'a str>,
     ats: Ats,
 }
 
@@ -162,10 +172,7 @@ impl<'a> Layout<'a> {
 
     /// The object id (entryUUID) of old entry `o`.
     fn old_uuid(&self, o: EntryId) -> &'a str {
-        let old: &'a Snapshot = self.old;
-        old.entries
-            .get(o as usize)
-            .map_or("", |e| first(e, self.ats.entry_uuid))
+        self.uuids.get(o as usize).copied().unwrap_or("")
     }
 }
 
@@ -190,15 +197,12 @@ pub(super) fn patch<'a>(
     }
     let show = settings.show_inactive_users;
     let visible = |r: &UserRecord| r.status.is_active() || show;
-    let base = old.entries.get(old.base_id as usize)?;
-    let region = |id: &EntryId| old.entries.get(*id as usize).map(|e| e.region);
-    let people_id = *base
-        .children
-        .iter()
+    let region = |id: &EntryId| old.entries.get(*id as usize).map(Entry::region);
+    let people_id = old
+        .children(old.base_id)
         .find(|c| region(c) == Some(Region::People))?;
-    let groups_ou = *base
-        .children
-        .iter()
+    let groups_ou = old
+        .children(old.base_id)
         .find(|c| region(c) == Some(Region::Groups))?;
     let people = old.entries.get(people_id as usize)?;
     let groups_entry = old.entries.get(groups_ou as usize)?;
@@ -207,13 +211,20 @@ pub(super) fn patch<'a>(
         return None;
     }
     let (people_dn, groups_dn) = (people.dn().to_string(), groups_entry.dn().to_string());
+    let ats = Ats::new()?;
+    let uuids = old
+        .entries
+        .iter()
+        .map(|e| first(e, ats.entry_uuid))
+        .collect();
     let mut lay = Layout {
         old,
         src: Vec::with_capacity(old.len() + changes.len()),
         moved: vec![GONE; old.len()],
-        user_ids: HashMap::with_capacity(people.children.len() + changes.users.len()),
-        group_ids: HashMap::with_capacity(groups_entry.children.len() + changes.groups.len()),
-        ats: Ats::new()?,
+        user_ids: HashMap::with_capacity(subtree(people_id, people) + changes.users.len()),
+        group_ids: HashMap::with_capacity(subtree(groups_ou, groups_entry) + changes.groups.len()),
+        uuids,
+        ats,
     };
     for o in 0..=people_id {
         lay.push(Src::Old(o));
@@ -226,8 +237,8 @@ pub(super) fn patch<'a>(
         .map(|u| (u.entra.id.as_str(), u))
         .collect();
     let mut had_entry: HashSet<&str> = HashSet::new();
-    let mut user_slots = Vec::with_capacity(people.children.len());
-    for &o in &people.children {
+    let mut user_slots = Vec::with_capacity(subtree(people_id, people));
+    for o in old.children(people_id) {
         let uuid = lay.old_uuid(o);
         match changed_users.get(uuid) {
             Some(rec) => {
@@ -302,8 +313,8 @@ pub(super) fn patch<'a>(
     let removed: HashSet<&str> = changes.removed_groups.iter().map(String::as_str).collect();
     let mut had_group: HashSet<&str> = HashSet::new();
     let mut removed_old = Vec::new();
-    let mut group_slots = Vec::with_capacity(groups_entry.children.len());
-    for &o in &groups_entry.children {
+    let mut group_slots = Vec::with_capacity(subtree(groups_ou, groups_entry));
+    for o in old.children(groups_ou) {
         let uuid = lay.old_uuid(o);
         if removed.contains(uuid) {
             removed_old.push(o);
@@ -427,6 +438,7 @@ pub(super) fn patch<'a>(
     }
 
     // One pass over every membership of the tenant.
+    let sieve = Sieve::new(&refresh);
     let mut containers: HashMap<&str, Vec<u32>> = HashMap::new();
     let mut parents: HashMap<&str, Vec<&str>> = HashMap::new();
     for g in tenant.values() {
@@ -435,14 +447,14 @@ pub(super) fn patch<'a>(
         };
         for m in &g.members {
             match m {
-                MemberRef::User(u) => {
+                // `flipped` is part of `refresh`: one lookup for most members.
+                MemberRef::User(u) if sieve.may_hold(u) && refresh.contains(u.as_str()) => {
                     if flipped.contains(u.as_str()) {
                         seeds.push(g.id.as_str());
                     }
-                    if refresh.contains(u.as_str()) {
-                        containers.entry(u.as_str()).or_default().push(gid);
-                    }
+                    containers.entry(u.as_str()).or_default().push(gid);
                 }
+                MemberRef::User(_) => {}
                 MemberRef::Group(c) if *c != g.id => {
                     parents.entry(c.as_str()).or_default().push(g.id.as_str());
                     if added_groups.contains(c.as_str()) {
@@ -501,25 +513,29 @@ pub(super) fn patch<'a>(
             Src::Old(o) => {
                 let e = old.entries.get(*o as usize)?;
                 let uuid = lay.old_uuid(*o);
-                if e.region == Region::People && refresh.contains(uuid) {
-                    fresh[id] = true;
+                // Most entries whose memberships are recomputed keep their values (the
+                // other members of a changed group): those keep their shared body too.
+                if e.region() == Region::People && sieve.may_hold(uuid) && refresh.contains(uuid) {
                     let values = member_of(uuid);
-                    rewrite(
-                        e,
-                        &[(ats.member_of, Values::Dns(&values))],
-                        &[ats.ssh_public_key, ats.entry_uuid],
-                    )
+                    let replace = [(ats.member_of, Values::Dns(&values))];
+                    if holds(e, &replace) {
+                        e.clone()
+                    } else {
+                        fresh[id] = true;
+                        rewrite(e, &replace, &[ats.ssh_public_key, ats.entry_uuid])
+                    }
                 } else if let Some(m) = new_members.get(&id32) {
-                    fresh[id] = true;
                     let (member, member_uid) = (dns(m), uids(m));
-                    rewrite(
-                        e,
-                        &[
-                            (ats.member, Values::Dns(&member)),
-                            (ats.member_uid, Values::Plain(&member_uid)),
-                        ],
-                        &[ats.member_uid, ats.entry_uuid],
-                    )
+                    let replace = [
+                        (ats.member, Values::Dns(&member)),
+                        (ats.member_uid, Values::Plain(&member_uid)),
+                    ];
+                    if holds(e, &replace) {
+                        e.clone()
+                    } else {
+                        fresh[id] = true;
+                        rewrite(e, &replace, &[ats.member_uid, ats.entry_uuid])
+                    }
                 } else {
                     e.clone()
                 }
@@ -543,12 +559,13 @@ pub(super) fn patch<'a>(
     // Parents by region; then children lists and subtree ends.
     let groups_ou_new = *lay.moved.get(groups_ou as usize)?;
     for (e, id) in entries.iter_mut().zip(0u32..) {
-        e.parent = match e.region {
+        let parent = match e.region() {
             Region::People if id > people_id => Some(people_id),
             Region::Groups if id > groups_ou_new => Some(groups_ou_new),
             Region::Binder => Some(old.base_id),
-            _ => e.parent,
+            _ => e.parent(),
         };
+        e.set_parent(parent);
     }
     build::link_subtrees(&mut entries);
 
@@ -645,18 +662,45 @@ pub(super) fn patch<'a>(
         settings: settings.clone(),
     };
 
-    // Bind tables: every user kept, the changed ones replaced.
-    let mut infos: Vec<UserInfo> = old
-        .users
-        .iter()
-        .filter(|u| !changed_users.contains_key(u.id()))
-        .cloned()
-        .collect();
+    // Bind tables: every user kept, the changed ones replaced (appended, as the full
+    // build of the same list would place them); the tables renumbered, not re-hashed.
+    let mut infos: Vec<UserInfo> = Vec::with_capacity(old.users.len() + changes.users.len());
+    let mut positions = Vec::with_capacity(old.users.len());
+    for u in &old.users {
+        if changed_users.contains_key(u.id()) {
+            positions.push(GONE);
+        } else {
+            positions.push(u32::try_from(infos.len()).ok()?);
+            infos.push(u.clone());
+        }
+    }
+    let first_new = infos.len();
     for rec in &changes.users {
         let (dn, ndn) = place("uid", &rec.uid, &people_dn)?;
         infos.push(build::user_info(&Placed { rec, dn, ndn }));
     }
-    build::index_users(&mut snap, infos);
+    let table = |table: &KeyIndex, name: fn(&UserInfo) -> &str| {
+        let added = infos
+            .iter()
+            .zip(0u32..)
+            .skip(first_new)
+            .filter(|(u, _)| !name(u).is_empty())
+            .map(|(u, pos)| (snap.hasher.hash(name(u)), pos))
+            .collect();
+        table.patched(&positions, added)
+    };
+    let user_by_id = table(&old.user_by_id, UserInfo::id);
+    let bind_dn = table(&old.bind_dn, UserInfo::ndn);
+    let bind_uid = table(&old.bind_uid, UserInfo::uid_key);
+    let bind_mail = table(&old.bind_mail, UserInfo::mail_key);
+    let bind_upn = table(&old.bind_upn, UserInfo::upn_key);
+    snap.user_by_id = user_by_id;
+    snap.bind_dn = bind_dn;
+    snap.bind_uid = bind_uid;
+    snap.bind_mail = bind_mail;
+    snap.bind_upn = bind_upn;
+    infos.shrink_to_fit();
+    snap.users = infos;
     for (name, info) in &old.binders {
         let ranges = info
             .ranges
@@ -674,7 +718,9 @@ pub(super) fn patch<'a>(
     Some(snap)
 }
 
-/// Merges `new` (any order) into `slots` (already in tree order) by `key`.
+/// Merges `new` (any order) into `slots` (already in tree order) by `key`. Each new entry
+/// goes before the first slot with a greater key, found by bisection: keys (which allocate)
+/// are computed for a few dozen slots per new entry, not for every slot.
 fn merge<'a>(
     lay: &Layout<'a>,
     slots: Vec<Src<'a>>,
@@ -685,20 +731,78 @@ fn merge<'a>(
         return slots;
     }
     new.sort_by_cached_key(|s| key(lay, s));
+    let places: Vec<usize> = new
+        .iter()
+        .map(|n| {
+            let k = key(lay, n);
+            slots.partition_point(|s| key(lay, s) <= k)
+        })
+        .collect();
     let mut out = Vec::with_capacity(slots.len() + new.len());
-    let mut pending = new.into_iter().peekable();
-    for slot in slots {
-        let k = key(lay, &slot);
-        while let Some(next) = pending.peek() {
-            if key(lay, next) >= k {
-                break;
-            }
-            out.extend(pending.next());
+    let mut pending = new.into_iter().zip(places).peekable();
+    for (i, slot) in slots.into_iter().enumerate() {
+        while let Some((n, _)) = pending.next_if(|(_, at)| *at <= i) {
+            out.push(n);
         }
         out.push(slot);
     }
-    out.extend(pending);
+    out.extend(pending.map(|(n, _)| n));
     out
+}
+
+/// A bitmap over a cheap hash of the object ids of a set: it answers "certainly not in the
+/// set" for most ids without the set's keyed SipHash. The per-membership pass looks up every
+/// member of the tenant (a million at 100,000 users), and nearly all are absent.
+struct Sieve {
+    bits: Vec<u64>,
+}
+
+impl Sieve {
+    /// About 16 bits per id: roughly one absent id in 20 passes to the real lookup.
+    fn new(ids: &HashSet<&str>) -> Sieve {
+        let words = (ids.len() / 4).next_power_of_two().max(16);
+        let mut sieve = Sieve {
+            bits: vec![0; words],
+        };
+        for id in ids {
+            let (word, bit) = sieve.slot(id);
+            if let Some(w) = sieve.bits.get_mut(word) {
+                *w |= bit;
+            }
+        }
+        sieve
+    }
+
+    /// A multiplicative hash of the id's last 16 bytes (object ids are GUIDs: random at the
+    /// end) read as two words: a few instructions, where the per-membership pass runs it a
+    /// million times.
+    fn slot(&self, id: &str) -> (usize, u64) {
+        let bytes = id.as_bytes();
+        let word = |from: usize| {
+            let mut w = [0u8; 8];
+            let part = bytes.get(from..).unwrap_or(&[]);
+            let n = part.len().min(8);
+            if let (Some(dst), Some(src)) = (w.get_mut(..n), part.get(..n)) {
+                dst.copy_from_slice(src);
+            }
+            u64::from_le_bytes(w)
+        };
+        let (a, b) = (
+            word(bytes.len().saturating_sub(16)),
+            word(bytes.len().saturating_sub(8)),
+        );
+        let mut h =
+            (a ^ b.rotate_left(29) ^ bytes.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        h ^= h >> 32;
+        let bit = (h as usize) % (self.bits.len() * 64);
+        (bit / 64, 1u64 << (bit % 64))
+    }
+
+    /// False only when `id` is certainly not in the set.
+    fn may_hold(&self, id: &str) -> bool {
+        let (word, bit) = self.slot(id);
+        self.bits.get(word).is_some_and(|w| w & bit != 0)
+    }
 }
 
 /// The direct user members of a group (object ids).
@@ -775,6 +879,23 @@ enum Values<'v> {
     Plain(&'v [&'v str]),
 }
 
+/// Whether `e` already has exactly the values of `replace` (an absent attribute: none), so
+/// [`rewrite`] would serve the same entry and the old body can be kept.
+fn holds(e: &Entry, replace: &[(usize, Values<'_>)]) -> bool {
+    replace.iter().all(|(at, values)| {
+        let attr = e.attr(*at);
+        let texts = attr.into_iter().flat_map(|a| a.texts());
+        match values {
+            Values::Dns(pairs) => {
+                let norms = attr.into_iter().flat_map(|a| a.norms());
+                texts.eq(pairs.iter().map(|p| p.0)) && norms.eq(pairs.iter().map(|p| p.1))
+            }
+            // Plain values are normalised by their rule: equal texts, equal norms.
+            Values::Plain(vals) => texts.eq(vals.iter().copied()),
+        }
+    })
+}
+
 /// `e` with the attributes of `replace` set to new values (dropped when empty), every other
 /// attribute as it was. An attribute `e` lacks is placed before the first attribute of
 /// `before` it has, where the full build puts it.
@@ -819,5 +940,26 @@ fn rewrite(e: &Entry, replace: &[(usize, Values<'_>)], before: &[usize]) -> Entr
             emit(&mut b, *at, values);
         }
     }
-    b.finish(e.parent, 0, e.region)
+    b.finish(e.parent(), 0, e.region())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sieve_never_rejects_a_member_and_rejects_most_strangers() {
+        let ids: Vec<String> = (0..5_000)
+            .map(|i| format!("{:08x}-1111-4222-8333-{:012x}", i * 7919, i * 104_729))
+            .collect();
+        let set: HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let sieve = Sieve::new(&set);
+        assert!(ids.iter().all(|id| sieve.may_hold(id)));
+        let passed = (0..100_000u64)
+            .map(|i| format!("{:08x}-aaaa-4bbb-8ccc-{:012x}", i, i * 31))
+            .filter(|id| sieve.may_hold(id))
+            .count();
+        assert!(passed < 20_000, "{passed} of 100,000 strangers passed");
+        assert!(Sieve::new(&HashSet::new()).bits.iter().all(|&w| w == 0));
+    }
 }

@@ -288,7 +288,10 @@ fn observe(s: &Snapshot, data: &DirectoryData, probes: &[LdapFilter]) -> Vec<Str
         let entry = &s.entries[id as usize];
         seen.push(format!(
             "{id} {:?} parent={:?} end={} children={:?}",
-            e, entry.parent, entry.end, entry.children
+            e,
+            entry.parent(),
+            entry.end,
+            s.children(id).collect::<Vec<_>>()
         ));
     }
     for viewer in ["svc", "narrow"] {
@@ -429,4 +432,89 @@ fn patched_snapshot_size_report() {
     drop(live);
     println!("patched snapshot of {} entries", patched.len());
     std::mem::forget(patched);
+}
+
+/// A patch shares the bodies of the entries it keeps with the snapshot it patched (no
+/// copies), including the members of a changed group whose `memberOf` stays the same, and
+/// rebuilds exactly the entries whose values change.
+#[test]
+fn a_patch_shares_every_unchanged_entry_with_the_old_snapshot() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut data = initial(&mut rng);
+    let live = LiveDirectory::new(&data, settings(false));
+    let before = live.load();
+    // One user renamed; one group loses a member that stays in no other changed group.
+    data.users[3].entra.display_name = Some("Renamed".into());
+    let g = data
+        .groups
+        .iter()
+        .position(|g| {
+            g.entra
+                .members
+                .iter()
+                .any(|m| matches!(m, MemberRef::User(_)))
+        })
+        .unwrap();
+    let k = data.groups[g]
+        .entra
+        .members
+        .iter()
+        .position(|m| matches!(m, MemberRef::User(_)))
+        .unwrap();
+    data.groups[g].entra.members.remove(k);
+    let changes = DirectoryChanges {
+        users: vec![data.users[3].clone()],
+        groups: vec![data.groups[g].clone()],
+        ..DirectoryChanges::default()
+    };
+    check(&live, &changes, &data, false);
+    let after = live.load();
+    let sel = AttrSelection::parse(&["*".into(), "+".into()]);
+    let mut shared = 0;
+    for id in 0..after.len() as EntryId {
+        let dn = after.entry_dn(id).unwrap();
+        let Some(old_id) = before.find_ndn(&dn::normalize(dn).unwrap()) else {
+            continue;
+        };
+        let (new, old) = (
+            &after.entries[id as usize],
+            &before.entries[old_id as usize],
+        );
+        let same = format!("{:?}", after.render(id, &sel, false))
+            == format!("{:?}", before.render(old_id, &sel, false));
+        // Values unchanged ⇔ body shared: nothing copied, nothing stale.
+        assert_eq!(new.shares_body(old), same, "{dn}");
+        shared += usize::from(same);
+    }
+    // The renamed user, the group, the member it lost and the groups above it (nesting).
+    let rebuilt = after.len() - shared;
+    let above = before
+        .chain_groups
+        .get(before.find_ndn(&group_ndn(&data.groups[g].cn)).unwrap())
+        .len();
+    assert!(
+        rebuilt <= 3 + above,
+        "{rebuilt} rebuilt, {above} groups above"
+    );
+    // The group's remaining user members were re-examined (their memberOf is recomputed)
+    // and kept their bodies: their values did not change.
+    for m in &data.groups[g].entra.members {
+        let Some(u) = data
+            .users
+            .iter()
+            .find(|u| matches!(m, MemberRef::User(id) if *id == u.entra.id))
+        else {
+            continue;
+        };
+        let ndn = dn::normalize(&format!("uid={},ou=people,{BASE}", u.uid)).unwrap();
+        if let (Some(new), Some(old)) = (after.find_ndn(&ndn), before.find_ndn(&ndn))
+            && u.entra.id != data.users[3].entra.id
+        {
+            assert!(after.entries[new as usize].shares_body(&before.entries[old as usize]));
+        }
+    }
+}
+
+fn group_ndn(cn: &str) -> String {
+    dn::normalize(&format!("cn={cn},ou=groups,{BASE}")).unwrap()
 }

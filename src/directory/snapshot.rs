@@ -420,20 +420,24 @@ impl Snapshot {
             let end = ids.partition_point(|&i| i < hi);
             ids.get(start..end).unwrap_or(&[])
         });
-        let scope_len = if one_level {
-            base_entry.children.len()
-        } else {
-            (hi - lo) as usize
-        };
-        // Walk whichever is smaller: the candidates or the scope itself.
-        let planned = planned.filter(|p| p.len() <= scope_len);
+        // Walk whichever is smaller: the candidates or the scope itself (for one level,
+        // the children, counted only as far as the candidates go).
+        let planned = planned.filter(|p| {
+            if one_level {
+                p.len()
+                    .checked_sub(1)
+                    .is_none_or(|last| self.children(base).nth(last).is_some())
+            } else {
+                p.len() <= (hi - lo) as usize
+            }
+        });
         let mut stats = SearchStats {
             evaluated: 0,
             indexed: planned.is_some(),
         };
         let walk: Box<dyn Iterator<Item = EntryId> + '_> = match planned {
             Some(p) => Box::new(p.iter().copied()),
-            None if one_level => Box::new(base_entry.children.iter().copied()),
+            None if one_level => Box::new(self.children(base)),
             None => Box::new(lo..hi),
         };
         let mut out = Vec::new();
@@ -441,7 +445,7 @@ impl Snapshot {
             let Some(entry) = self.entries.get(id as usize) else {
                 continue;
             };
-            if one_level && entry.parent != Some(base) {
+            if one_level && entry.parent() != Some(base) {
                 continue;
             }
             stats.evaluated += 1;
@@ -497,7 +501,7 @@ impl Snapshot {
         let entry = self.entries.get(id as usize)?;
         let s = schema();
         // Like Active Directory, the root DSE shows everything for `*` / no list.
-        let everything = entry.region == Region::RootDse && attrs.all_user;
+        let everything = entry.region() == Region::RootDse && attrs.all_user;
         let selected = entry.attrs().filter_map(move |a| {
             let at = s.attributes.get(a.at)?;
             (everything || attrs.wants(&at.key, at.operational)).then(|| (at.name(), a))
@@ -657,6 +661,20 @@ impl Snapshot {
         }
     }
 
+    /// The children of entry `id`, in order: in preorder they are `id + 1`, then each
+    /// child's subtree end in turn, so no list per entry is kept. One step per child.
+    pub(super) fn children(&self, id: EntryId) -> impl Iterator<Item = EntryId> + '_ {
+        let end = self.entries.get(id as usize).map_or(0, |e| e.end);
+        let mut next = id.saturating_add(1);
+        std::iter::from_fn(move || {
+            let child = next;
+            let e = self.entries.get(child as usize).filter(|_| child < end)?;
+            // A subtree end is always past its root; `max` guards against looping anyway.
+            next = e.end.max(child.saturating_add(1));
+            Some(child)
+        })
+    }
+
     /// Number of entries (for logs and metrics), root DSE and subschema included.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -697,7 +715,7 @@ impl Snapshot {
         let Some(entry) = self.entries.get(id as usize) else {
             return false;
         };
-        match (entry.region, access) {
+        match (entry.region(), access) {
             (Region::RootDse | Region::Subschema, _) => true,
             (_, Access::Anonymous) => false,
             (Region::Binder, _) => false,

@@ -109,67 +109,96 @@ impl KeyIndex {
     /// A copy with every id renumbered through `map` (old id → new id; `u32::MAX` or an id
     /// beyond `map` drops it) and `added` pairs merged in: what a snapshot patch needs
     /// after entries moved, were removed or rebuilt. `map` must keep the order of the ids
-    /// it keeps. One linear pass over the table.
+    /// it keeps. One linear pass over the table, writing the new arrays directly.
     pub fn patched(&self, map: &[u32], mut added: Vec<(u64, u32)>) -> KeyIndex {
         added.sort_unstable();
         added.dedup();
-        let mut pairs = Vec::with_capacity(self.ids.len() + added.len());
+        let mut out = Lists::with_capacity(
+            self.hashes.len() + added.len(),
+            self.ids.len() + added.len(),
+        );
         let mut extra = added.into_iter().peekable();
         for (i, &hash) in self.hashes.iter().enumerate() {
-            while let Some(&(h, id)) = extra.peek() {
-                if h >= hash {
-                    break;
-                }
-                pairs.push((h, id));
-                extra.next();
+            while let Some((h, id)) = extra.next_if(|&(h, _)| h < hash) {
+                out.push(h, id);
             }
             let lo = self.starts.get(i).copied().unwrap_or(0) as usize;
             let hi = self.starts.get(i + 1).copied().unwrap_or(0) as usize;
-            let first = pairs.len();
             for &id in self.ids.get(lo..hi).unwrap_or(&[]) {
                 match map.get(id as usize) {
-                    Some(&new) if new != u32::MAX => pairs.push((hash, new)),
+                    Some(&new) if new != u32::MAX => out.push(hash, new),
                     _ => {}
                 }
             }
             let mut merged_any = false;
-            while let Some(&(h, id)) = extra.peek() {
-                if h != hash {
-                    break;
-                }
-                pairs.push((h, id));
+            while let Some((h, id)) = extra.next_if(|&(h, _)| h == hash) {
+                out.push(h, id);
                 merged_any = true;
-                extra.next();
             }
             if merged_any {
-                pairs.get_mut(first..).map(<[(u64, u32)]>::sort_unstable);
+                out.sort_last();
             }
         }
-        pairs.extend(extra);
-        KeyIndex::from_sorted(pairs)
+        for (h, id) in extra {
+            out.push(h, id);
+        }
+        out.finish()
+    }
+}
+
+/// The three arrays of a [`KeyIndex`], filled in hash order.
+struct Lists {
+    hashes: Vec<u64>,
+    starts: Vec<u32>,
+    ids: Vec<u32>,
+}
+
+impl Lists {
+    fn with_capacity(keys: usize, ids: usize) -> Lists {
+        Lists {
+            hashes: Vec::with_capacity(keys),
+            starts: Vec::with_capacity(keys + 1),
+            ids: Vec::with_capacity(ids),
+        }
     }
 
-    /// [`KeyIndex::from_pairs`] for pairs already sorted (duplicates are dropped).
-    fn from_sorted(mut pairs: Vec<(u64, u32)>) -> KeyIndex {
-        pairs.dedup();
-        let mut hashes = Vec::new();
-        let mut starts = Vec::new();
-        let mut ids = Vec::with_capacity(pairs.len());
-        for run in pairs.chunk_by(|a, b| a.0 == b.0) {
-            let (Some(&(hash, _)), Ok(start)) = (run.first(), u32::try_from(ids.len())) else {
-                tracing::error!("id table larger than 4 billion entries; truncated");
-                break;
-            };
-            hashes.push(hash);
-            starts.push(start);
-            ids.extend(run.iter().map(|&(_, id)| id));
+    /// Appends `id` to the list of `hash`, opening that list unless it is the last one.
+    fn push(&mut self, hash: u64, id: u32) {
+        if self.hashes.last() != Some(&hash) {
+            self.hashes.push(hash);
+            self.starts
+                .push(u32::try_from(self.ids.len()).unwrap_or(u32::MAX));
         }
-        let end = u32::try_from(ids.len()).unwrap_or(u32::MAX);
-        starts.push(end);
+        self.ids.push(id);
+    }
+
+    /// Sorts the last list and drops its duplicates (after ids were merged into it).
+    fn sort_last(&mut self) {
+        let start = self.starts.last().copied().unwrap_or(0) as usize;
+        if let Some(last) = self.ids.get_mut(start..) {
+            last.sort_unstable();
+        }
+        let mut w = start;
+        for r in start..self.ids.len() {
+            let v = self.ids.get(r).copied();
+            if w > start && self.ids.get(w - 1).copied() == v {
+                continue;
+            }
+            if let (Some(v), Some(slot)) = (v, self.ids.get_mut(w)) {
+                *slot = v;
+            }
+            w += 1;
+        }
+        self.ids.truncate(w);
+    }
+
+    fn finish(mut self) -> KeyIndex {
+        self.starts
+            .push(u32::try_from(self.ids.len()).unwrap_or(u32::MAX));
         KeyIndex {
-            hashes: hashes.into_boxed_slice(),
-            starts: starts.into_boxed_slice(),
-            ids: ids.into_boxed_slice(),
+            hashes: self.hashes.into_boxed_slice(),
+            starts: self.starts.into_boxed_slice(),
+            ids: self.ids.into_boxed_slice(),
         }
     }
 }
@@ -275,6 +304,46 @@ mod tests {
         let big = KeyIndex::from_pairs((0..10_000u32).map(|i| (u64::from(i) * 3, i)).collect());
         assert!((0..10_000u32).all(|i| big.get(u64::from(i) * 3) == [i]));
         assert!(big.get(1).is_empty() && big.get(30_000).is_empty());
+    }
+
+    /// `patched` must equal a table built from scratch of the renumbered and added pairs.
+    #[test]
+    fn patched_equals_a_table_built_from_the_renumbered_pairs() {
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+        let mut rng = StdRng::seed_from_u64(3);
+        for _ in 0..300 {
+            let n = rng.gen_range(0..60u32);
+            let keys = rng.gen_range(1..12u64);
+            let pairs: Vec<(u64, u32)> = (0..rng.gen_range(0..120))
+                .map(|_| (rng.gen_range(0..keys), rng.gen_range(0..n.max(1))))
+                .collect();
+            let old = KeyIndex::from_pairs(pairs.clone());
+            // An order-keeping renumbering that drops some ids and leaves gaps for new ones.
+            let mut next = 0u32;
+            let map: Vec<u32> = (0..n)
+                .map(|_| {
+                    next += rng.gen_range(1..3);
+                    if rng.gen_bool(0.2) { u32::MAX } else { next }
+                })
+                .collect();
+            let added: Vec<(u64, u32)> = (0..rng.gen_range(0..20))
+                .map(|_| (rng.gen_range(0..keys + 3), rng.gen_range(0..next + 2)))
+                .collect();
+            let mut want: Vec<(u64, u32)> = pairs
+                .iter()
+                .filter_map(|&(h, id)| {
+                    map.get(id as usize)
+                        .filter(|&&x| x != u32::MAX)
+                        .map(|&x| (h, x))
+                })
+                .collect();
+            want.extend(&added);
+            let (got, want) = (old.patched(&map, added), KeyIndex::from_pairs(want));
+            assert_eq!(got.hashes, want.hashes);
+            assert_eq!(got.starts, want.starts);
+            assert_eq!(got.ids, want.ids);
+        }
     }
 
     #[test]
