@@ -17,15 +17,14 @@
 //! process): two different states share a digest with probability 2^-64.
 
 use super::commit::{self, Existing, TxResult, TxTrees};
-use super::mirror::Encoded;
-use super::{CommitGuard, CommitPreview, Store, StoreError, abort, codec, trees, tx_error};
+use super::mirror::{Encoded, commit_with_mirror};
+use super::{CommitGuard, CommitPreview, Store, StoreError, abort, codec, trees};
 use crate::config::DirectoryConfig;
 use crate::model::{
     ChangeCounts, DirectoryChanges, DirectoryData, EntraGroup, EntraUser, GroupRecord,
     InactiveReason, ObjectId, SyncRun, TenantSnapshot, UserRecord, UserStatus, now,
 };
 use crate::store::MirrorUpdate;
-use sled::Transactional;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, RandomState};
 
@@ -263,32 +262,9 @@ impl Store {
         let t = &h.trees;
         let existing = Existing::domains_only(&t.domains)?;
         let encoded = Encoded::new(mirror)?;
-        let trees = (
-            &t.users,
-            &t.groups,
-            &t.domains,
-            &t.alloc,
-            &t.runs,
-            &t.mirror_users,
-            &t.mirror_groups,
-            &t.mirror_meta,
-        );
-        trees
-            .transaction(
-                |(users, groups, domains, alloc, runs, m_users, m_groups, m_meta)| {
-                    let tx = TxTrees {
-                        users,
-                        groups,
-                        domains,
-                        alloc,
-                        runs,
-                    };
-                    let done = apply_plan(&tx, &existing, plan, tenant, rules, run, guard)?;
-                    encoded.write(m_users, m_groups, m_meta)?;
-                    Ok(done)
-                },
-            )
-            .map_err(tx_error)
+        commit_with_mirror(t, &encoded, |tx| {
+            apply_plan(tx, &existing, plan, tenant, rules, run, guard)
+        })
     }
 
     /// Drops the digests: the next commit compares everything and returns the whole

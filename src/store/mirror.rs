@@ -11,6 +11,7 @@
 //! [`EntraGroup`] with direct members), `mirror_meta` (`state` → [`DeltaState`],
 //! `domains` → the domain list).
 
+use super::commit::TxResult;
 use super::{CommitGuard, Store, StoreError, codec, commit, decode_all, trees, tx_error};
 use crate::config::DirectoryConfig;
 use crate::model::{
@@ -19,7 +20,7 @@ use crate::model::{
 };
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+use sled::transaction::TransactionalTree;
 
 /// Tree names of the mirror.
 pub(crate) const MIRROR_USERS: &str = "mirror_users";
@@ -69,8 +70,6 @@ pub struct MirrorUpdate {
     pub state: DeltaState,
 }
 
-type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
-
 impl Store {
     /// [`Store::commit_sync_guarded`] plus the mirror update, in one sled transaction: the
     /// directory records, the run record, the changed mirror objects and the new delta
@@ -95,49 +94,26 @@ impl Store {
         let t = &h.trees;
         let existing = commit::Existing::read(&t.users, &t.groups, &t.domains)?;
         let encoded = Encoded::new(mirror)?;
-        let trees = (
-            &t.users,
-            &t.groups,
-            &t.domains,
-            &t.alloc,
-            &t.runs,
-            &t.mirror_users,
-            &t.mirror_groups,
-            &t.mirror_meta,
-        );
-        trees
-            .transaction(
-                |(users, groups, domains, alloc, runs, m_users, m_groups, m_meta)| {
-                    let tx = commit::TxTrees {
-                        users,
-                        groups,
-                        domains,
-                        alloc,
-                        runs,
-                    };
-                    let done = commit::apply_collect(&tx, &existing, tenant, rules, run, guard)?;
-                    encoded.write(m_users, m_groups, m_meta)?;
-                    Ok(done)
-                },
-            )
-            .map_err(tx_error)
-            .and_then(|(counts, written)| {
-                // Domains are replaced by the tenant's; the tree iterates them by name.
-                let mut domains = tenant.domains.clone();
-                domains.sort_by(|a, b| a.id.as_bytes().cmp(b.id.as_bytes()));
-                domains.dedup_by(|a, b| a.id == b.id);
-                let data = DirectoryData {
-                    users: written.users,
-                    groups: written.groups,
-                    domains,
-                    binders: decode_all(&t.binders, trees::BINDERS)?,
-                };
-                self.put_digests(Some(super::incremental::Digests::of(
-                    &data.users,
-                    &data.groups,
-                )));
-                Ok((counts, data))
-            })
+        commit_with_mirror(t, &encoded, |tx| {
+            commit::apply_collect(tx, &existing, tenant, rules, run, guard)
+        })
+        .and_then(|(counts, written)| {
+            // Domains are replaced by the tenant's; the tree iterates them by name.
+            let mut domains = tenant.domains.clone();
+            domains.sort_by(|a, b| a.id.as_bytes().cmp(b.id.as_bytes()));
+            domains.dedup_by(|a, b| a.id == b.id);
+            let data = DirectoryData {
+                users: written.users,
+                groups: written.groups,
+                domains,
+                binders: decode_all(&t.binders, trees::BINDERS)?,
+            };
+            self.put_digests(Some(super::incremental::Digests::of(
+                &data.users,
+                &data.groups,
+            )));
+            Ok((counts, data))
+        })
     }
 
     /// Records a run that changed nothing but the delta links (a delta run of a quiet
@@ -188,6 +164,43 @@ impl Store {
             state,
         })
     }
+}
+
+/// One transaction over the directory trees and the mirror's: `apply` writes the directory
+/// (it may run more than once, as sled retries conflicting transactions), then `encoded` is
+/// written beside it — so the mirror and its delta links never disagree with the directory.
+/// Shared by the full commit (here) and the delta commit (`incremental`).
+pub(super) fn commit_with_mirror<T>(
+    t: &super::Trees,
+    encoded: &Encoded<'_>,
+    apply: impl Fn(&commit::TxTrees<'_>) -> TxResult<T>,
+) -> Result<T, StoreError> {
+    let trees = (
+        &t.users,
+        &t.groups,
+        &t.domains,
+        &t.alloc,
+        &t.runs,
+        &t.mirror_users,
+        &t.mirror_groups,
+        &t.mirror_meta,
+    );
+    trees
+        .transaction(
+            |(users, groups, domains, alloc, runs, m_users, m_groups, m_meta)| {
+                let tx = commit::TxTrees {
+                    users,
+                    groups,
+                    domains,
+                    alloc,
+                    runs,
+                };
+                let done = apply(&tx)?;
+                encoded.write(m_users, m_groups, m_meta)?;
+                Ok(done)
+            },
+        )
+        .map_err(tx_error)
 }
 
 /// A mirror update encoded before the transaction (sled may run the closure more than
