@@ -13,15 +13,12 @@ const AUDIT: &str = "audit";
 pub const AUDIT_HISTORY: usize = 10_000;
 
 impl Store {
-    fn audit_tree(&self) -> Result<sled::Tree, StoreError> {
-        Ok(self.handles()?.db.open_tree(AUDIT)?)
-    }
-
     /// Appends one entry (flushed before returning) and prunes the oldest beyond
     /// [`AUDIT_HISTORY`].
     pub fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-        let tree = self.audit_tree()?;
-        let id = self.handles()?.db.generate_id()?;
+        let h = self.handles()?;
+        let tree = h.db.open_tree(AUDIT)?;
+        let id = h.db.generate_id()?;
         tree.insert(id.to_be_bytes(), codec::encode(AUDIT, entry)?)?;
         while tree.len() > AUDIT_HISTORY {
             match tree.pop_min()? {
@@ -35,7 +32,8 @@ impl Store {
 
     /// The newest `limit` entries, newest first.
     pub fn list_audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
-        self.audit_tree()?
+        let h = self.handles()?;
+        h.db.open_tree(AUDIT)?
             .iter()
             .values()
             .rev()

@@ -218,11 +218,12 @@ impl Store {
 
     /// Writes the schema version into a new store, refuses a store of another version.
     fn check_schema(&self) -> Result<(), StoreError> {
-        match self.handles()?.trees.meta.get(META_SCHEMA)? {
+        let h = self.handles()?;
+        match h.trees.meta.get(META_SCHEMA)? {
             None => {
                 let v = codec::encode(trees::META, &SCHEMA_VERSION)?;
-                self.handles()?.trees.meta.insert(META_SCHEMA, v)?;
-                self.handles()?.db.flush()?;
+                h.trees.meta.insert(META_SCHEMA, v)?;
+                h.db.flush()?;
                 Ok(())
             }
             Some(bytes) => {
@@ -327,7 +328,8 @@ impl Store {
     /// True once a sync has committed users or groups: the directory served is the tenant's,
     /// not an empty placeholder (readiness).
     pub fn is_populated(&self) -> Result<bool, StoreError> {
-        Ok(!self.handles()?.trees.users.is_empty() || !self.handles()?.trees.groups.is_empty())
+        let h = self.handles()?;
+        Ok(!h.trees.users.is_empty() || !h.trees.groups.is_empty())
     }
 
     /// Everything the directory snapshot is built from.
@@ -522,14 +524,9 @@ impl Store {
         let Some(oldest_kept) = newest.checked_sub(keep.saturating_sub(1)) else {
             return Ok(());
         };
-        for key in self
-            .handles()?
-            .trees
-            .runs
-            .range(..codec::run_key(oldest_kept))
-            .keys()
-        {
-            self.handles()?.trees.runs.remove(key?)?;
+        let h = self.handles()?;
+        for key in h.trees.runs.range(..codec::run_key(oldest_kept)).keys() {
+            h.trees.runs.remove(key?)?;
         }
         Ok(())
     }
@@ -538,11 +535,9 @@ impl Store {
     /// `commit_sync` in the same transaction as their data).
     pub fn record_run(&self, run: &SyncRun) -> Result<(), StoreError> {
         let record = codec::encode(trees::RUNS, run)?;
-        self.handles()?
-            .trees
-            .runs
-            .insert(codec::run_key(run.id), record)?;
-        self.handles()?.trees.runs.flush()?;
+        let h = self.handles()?;
+        h.trees.runs.insert(codec::run_key(run.id), record)?;
+        h.trees.runs.flush()?;
         Ok(())
     }
 

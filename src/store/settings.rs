@@ -21,11 +21,9 @@ impl Store {
     /// Replaces the saved options, durably (flushed before returning).
     pub fn save_sync_options(&self, options: &SyncOptions) -> Result<(), StoreError> {
         let bytes = codec::encode(trees::META, options)?;
-        self.handles()?
-            .trees
-            .meta
-            .insert(META_SYNC_OPTIONS, bytes)?;
-        self.handles()?.trees.meta.flush()?;
+        let h = self.handles()?;
+        h.trees.meta.insert(META_SYNC_OPTIONS, bytes)?;
+        h.trees.meta.flush()?;
         Ok(())
     }
 }
