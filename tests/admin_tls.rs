@@ -43,6 +43,15 @@ impl TlsServer {
         config.auth.argon2_iterations = 1;
         let token = config.admin.token.expose().to_string();
         let app = App::start(config).await.expect("server starts");
+        // The base DN comes from the tenant's default domain: wait for the first sync, as
+        // every other test server does, so nothing races it.
+        let first = app.services.sync.wait_first_run().await;
+        let outcome = first.map(|run| run.outcome);
+        assert_eq!(
+            outcome,
+            Some(entra_ldap::model::SyncOutcome::Succeeded),
+            "the first sync"
+        );
         TlsServer {
             app,
             token,
