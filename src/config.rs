@@ -92,6 +92,13 @@ pub struct LdapConfig {
     pub bind_by_upn: bool,
 }
 
+/// Default of `[entra] keep_mirror_min_objects`. Why 50,000: keeping the mirror costs about
+/// 1.5 KB of memory per object (15 MB at 10,000), reading it back costs about 15 µs per
+/// object (0.15 s at 10,000, 1.6 s at 100,000). Below this size the memory matters more
+/// than a fraction of a second once per changed delta run; above it a delta run must stay
+/// around a second.
+pub const DEFAULT_KEEP_MIRROR_MIN_OBJECTS: usize = 50_000;
+
 /// `[entra]`: where and how to read the tenant.
 #[derive(Clone, Debug)]
 pub struct EntraConfig {
@@ -107,6 +114,10 @@ pub struct EntraConfig {
     /// `$top` for Graph collections (1..=999).
     pub page_size: u32,
     pub request_timeout_secs: u64,
+    /// From this many mirrored users + groups on, the sync keeps the Graph mirror and the
+    /// scoped tenant in memory between runs; below it they stay in the store and a delta
+    /// run that carries changes reads them back. 0: always keep.
+    pub keep_mirror_min_objects: usize,
     /// `client_certificate` + `client_key`: the app authenticates with a signed assertion
     /// instead of `client_secret` (which is then empty). Exactly one of the two is set.
     pub client_certificate: Option<ClientCertificate>,

@@ -482,6 +482,20 @@ async fn a_restart_on_the_same_data_dir_continues_with_delta() {
 /// denied group. A full run afterwards must find nothing to change.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delta_runs_scoped_incrementally_leave_what_a_full_run_would() {
+    // The demo tenant is small: keep its mirror in memory anyway, as a large one is kept.
+    delta_runs_leave_what_a_full_run_would(0).await;
+}
+
+/// The same changes with the default `keep_mirror_min_objects`: this small tenant's mirror
+/// stays in the store between runs, each delta run that carries changes reads it back and
+/// scopes in full, and a run that carries none does not read it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delta_runs_with_the_mirror_left_in_the_store_leave_what_a_full_run_would() {
+    delta_runs_leave_what_a_full_run_would(entra_ldap::config::DEFAULT_KEEP_MIRROR_MIN_OBJECTS)
+        .await;
+}
+
+async fn delta_runs_leave_what_a_full_run_would(keep_mirror_min_objects: usize) {
     use entra_ldap::model::{InactiveReason, UserStatus};
     let dir = tempfile::tempdir().unwrap();
     let sim = Arc::new(
@@ -492,8 +506,18 @@ async fn delta_runs_scoped_incrementally_leave_what_a_full_run_would() {
     let s = start_configured(sim, dir.path(), |config| {
         config.sync.group_prefixes = Some(vec!["VPN".into(), "Engineering".into()]);
         config.sync.denied_groups = Some(vec!["Platform".into()]);
+        config.entra.keep_mirror_min_objects = keep_mirror_min_objects;
     })
     .await;
+    // A delta run that carries nothing commits only its links, mirror kept or not, and
+    // reads nothing in full (which would be followed by a release of sled's memory).
+    let before = s.app.services.store.load_directory().unwrap();
+    s.app.services.store.release_memory();
+    let releases = s.app.services.store.memory_releases();
+    let run = s.delta_run().await;
+    assert!(run.changes.is_empty(), "{:?}", run.changes);
+    assert_eq!(s.app.services.store.memory_releases(), releases);
+    assert_eq!(s.app.services.store.load_directory().unwrap(), before);
     let vpn = s.group_id("VPN Users");
     let id_of = |upn: &str| s.sim.with_tenant(|t| t.user_mut(upn).unwrap().id.clone());
     // The stored members of VPN Users and the status of the user `id`.

@@ -45,6 +45,7 @@ pub fn config(data_dir: PathBuf, tenant_url: url::Url) -> Config {
             sync_interval_secs: DEMO_INTERVAL_SECS,
             page_size: 999,
             request_timeout_secs: 30,
+            keep_mirror_min_objects: crate::config::DEFAULT_KEEP_MIRROR_MIN_OBJECTS,
             client_certificate: None,
             backup: None,
         },

@@ -126,6 +126,8 @@ pub struct RawEntra {
     pub page_size: u32,
     #[serde(default = "default_request_timeout")]
     pub request_timeout_secs: u64,
+    #[serde(default = "default_keep_mirror_min_objects")]
+    pub keep_mirror_min_objects: usize,
     pub client_certificate: Option<PathBuf>,
     pub client_key: Option<String>,
     pub client_key_file: Option<PathBuf>,
@@ -144,6 +146,9 @@ fn default_page_size() -> u32 {
 }
 fn default_request_timeout() -> u64 {
     30
+}
+fn default_keep_mirror_min_objects() -> usize {
+    crate::config::DEFAULT_KEEP_MIRROR_MIN_OBJECTS
 }
 
 #[derive(Debug, Deserialize)]

@@ -368,6 +368,17 @@ fn entra_numbers_have_bounds() {
     );
     let c = parse(&with("entra", "sync_interval = 600\npage_size = 5")).unwrap();
     assert_eq!((c.entra.sync_interval_secs, c.entra.page_size), (600, 5));
+    assert_eq!(
+        c.entra.keep_mirror_min_objects,
+        crate::config::DEFAULT_KEEP_MIRROR_MIN_OBJECTS
+    );
+    let c = parse(&with("entra", "keep_mirror_min_objects = 0")).unwrap();
+    assert_eq!(c.entra.keep_mirror_min_objects, 0);
+    let negative = parse(&with("entra", "keep_mirror_min_objects = -1")).unwrap_err();
+    assert!(
+        negative.to_string().contains("keep_mirror_min_objects"),
+        "{negative}"
+    );
 }
 
 #[test]

@@ -227,6 +227,7 @@ fn entra(raw: RawEntra, sync_interval_secs: u64) -> Result<EntraConfig, ConfigEr
         sync_interval_secs,
         page_size: within("entra.page_size", raw.page_size, 1, 999)?,
         request_timeout_secs: at_least("entra.request_timeout_secs", raw.request_timeout_secs, 1)?,
+        keep_mirror_min_objects: raw.keep_mirror_min_objects,
     })
 }
 

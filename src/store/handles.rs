@@ -89,7 +89,6 @@ impl Handles {
     }
 
     /// How many reopens completed.
-    #[cfg(test)]
     pub fn reopens(&self) -> u64 {
         self.reopens.load(Ordering::Relaxed)
     }

@@ -46,6 +46,16 @@ pub struct DeltaState {
     pub source: Option<String>,
 }
 
+impl DeltaState {
+    /// True when both delta links are known and belong to `source` (the tenant and Graph
+    /// endpoint, `sync::delta::source_of`), so a delta run is possible.
+    pub fn has_links(&self, source: &str) -> bool {
+        self.users_link.is_some()
+            && self.groups_link.is_some()
+            && self.source.as_deref() == Some(source)
+    }
+}
+
 /// The mirror as stored: the raw tenant (ordered by object id) and the delta state.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StoredMirror {

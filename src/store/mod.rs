@@ -271,6 +271,12 @@ impl Store {
         }
     }
 
+    /// How many times [`Store::release_memory`] reopened the database: each follows a
+    /// read of (about) every record, which tests use to check a path does not read that much.
+    pub fn memory_releases(&self) -> u64 {
+        self.handles.reopens()
+    }
+
     fn lock_directory(&self) -> MutexGuard<'_, ()> {
         // The guarded data is `()`, so a poisoned lock carries no broken state.
         self.directory_lock

@@ -69,9 +69,7 @@ impl Mirror {
     /// True when both delta links are known and belong to `source` (see
     /// [`source_of`]), so a delta run is possible.
     pub fn has_links(&self, source: &str) -> bool {
-        self.state.users_link.is_some()
-            && self.state.groups_link.is_some()
-            && self.state.source.as_deref() == Some(source)
+        self.state.has_links(source)
     }
 }
 
@@ -150,26 +148,30 @@ pub struct Plan<'a> {
 /// Reads the tenant the way this run should: a delta run when links of this tenant and
 /// Graph endpoint are stored, no full run was asked for and the last full one is recent
 /// enough; otherwise, or when Graph says the delta link expired, a full run (logged).
-/// `mode` is set as soon as it is known (a failed run records it too). Returns the merged
-/// mirror and what to persist of it. `mirror` is only changed once every round was read.
+/// `mode` is set as soon as it is known (a failed run records it too). Only the mirror's
+/// delta state is needed: the objects are needed to merge ([`Read::merge`]), and a caller
+/// that keeps them in the store need not load them for a read that carried nothing.
 pub async fn read(
     plan: &Plan<'_>,
-    mut mirror: Mirror,
+    state: &DeltaState,
     requests: &AtomicU64,
     mode: &Mutex<Option<SyncMode>>,
-) -> Result<(Mirror, MirrorUpdate), SyncError> {
+) -> Result<Read, SyncError> {
     let set_mode = |m| *mode.lock().unwrap_or_else(|p| p.into_inner()) = Some(m);
     let full_due = plan.full_interval_secs > 0
-        && mirror.state.last_full.is_none_or(|t| {
+        && state.last_full.is_none_or(|t| {
             now().saturating_sub(t) >= i64::try_from(plan.full_interval_secs).unwrap_or(i64::MAX)
         });
-    if !plan.forced && !full_due && mirror.has_links(&plan.source) {
+    if !plan.forced && !full_due && state.has_links(&plan.source) {
         set_mode(SyncMode::Delta);
-        match read_incremental(plan.graph, &mirror.state, plan.page_size, requests).await {
+        match read_incremental(plan.graph, state, plan.page_size, requests).await {
             Ok(rounds) => {
                 tracing::debug!(run = plan.run, objects = rounds.len(), "delta rounds read");
-                let update = merge_delta(&mut mirror, rounds);
-                return Ok((mirror, update));
+                return Ok(Read {
+                    mode: SyncMode::Delta,
+                    rounds,
+                    source: plan.source.clone(),
+                });
             }
             Err(e) if is_expired_token(&e) => {
                 tracing::warn!(run = plan.run, error = %e, "delta link expired: reading the tenant in full");
@@ -179,7 +181,41 @@ pub async fn read(
     }
     set_mode(SyncMode::Full);
     let rounds = read_full(plan.graph, plan.page_size, requests).await?;
-    Ok(merge_full(&mirror, rounds, &plan.source))
+    Ok(Read {
+        mode: SyncMode::Full,
+        rounds,
+        source: plan.source.clone(),
+    })
+}
+
+/// What [`read`] brought, not yet merged into the mirror.
+#[derive(Debug)]
+pub struct Read {
+    pub mode: SyncMode,
+    rounds: Rounds,
+    /// What the new delta links belong to ([`source_of`]).
+    source: String,
+}
+
+impl Read {
+    /// True for a delta read that carried no object and the domain list `domains`: merged
+    /// into the mirror it was read for, it would change only the delta links.
+    pub fn carries_nothing(&self, domains: &[EntraDomain]) -> bool {
+        self.mode == SyncMode::Delta && self.rounds.is_empty() && self.rounds.domains == domains
+    }
+
+    /// Merges into `mirror` (the one the read's delta state came from): a delta read
+    /// changes it in place, a full read replaces it. Returns the merged mirror and what to
+    /// persist of it.
+    pub fn merge(self, mut mirror: Mirror) -> (Mirror, MirrorUpdate) {
+        match self.mode {
+            SyncMode::Delta => {
+                let update = merge_delta(&mut mirror, self.rounds);
+                (mirror, update)
+            }
+            SyncMode::Full => merge_full(&mirror, self.rounds, &self.source),
+        }
+    }
 }
 
 /// Reads the initial rounds of users and groups (with members) and the domains.
@@ -194,7 +230,7 @@ pub async fn read_full(
 }
 
 /// Follows the stored delta links (and re-reads the one-page domain list). Fails with
-/// [`SyncError::Config`] when a link is missing, so callers check [`Mirror::has_links`].
+/// [`SyncError::Config`] when a link is missing, so callers check [`DeltaState::has_links`].
 pub async fn read_incremental(
     graph: &GraphClient,
     state: &DeltaState,

@@ -408,6 +408,7 @@ mod tests {
             sync_interval_secs: 0,
             page_size: 100,
             request_timeout_secs: 5,
+            keep_mirror_min_objects: 0,
             client_certificate: None,
             backup: None,
         };

@@ -16,8 +16,8 @@ use super::scope;
 use super::settings::{InactiveUsers, SettingsSource, SyncSettings};
 use crate::config::{DirectoryConfig, EntraConfig};
 use crate::directory::LiveDirectory;
-use crate::model::{SyncMode, SyncOutcome, SyncRun, SyncTrigger, TenantSnapshot, now};
-use crate::store::{Committed, Store, StoreError};
+use crate::model::{EntraDomain, SyncMode, SyncOutcome, SyncRun, SyncTrigger, TenantSnapshot, now};
+use crate::store::{Committed, DeltaState, Store, StoreError};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -51,23 +51,54 @@ struct Shared {
     queue: mpsc::UnboundedSender<Job>,
     /// An admin asked for a full run: the next run reads everything.
     full_requested: AtomicBool,
-    /// The Graph mirror as the last successful run committed it, with the settings that
-    /// run scoped it by and the scoped result; kept between runs so a delta run does not
-    /// reload it from the store. `None` after a failed run (the store then holds the truth
+    /// What the last successful run committed of the Graph mirror, with the settings
+    /// that run scoped it by. `None` after a failed run (the store then holds the truth
     /// and is read again).
     mirror: Mutex<Option<Cached>>,
 }
 
 /// What a successful run leaves for the next one.
 struct Cached {
-    mirror: Mirror,
-    /// The settings `scoped` was scoped by.
+    /// The settings the committed directory was scoped by.
     settings: SyncSettings,
-    /// The tenant as committed (`scope::apply_mirror(&mirror, &settings)`): a delta run with
-    /// the same settings patches it ([`scope::apply_delta`]) instead of scoping the whole
-    /// mirror into a new copy. `None` when it could not be kept (then the next run scopes
-    /// in full).
-    scoped: Option<TenantSnapshot>,
+    kept: Kept,
+}
+
+/// The committed mirror between runs: in memory for a large tenant (`[entra]
+/// keep_mirror_min_objects`), so a delta run does not read it back from the store; for a
+/// small one only what a delta read needs, so the memory is not held for nothing.
+enum Kept {
+    Whole {
+        mirror: Mirror,
+        /// The tenant as committed (`scope::apply_mirror(&mirror, &settings)`): a delta
+        /// run with the same settings patches it ([`scope::apply_delta`]) instead of
+        /// scoping the whole mirror into a new copy. `None` when it could not be kept
+        /// (then the next run scopes in full).
+        scoped: Option<TenantSnapshot>,
+    },
+    /// The objects are in the store; a delta read that carries none does not load them.
+    Lean {
+        state: DeltaState,
+        domains: Vec<EntraDomain>,
+        /// Users and groups mirrored.
+        sizes: (usize, usize),
+    },
+}
+
+impl Kept {
+    fn state(&self) -> &DeltaState {
+        match self {
+            Kept::Whole { mirror, .. } => &mirror.state,
+            Kept::Lean { state, .. } => state,
+        }
+    }
+
+    fn domains(&self) -> &[EntraDomain] {
+        match self {
+            Kept::Whole { mirror, .. } => &mirror.domains,
+            Kept::Lean { domains, .. } => domains,
+        }
+    }
 }
 
 /// Work for the worker task.
@@ -543,15 +574,20 @@ impl Shared {
         // The cached mirror is taken out; it goes back only after a successful commit (a
         // failed or held run leaves the store as the truth, read again next time).
         let cached = lock(&self.mirror).take();
-        let (mirror, applied, scoped) = match cached {
-            Some(c) => (c.mirror, Some(c.settings), c.scoped),
+        let (kept, applied) = match cached {
+            Some(c) => (c.kept, Some(c.settings)),
             None => {
-                let store = self.store.clone();
-                let stored = blocking(move || store.load_mirror()).await?;
-                (Mirror::from_stored(stored), None, None)
+                let mirror = self.load_mirror().await?;
+                (
+                    Kept::Whole {
+                        mirror,
+                        scoped: None,
+                    },
+                    None,
+                )
             }
         };
-        let domains_before = mirror.domains.clone();
+        let domains_before = kept.domains().to_vec();
         let plan = delta::Plan {
             graph,
             page_size: self.entra.page_size,
@@ -562,10 +598,34 @@ impl Shared {
         };
         // Only the reading is abandoned on shutdown; a commit, once started, completes.
         let phase = Instant::now();
-        let (mirror, update) = tokio::select! {
+        let read = tokio::select! {
             _ = shutdown.cancelled() => return Err(SyncError::Cancelled),
-            read = delta::read(&plan, mirror, requests, mode) => read?,
+            read = delta::read(&plan, kept.state(), requests, mode) => read?,
         };
+        // A lean mirror is read back only when the run carried something to merge into it
+        // (and the settings are the ones it was scoped by, so that nothing is scoped again).
+        let nothing_to_merge =
+            applied.as_ref() == Some(&settings) && read.carries_nothing(kept.domains());
+        let (mirror, scoped, sizes) = match kept {
+            Kept::Whole { mirror, scoped } => {
+                let sizes = (mirror.users.len(), mirror.groups.len());
+                (mirror, scoped, sizes)
+            }
+            Kept::Lean {
+                state,
+                domains,
+                sizes,
+            } if nothing_to_merge => {
+                let links_only = Mirror {
+                    domains,
+                    state,
+                    ..Mirror::default()
+                };
+                (links_only, None, sizes)
+            }
+            Kept::Lean { sizes, .. } => (self.load_mirror().await?, None, sizes),
+        };
+        let (mirror, update) = read.merge(mirror);
         let read_ms = phase.elapsed().as_millis() as u64;
         run.graph_requests = requests.load(Ordering::Relaxed);
         run.mode = *lock(mode);
@@ -584,14 +644,9 @@ impl Shared {
             let mut done = run;
             done.outcome = SyncOutcome::Succeeded;
             done.finished = Some(now());
-            let sizes = (mirror.users.len(), mirror.groups.len());
             let (store, record) = (self.store.clone(), done.clone());
             blocking(move || store.commit_delta_state(&record, &update)).await?;
-            *lock(&self.mirror) = Some(Cached {
-                mirror,
-                settings,
-                scoped,
-            });
+            self.keep(mirror, scoped, sizes, settings);
             return Ok(Step::Committed(done, sizes));
         }
         let phase = Instant::now();
@@ -625,13 +680,39 @@ impl Shared {
             // The commit and the publish are done with it: the scoped tenant is kept for
             // the next run (a held run keeps it instead, and the cache stays empty).
             let scoped = Arc::try_unwrap(pending).ok().map(|p| p.snapshot);
-            *lock(&self.mirror) = Some(Cached {
-                mirror,
-                settings,
-                scoped,
-            });
+            let sizes = (mirror.users.len(), mirror.groups.len());
+            self.keep(mirror, scoped, sizes, settings);
         }
         Ok(step)
+    }
+
+    /// The committed mirror as the store holds it.
+    async fn load_mirror(&self) -> Result<Mirror, SyncError> {
+        let store = self.store.clone();
+        let stored = blocking(move || store.load_mirror()).await?;
+        Ok(Mirror::from_stored(stored))
+    }
+
+    /// Keeps what a successful run committed for the next run: all of it for a large
+    /// tenant, only the delta state and domains for a small one (see [`Kept`]). `sizes`:
+    /// users and groups mirrored (`mirror` may hold only the links).
+    fn keep(
+        &self,
+        mirror: Mirror,
+        scoped: Option<TenantSnapshot>,
+        sizes: (usize, usize),
+        settings: SyncSettings,
+    ) {
+        let kept = if sizes.0 + sizes.1 >= self.entra.keep_mirror_min_objects {
+            Kept::Whole { mirror, scoped }
+        } else {
+            Kept::Lean {
+                state: mirror.state,
+                domains: mirror.domains,
+                sizes,
+            }
+        };
+        *lock(&self.mirror) = Some(Cached { settings, kept });
     }
 
     /// Commits `pending` (under the deletion guard when `guarded`), then publishes the

@@ -203,6 +203,7 @@ pub fn entra_config(sim: &SimulatorHandle, secret: &str) -> EntraConfig {
         sync_interval_secs: 0,
         page_size: 100,
         request_timeout_secs: 5,
+        keep_mirror_min_objects: entra_ldap::config::DEFAULT_KEEP_MIRROR_MIN_OBJECTS,
         client_certificate: None,
         backup: None,
     }
