@@ -123,16 +123,16 @@ fn remember(conn: &ConnInfo, bind_dn: &str, record: &OpRecord, code: i64, durati
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0);
-    crate::activity::record_ldap(crate::activity::LdapLogEntry {
+    crate::activity::record_ldap(&crate::activity::FinishedOp {
         time_ms,
         conn: conn.id,
-        peer: conn.peer.to_string(),
-        bind_dn: bind_dn.to_string(),
-        op: record.op.to_string(),
-        dn: record.dn.clone(),
+        peer: conn.peer,
+        bind_dn,
+        op: record.op,
+        dn: &record.dn,
         result: code,
-        message: record.note.unwrap_or_default().to_string(),
-        detail,
+        message: record.note.unwrap_or_default(),
+        detail: &detail,
         duration_ms,
     });
 }
