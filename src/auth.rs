@@ -9,14 +9,16 @@
 //! What a person may choose as a password is decided by [`policy`], applied in
 //! [`Credentials::set_password`], the one path every caller that sets a password uses.
 
+mod blocks;
 mod cache;
 pub mod policy;
 
 use crate::config::AuthConfig;
 use crate::model::ObjectId;
 use crate::store::{Store, StoreError};
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::password_hash::PasswordHasher;
 use argon2::{Algorithm, Argon2, Params, Version};
+use blocks::BlockPool;
 use cache::VerifiedCache;
 use policy::{PasswordPolicy, PolicySubject};
 use std::sync::Arc;
@@ -74,6 +76,8 @@ struct Inner {
     policy: PasswordPolicy,
     /// Bounds the hashes running on tokio's blocking pool.
     permits: Arc<Semaphore>,
+    /// argon2 memory reused across the verifications of a burst.
+    blocks: BlockPool,
     /// Verifier of a random password, verified against for unknown identities.
     dummy_phc: String,
     cache: VerifiedCache,
@@ -81,6 +85,23 @@ struct Inner {
     hashes_run: AtomicU64,
     in_flight: AtomicUsize,
     peak_in_flight: AtomicUsize,
+}
+
+/// Counts a hash request in the block pool from before it waits for a permit until it is
+/// done, however it ends (a request dropped while waiting included).
+struct Queued(Arc<Inner>);
+
+impl Queued {
+    fn new(inner: Arc<Inner>) -> Queued {
+        inner.blocks.enter();
+        Queued(inner)
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.0.blocks.leave();
+    }
 }
 
 /// Counters of the verifier service (for metrics and tests).
@@ -158,6 +179,7 @@ impl Credentials {
                 params,
                 policy: PasswordPolicy::new(config.min_password_length),
                 permits: Arc::new(Semaphore::new(config.max_concurrent_hashes.max(1))),
+                blocks: BlockPool::new(config.max_concurrent_hashes.max(1)),
                 dummy_phc,
                 cache: VerifiedCache::new(Duration::from_secs(config.verified_cache_secs)),
                 hashes_run: AtomicU64::new(0),
@@ -187,20 +209,22 @@ impl Credentials {
     /// Runs `job` on the blocking pool once a hash permit is free.
     async fn on_pool<T: Send + 'static>(
         &self,
-        job: impl FnOnce(&Params) -> T + Send + 'static,
+        job: impl FnOnce(&Inner) -> T + Send + 'static,
     ) -> Result<T, AuthError> {
+        let queued = Queued::new(Arc::clone(&self.inner));
         let permit = Arc::clone(&self.inner.permits)
             .acquire_owned()
             .await
             .map_err(|_| AuthError::Hash("the hashing pool is closed".to_string()))?;
-        let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
+            let inner = &queued.0;
             let running = inner.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             inner.peak_in_flight.fetch_max(running, Ordering::SeqCst);
             inner.hashes_run.fetch_add(1, Ordering::Relaxed);
-            let out = job(&inner.params);
+            let out = job(inner);
             inner.in_flight.fetch_sub(1, Ordering::SeqCst);
             drop(permit);
+            drop(queued);
             out
         })
         .await
@@ -228,8 +252,8 @@ impl Credentials {
         let phc = stored.unwrap_or_else(|| self.inner.dummy_phc.clone());
         let pw = password.to_vec();
         let (ok, phc) = self
-            .on_pool(move |params| {
-                let ok = hasher(params).verify_password(&pw, phc.as_str()).is_ok();
+            .on_pool(move |inner| {
+                let ok = inner.blocks.verify(&pw, &phc);
                 (ok, phc)
             })
             .await?;
@@ -293,7 +317,7 @@ impl Credentials {
     pub async fn hash(&self, password: &str) -> Result<String, AuthError> {
         check_policy(password)?;
         let pw = password.as_bytes().to_vec();
-        self.on_pool(move |params| hash_blocking(params, &pw))
+        self.on_pool(move |inner| hash_blocking(&inner.params, &pw))
             .await?
     }
 }

@@ -277,6 +277,8 @@ async fn concurrency_is_bounded() {
             peak >= 1 && peak <= permits,
             "peak {peak} with {permits} permits"
         );
+        // The burst is over: its argon2 memory is not held any longer.
+        assert_eq!(creds.inner.blocks.kept(), 0);
     }
 }
 
