@@ -78,6 +78,20 @@ fn find_group<'a>(data: &'a DirectoryData, id: &str) -> &'a GroupRecord {
     data.groups.iter().find(|g| g.entra.id == id).unwrap()
 }
 
+/// A new store holding one committed user, `a` (alice@x). Keep the directory alive.
+fn store_with_alice() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .commit_sync(
+            &snapshot(vec![user("a", "alice@x")], vec![]),
+            &default_rules(),
+            &run(1),
+        )
+        .unwrap();
+    (dir, store)
+}
+
 #[test]
 fn new_users_and_groups_get_names_and_numbers() {
     let dir = tempfile::tempdir().unwrap();
@@ -399,15 +413,7 @@ fn a_failing_commit_changes_nothing() {
 
 #[test]
 fn corrupt_records_are_reported_not_skipped() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    store
-        .commit_sync(
-            &snapshot(vec![user("a", "alice@x")], vec![]),
-            &default_rules(),
-            &run(1),
-        )
-        .unwrap();
+    let (_dir, store) = store_with_alice();
     store
         .handles()
         .unwrap()
@@ -497,15 +503,7 @@ fn run_ids_are_monotonic_across_reopen() {
 
 #[test]
 fn verifiers_and_binders() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    store
-        .commit_sync(
-            &snapshot(vec![user("a", "alice@x")], vec![]),
-            &default_rules(),
-            &run(1),
-        )
-        .unwrap();
+    let (_dir, store) = store_with_alice();
     assert_eq!(store.user_verifier(&"a".to_string()).unwrap(), None);
     store
         .set_user_verifier(&"a".to_string(), "$argon2id$x")
@@ -799,15 +797,7 @@ fn releasing_memory_keeps_every_record_and_the_store_stays_writable() {
 
 #[test]
 fn a_reopen_waits_for_operations_in_flight_and_gives_up_without_harm() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    store
-        .commit_sync(
-            &snapshot(vec![user("a", "alice@x")], vec![]),
-            &default_rules(),
-            &run(1),
-        )
-        .unwrap();
+    let (_dir, store) = store_with_alice();
     // An operation that keeps the database for longer than a reopen waits.
     let in_flight = store.handles().unwrap();
     assert!(!store.handles.reopen().unwrap());

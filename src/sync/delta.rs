@@ -57,6 +57,11 @@ impl Mirror {
         }
     }
 
+    /// Users and groups mirrored.
+    pub fn sizes(&self) -> (usize, usize) {
+        (self.users.len(), self.groups.len())
+    }
+
     /// The mirror as scoping reads it (ordered by object id).
     pub fn to_raw(&self) -> RawTenant {
         RawTenant {
@@ -64,12 +69,6 @@ impl Mirror {
             groups: self.groups.values().cloned().collect(),
             domains: self.domains.clone(),
         }
-    }
-
-    /// True when both delta links are known and belong to `source` (see
-    /// [`source_of`]), so a delta run is possible.
-    pub fn has_links(&self, source: &str) -> bool {
-        self.state.has_links(source)
     }
 }
 
@@ -485,9 +484,9 @@ mod tests {
         );
         let (m, update) = merge_full(&Mirror::default(), r, "t@g");
         assert_eq!(m.groups["g"].members, vec![u("u1"), u("u2"), u("u3")]);
-        assert!(m.has_links("t@g"));
+        assert!(m.state.has_links("t@g"));
         assert!(
-            !m.has_links("other@g"),
+            !m.state.has_links("other@g"),
             "links of another tenant are not followed"
         );
         assert_eq!(update.groups.len(), 2);

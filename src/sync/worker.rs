@@ -608,7 +608,7 @@ impl Shared {
             applied.as_ref() == Some(&settings) && read.carries_nothing(kept.domains());
         let (mirror, scoped, sizes) = match kept {
             Kept::Whole { mirror, scoped } => {
-                let sizes = (mirror.users.len(), mirror.groups.len());
+                let sizes = mirror.sizes();
                 (mirror, scoped, sizes)
             }
             Kept::Lean {
@@ -623,7 +623,11 @@ impl Shared {
                 };
                 (links_only, None, sizes)
             }
-            Kept::Lean { sizes, .. } => (self.load_mirror().await?, None, sizes),
+            Kept::Lean { .. } => {
+                let mirror = self.load_mirror().await?;
+                let sizes = mirror.sizes();
+                (mirror, None, sizes)
+            }
         };
         let (mirror, update) = read.merge(mirror);
         let read_ms = phase.elapsed().as_millis() as u64;
@@ -680,7 +684,7 @@ impl Shared {
             // The commit and the publish are done with it: the scoped tenant is kept for
             // the next run (a held run keeps it instead, and the cache stays empty).
             let scoped = Arc::try_unwrap(pending).ok().map(|p| p.snapshot);
-            let sizes = (mirror.users.len(), mirror.groups.len());
+            let sizes = mirror.sizes();
             self.keep(mirror, scoped, sizes, settings);
         }
         Ok(step)
