@@ -5,10 +5,11 @@
 
 use clap::{Args, Parser, Subcommand};
 
-/// mimalloc returns freed memory to the OS far more readily than glibc's malloc under the
-/// allocate-build-free pattern of snapshot rebuilds and password hashing (see docs/benchmarks.md).
+/// jemalloc, with a background thread that hands freed pages back to the OS a second after
+/// they fall free (.cargo/config.toml): start-up, sync runs and bursts of password hashing
+/// leave peaks that glibc's malloc and mimalloc kept resident (see docs/benchmarks.md).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use entra_ldap::admin::cli_views;
 use entra_ldap::admin::client::AdminClient;
 use entra_ldap::admin::report;

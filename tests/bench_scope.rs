@@ -20,7 +20,7 @@ use url::Url;
 
 /// The server binary's allocator, as in `bench_sync`.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Times each variant is run; the fastest counts.
 const REPEAT: usize = 5;

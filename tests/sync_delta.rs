@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 /// The server binary's allocator, so the benchmark's RSS figures match `entra-ldap serve`.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 const PASSWORD: &str = "delta-test-password";
 /// A delta run of the demo tenant: one users page, one groups page, `/domains`.
