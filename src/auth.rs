@@ -206,6 +206,14 @@ impl Credentials {
         })
     }
 
+    /// The store's write counter of `who`'s verifier: what a cached verification is tied to.
+    fn verifier_epoch(&self, who: &Principal) -> u64 {
+        match who {
+            Principal::User(id) => self.inner.store.user_verifier_epoch(id),
+            Principal::Binder(name) => self.inner.store.binder_verifier_epoch(name),
+        }
+    }
+
     /// Runs `job` on the blocking pool once a hash permit is free.
     async fn on_pool<T: Send + 'static>(
         &self,
@@ -238,28 +246,27 @@ impl Credentials {
         who: Option<&Principal>,
         password: &[u8],
     ) -> Result<bool, AuthError> {
+        // The counter is read before the verifier: a write in between leaves this
+        // verification tied to a counter that is already stale, so it is never reused.
+        let cached = who.map(|p| (p.tag(), self.verifier_epoch(p)));
+        if let Some((tag, epoch)) = &cached
+            && self.inner.cache.hit(tag, password, *epoch)
+        {
+            return Ok(true);
+        }
         let stored = match who {
             Some(p) => self.verifier_of(p)?,
             None => None,
         };
-        let tag = who.map(Principal::tag);
-        if let (Some(tag), Some(phc)) = (&tag, &stored)
-            && self.inner.cache.hit(tag, password, phc)
-        {
-            return Ok(true);
-        }
         let real = stored.is_some();
         let phc = stored.unwrap_or_else(|| self.inner.dummy_phc.clone());
         let pw = password.to_vec();
-        let (ok, phc) = self
-            .on_pool(move |inner| {
-                let ok = inner.blocks.verify(&pw, &phc);
-                (ok, phc)
-            })
+        let ok = self
+            .on_pool(move |inner| inner.blocks.verify(&pw, &phc))
             .await?;
         let ok = ok && real;
-        if let (true, Some(tag)) = (ok, &tag) {
-            self.inner.cache.remember(tag, password, &phc);
+        if let (true, Some((tag, epoch))) = (ok, &cached) {
+            self.inner.cache.remember(tag, password, *epoch);
         }
         Ok(ok)
     }
@@ -308,7 +315,6 @@ impl Credentials {
             Principal::User(id) => self.inner.store.set_user_verifier(id, &phc)?,
             Principal::Binder(name) => self.inner.store.set_binder_verifier(name, &phc)?,
         }
-        self.inner.cache.forget(&who.tag());
         Ok(())
     }
 

@@ -6,9 +6,11 @@
 //!
 //! Key: SHA-256(process-random key ‖ principal ‖ 0x00 ‖ password). The random key never leaves
 //! the process, so a memory dump of the cache does not allow offline guessing without it, and
-//! restarting empties the cache. Value: a fingerprint of the verifier (PHC string) the
-//! password was checked against, and an expiry. A hit requires the stored verifier to be
-//! unchanged, so a password change anywhere (even by another process) invalidates it.
+//! restarting empties the cache. Value: the store's write counter of the principal's
+//! verifier as read before the verification (`Store::user_verifier_epoch`), and an expiry.
+//! A hit requires that counter to be unchanged, so every write of the verifier (a password
+//! change, a binder's reset or removal, by any path through the store) invalidates it, and
+//! a hit needs no read of the verifier itself.
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -22,10 +24,8 @@ pub const MAX_ENTRIES: usize = 100_000;
 type Digest32 = [u8; 32];
 
 struct Entry {
-    /// SHA-256 of the PHC string the password matched.
-    verifier: Digest32,
-    /// SHA-256 of the principal tag, so `forget` can drop a principal's entries.
-    principal: Digest32,
+    /// The verifier's write counter when the password was verified.
+    epoch: u64,
     expires: Instant,
 }
 
@@ -34,11 +34,6 @@ pub struct VerifiedCache {
     key: [u8; 32],
     ttl: Duration,
     entries: Mutex<HashMap<Digest32, Entry>>,
-}
-
-/// SHA-256 of a PHC string: what a cache entry is tied to.
-pub fn fingerprint(phc: &str) -> Digest32 {
-    Sha256::digest(phc.as_bytes()).into()
 }
 
 impl VerifiedCache {
@@ -69,18 +64,17 @@ impl VerifiedCache {
         h.finalize().into()
     }
 
-    /// True when this password was verified against exactly `current_phc` and has not
-    /// expired.
-    pub fn hit(&self, principal: &str, password: &[u8], current_phc: &str) -> bool {
+    /// True when this password was verified while the verifier's write counter was
+    /// `epoch` (its value now) and the entry has not expired.
+    pub fn hit(&self, principal: &str, password: &[u8], epoch: u64) -> bool {
         if self.ttl.is_zero() {
             return false;
         }
         let key = self.entry_key(principal, password);
-        let current = fingerprint(current_phc);
         let now = Instant::now();
         let mut entries = self.lock();
         match entries.get(&key) {
-            Some(e) if e.expires > now && e.verifier == current => true,
+            Some(e) if e.expires > now && e.epoch == epoch => true,
             Some(_) => {
                 entries.remove(&key);
                 false
@@ -89,16 +83,16 @@ impl VerifiedCache {
         }
     }
 
-    /// Remembers a successful verification against `phc`.
-    pub fn remember(&self, principal: &str, password: &[u8], phc: &str) {
+    /// Remembers a successful verification made with the verifier's write counter at
+    /// `epoch` (read before the verifier was).
+    pub fn remember(&self, principal: &str, password: &[u8], epoch: u64) {
         if self.ttl.is_zero() {
             return;
         }
         let key = self.entry_key(principal, password);
         let now = Instant::now();
         let entry = Entry {
-            verifier: fingerprint(phc),
-            principal: Sha256::digest(principal.as_bytes()).into(),
+            epoch,
             expires: now + self.ttl,
         };
         let mut entries = self.lock();
@@ -117,12 +111,6 @@ impl VerifiedCache {
         entries.insert(key, entry);
     }
 
-    /// Drops every entry of `principal` (after a password change).
-    pub fn forget(&self, principal: &str) {
-        let tag: Digest32 = Sha256::digest(principal.as_bytes()).into();
-        self.lock().retain(|_, e| e.principal != tag);
-    }
-
     /// Number of entries (for tests and metrics).
     pub fn len(&self) -> usize {
         self.lock().len()
@@ -136,36 +124,26 @@ mod tests {
     #[test]
     fn hit_needs_same_password_same_verifier_and_time() {
         let c = VerifiedCache::new(Duration::from_secs(60));
-        c.remember("u:a", b"pw", "$phc1");
-        assert!(c.hit("u:a", b"pw", "$phc1"));
-        assert!(!c.hit("u:a", b"other", "$phc1"));
-        assert!(!c.hit("u:b", b"pw", "$phc1"));
-        assert!(!c.hit("u:a", b"pw", "$phc2"), "verifier changed");
+        c.remember("u:a", b"pw", 1);
+        assert!(c.hit("u:a", b"pw", 1));
+        assert!(!c.hit("u:a", b"other", 1));
+        assert!(!c.hit("u:b", b"pw", 1));
+        assert!(!c.hit("u:a", b"pw", 2), "verifier written since");
         assert_eq!(c.len(), 0, "stale entry dropped");
         let expired = VerifiedCache::new(Duration::from_nanos(1));
-        expired.remember("u:a", b"pw", "$phc1");
+        expired.remember("u:a", b"pw", 1);
         std::thread::sleep(Duration::from_millis(2));
-        assert!(!expired.hit("u:a", b"pw", "$phc1"));
+        assert!(!expired.hit("u:a", b"pw", 1));
         let off = VerifiedCache::new(Duration::ZERO);
-        off.remember("u:a", b"pw", "$phc1");
-        assert!(!off.hit("u:a", b"pw", "$phc1"));
-    }
-
-    #[test]
-    fn forget_drops_only_that_principal() {
-        let c = VerifiedCache::new(Duration::from_secs(60));
-        c.remember("u:a", b"pw", "$1");
-        c.remember("u:b", b"pw", "$1");
-        c.forget("u:a");
-        assert!(!c.hit("u:a", b"pw", "$1"));
-        assert!(c.hit("u:b", b"pw", "$1"));
+        off.remember("u:a", b"pw", 1);
+        assert!(!off.hit("u:a", b"pw", 1));
     }
 
     #[test]
     fn size_is_bounded() {
         let c = VerifiedCache::new(Duration::from_secs(60));
         for i in 0..MAX_ENTRIES + 10 {
-            c.remember("u:a", i.to_string().as_bytes(), "$1");
+            c.remember("u:a", i.to_string().as_bytes(), 1);
         }
         assert_eq!(c.len(), MAX_ENTRIES);
     }

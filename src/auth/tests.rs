@@ -230,7 +230,6 @@ async fn cache_hit_skips_hashing_and_set_password_invalidates() {
         .set_password(&alice(), "second password")
         .await
         .unwrap();
-    assert_eq!(creds.stats().cached_verifications, 0);
     assert!(
         !creds
             .verify(Some(&alice()), b"first password")
@@ -243,7 +242,8 @@ async fn cache_hit_skips_hashing_and_set_password_invalidates() {
             .await
             .unwrap()
     );
-    // A verifier changed behind our back (another process) also invalidates the entry.
+    // A verifier changed through another `Credentials` on the same store also invalidates
+    // the entry: the counter lives in the store.
     let other = Credentials::new(store, &config(1, 300));
     other
         .set_password(&alice(), "third password")
@@ -252,6 +252,65 @@ async fn cache_hit_skips_hashing_and_set_password_invalidates() {
     assert!(
         !creds
             .verify(Some(&alice()), b"second password")
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn any_verifier_write_through_the_store_ends_cached_binds() {
+    let (_dir, store) = new_store();
+    let creds = Credentials::new(store.clone(), &config(1, 300));
+    let app = Principal::Binder("app".into());
+    creds.seed_password(&app, "binder secret 1").await.unwrap();
+    creds
+        .seed_password(&alice(), "alice secret 1")
+        .await
+        .unwrap();
+    for who in [&app, &alice()] {
+        for pw in [&b"binder secret 1"[..], b"alice secret 1"] {
+            let _ = creds.verify(Some(who), pw).await.unwrap();
+        }
+    }
+    assert_eq!(creds.stats().cached_verifications, 2);
+    let hashed = creds.stats().hashes_run;
+    assert!(creds.verify(Some(&app), b"binder secret 1").await.unwrap());
+    assert!(
+        creds
+            .verify(Some(&alice()), b"alice secret 1")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        creds.stats().hashes_run,
+        hashed,
+        "both answered from the cache"
+    );
+
+    // A verifier written straight into the store (as the demo seeds its binder) ends the
+    // cached verification of that binder (a binder name is case-insensitive).
+    let new_phc = creds.hash("binder secret 2").await.unwrap();
+    store.set_binder_verifier("APP", &new_phc).unwrap();
+    assert!(!creds.verify(Some(&app), b"binder secret 1").await.unwrap());
+    assert!(creds.verify(Some(&app), b"binder secret 2").await.unwrap());
+
+    // A removed binder binds no more, even with a password the cache remembers.
+    assert!(creds.verify(Some(&app), b"binder secret 2").await.unwrap());
+    store.remove_binder("app").unwrap();
+    assert!(!creds.verify(Some(&app), b"binder secret 2").await.unwrap());
+
+    // A user's verifier written straight into the store, likewise.
+    let phc = creds.hash("alice secret 2").await.unwrap();
+    store.set_user_verifier(&"a".to_string(), &phc).unwrap();
+    assert!(
+        !creds
+            .verify(Some(&alice()), b"alice secret 1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        creds
+            .verify(Some(&alice()), b"alice secret 2")
             .await
             .unwrap()
     );

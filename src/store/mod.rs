@@ -17,6 +17,7 @@ mod audit;
 mod codec;
 mod commit;
 pub mod credentials;
+mod epochs;
 mod handles;
 mod incremental;
 mod mirror;
@@ -140,6 +141,9 @@ pub struct Store {
     /// Digests of the stored users and groups, so a delta commit touches only what changed
     /// (see `incremental`); `None` until a full commit of this process builds them.
     digests: Arc<Mutex<Option<incremental::Digests>>>,
+    /// Bumped by every verifier write, so cached verifications know when to stop trusting
+    /// themselves without reading the verifier back (see `epochs`).
+    verifier_epochs: Arc<epochs::VerifierEpochs>,
 }
 
 /// Turns a transaction's error into ours.
@@ -178,6 +182,7 @@ impl Store {
             handles: Arc::new(handles::Handles::open(dir)?),
             directory_lock: Arc::new(Mutex::new(())),
             digests: Arc::new(Mutex::new(None)),
+            verifier_epochs: Arc::new(epochs::VerifierEpochs::new()),
         };
         store.check_schema()?;
         store.fail_interrupted_runs()?;
@@ -367,12 +372,33 @@ impl Store {
         )
     }
 
+    /// The write counter of a user's verifier (see `epochs`): read it before the verifier,
+    /// and trust a verification made then only while it is unchanged.
+    pub fn user_verifier_epoch(&self, user: &ObjectId) -> u64 {
+        self.verifier_epochs
+            .current(trees::USER_VERIFIERS, user.as_bytes())
+    }
+
+    /// The write counter of a binder's verifier, as [`Store::user_verifier_epoch`].
+    pub fn binder_verifier_epoch(&self, name: &str) -> u64 {
+        self.verifier_epochs
+            .current(trees::BINDER_VERIFIERS, binder_key(name).as_bytes())
+    }
+
+    /// Hands back a verifier write's outcome after bumping that verifier's counter. Every
+    /// write of a verifier tree ends here, committed or not (a bump only costs a cached
+    /// verification).
+    fn verifier_written<T>(&self, tree: &str, key: &[u8], outcome: T) -> T {
+        self.verifier_epochs.bump(tree, key);
+        outcome
+    }
+
     /// Sets a user's LDAP password verifier (PHC string). The user must exist.
     pub fn set_user_verifier(&self, user: &ObjectId, phc: &str) -> Result<(), StoreError> {
         let value = codec::encode(trees::USER_VERIFIERS, &phc)?;
         let h = self.handles()?;
         let t = &h.trees;
-        (&t.users, &t.user_verifiers)
+        let written = (&t.users, &t.user_verifiers)
             .transaction(|(users, verifiers)| {
                 if users.get(user.as_bytes())?.is_none() {
                     return abort(StoreError::NotFound(format!("user {user}")));
@@ -381,7 +407,8 @@ impl Store {
                 verifiers.flush();
                 Ok(())
             })
-            .map_err(tx_error)
+            .map_err(tx_error);
+        self.verifier_written(trees::USER_VERIFIERS, user.as_bytes(), written)
     }
 
     /// Creates a binder with its verifier; fails if the name is taken (case-insensitively,
@@ -392,7 +419,7 @@ impl Store {
         let verifier = codec::encode(trees::BINDER_VERIFIERS, &phc)?;
         let h = self.handles()?;
         let t = &h.trees;
-        (&t.binders, &t.binder_verifiers)
+        let written = (&t.binders, &t.binder_verifiers)
             .transaction(|(binders, verifiers)| {
                 if binders.get(key.as_bytes())?.is_some() {
                     return abort(StoreError::AlreadyExists(format!("binder {}", binder.name)));
@@ -402,7 +429,8 @@ impl Store {
                 verifiers.flush();
                 Ok(())
             })
-            .map_err(tx_error)
+            .map_err(tx_error);
+        self.verifier_written(trees::BINDER_VERIFIERS, key.as_bytes(), written)
     }
 
     /// Replaces a binder's verifier (secret reset). The binder must exist.
@@ -411,7 +439,7 @@ impl Store {
         let verifier = codec::encode(trees::BINDER_VERIFIERS, &phc)?;
         let h = self.handles()?;
         let t = &h.trees;
-        (&t.binders, &t.binder_verifiers)
+        let written = (&t.binders, &t.binder_verifiers)
             .transaction(|(binders, verifiers)| {
                 if binders.get(key.as_bytes())?.is_none() {
                     return abort(StoreError::NotFound(format!("binder {name}")));
@@ -420,7 +448,8 @@ impl Store {
                 verifiers.flush();
                 Ok(())
             })
-            .map_err(tx_error)
+            .map_err(tx_error);
+        self.verifier_written(trees::BINDER_VERIFIERS, key.as_bytes(), written)
     }
 
     /// A binder's PHC string, if the binder exists.
@@ -438,7 +467,7 @@ impl Store {
         let key = binder_key(name);
         let h = self.handles()?;
         let t = &h.trees;
-        (&t.binders, &t.binder_verifiers)
+        let written = (&t.binders, &t.binder_verifiers)
             .transaction(|(binders, verifiers)| {
                 if binders.remove(key.as_bytes())?.is_none() {
                     return abort(StoreError::NotFound(format!("binder {name}")));
@@ -447,7 +476,8 @@ impl Store {
                 verifiers.flush();
                 Ok(())
             })
-            .map_err(tx_error)
+            .map_err(tx_error);
+        self.verifier_written(trees::BINDER_VERIFIERS, key.as_bytes(), written)
     }
 
     /// One user's stored record.
