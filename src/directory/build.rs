@@ -121,8 +121,13 @@ impl Attrs {
         }
     }
 
+    /// The object classes: always the first attribute, kept in a body shared by every
+    /// entry with the same list (see `EntryBuilder::push_shared`).
     fn classes(&mut self, names: &[&str]) {
-        self.put("objectClass", names);
+        match schema().attribute_index("objectClass") {
+            Some(at) => self.0.push_shared(at, names),
+            None => self.put("objectClass", names),
+        }
     }
 
     /// The operational attributes every normal entry carries.

@@ -15,7 +15,7 @@ use super::schema::{Rule, schema};
 use super::snapshot::EntryId;
 use super::values;
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
 
 /// Which part of the DIT an entry belongs to; access rules are stated per region.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,6 +63,95 @@ struct Slot {
     end: u32,
 }
 
+/// One value with 16-bit offsets: [`Val`] for an entry whose text is under 64 KiB.
+#[derive(Clone, Copy, Debug)]
+struct NarrowVal {
+    text: [u16; 2],
+    norm: [u16; 2],
+}
+
+/// [`Slot`] with 16-bit fields, for an entry of fewer than 65,536 values.
+#[derive(Clone, Copy, Debug)]
+struct NarrowSlot {
+    at: u16,
+    end: u16,
+}
+
+/// Where an entry's values and attributes lie in its text. Why two widths: the spans were
+/// half of a user entry's memory (28 values × 16 bytes, 23 attributes × 8 bytes, next to
+/// ~450 bytes of text). Nearly every entry fits 16-bit offsets; a group of thousands of
+/// members may not, and keeps 32-bit ones.
+#[derive(Debug)]
+enum Spans {
+    Narrow {
+        vals: Box<[NarrowVal]>,
+        slots: Box<[NarrowSlot]>,
+    },
+    Wide {
+        vals: Box<[Val]>,
+        slots: Box<[Slot]>,
+    },
+}
+
+impl Spans {
+    /// The narrow form when every offset, length, index and count fits 16 bits.
+    fn new(vals: Vec<Val>, slots: Vec<Slot>) -> Spans {
+        let n16 = |x: u32| u16::try_from(x).ok();
+        let narrow_span = |s: Span| Some([n16(s.start)?, n16(s.len)?]);
+        let narrow_vals: Option<Box<[NarrowVal]>> = vals
+            .iter()
+            .map(|v| {
+                Some(NarrowVal {
+                    text: narrow_span(v.text)?,
+                    norm: narrow_span(v.norm)?,
+                })
+            })
+            .collect();
+        let narrow_slots: Option<Box<[NarrowSlot]>> = slots
+            .iter()
+            .map(|s| {
+                Some(NarrowSlot {
+                    at: n16(s.at)?,
+                    end: n16(s.end)?,
+                })
+            })
+            .collect();
+        match (narrow_vals, narrow_slots) {
+            (Some(vals), Some(slots)) => Spans::Narrow { vals, slots },
+            _ => Spans::Wide {
+                vals: vals.into_boxed_slice(),
+                slots: slots.into_boxed_slice(),
+            },
+        }
+    }
+
+    /// Value `i` of the entry.
+    fn val(&self, i: usize) -> Option<Val> {
+        let wide = |[start, len]: [u16; 2]| Span {
+            start: start.into(),
+            len: len.into(),
+        };
+        match self {
+            Spans::Narrow { vals, .. } => vals.get(i).map(|v| Val {
+                text: wide(v.text),
+                norm: wide(v.norm),
+            }),
+            Spans::Wide { vals, .. } => vals.get(i).copied(),
+        }
+    }
+
+    /// Attribute `i` of the entry.
+    fn slot(&self, i: usize) -> Option<Slot> {
+        match self {
+            Spans::Narrow { slots, .. } => slots.get(i).map(|s| Slot {
+                at: s.at.into(),
+                end: s.end.into(),
+            }),
+            Spans::Wide { slots, .. } => slots.get(i).copied(),
+        }
+    }
+}
+
 /// What an entry holds besides its place in the tree: its values, DN and region. Kept
 /// behind an `Arc` so that a patched snapshot shares every unchanged entry's body with the
 /// snapshot it was patched from instead of copying it (see `patch`).
@@ -70,12 +159,65 @@ struct Slot {
 struct Body {
     /// Every distinct string of the entry, concatenated; the DN comes first.
     text: Box<str>,
-    vals: Box<[Val]>,
-    slots: Box<[Slot]>,
+    spans: Spans,
     /// The served DN is `text[..dn_len]`.
     dn_len: u32,
     ndn: Span,
     region: Region,
+    /// A first attribute shared with other entries (see [`EntryBuilder::push_shared`]),
+    /// served before this body's own.
+    head: Option<Arc<Body>>,
+}
+
+/// Heads in use (one per distinct attribute and values: a handful, the object-class lists
+/// of users with and without SSH keys, groups, binders). Why: a user's five object classes
+/// were ~140 bytes of each user entry (texts, normalised forms, spans), 1.4 MB at 10,000
+/// users; now each entry points at one shared body. Never shrinks; bounded by the distinct
+/// lists the builder uses.
+static SHARED_HEADS: LazyLock<Mutex<Vec<Arc<Body>>>> = LazyLock::new(|| Mutex::new(Vec::new()));
+
+/// The shared body holding exactly attribute `at` with `pairs` (served, normalised).
+fn shared_head(at: usize, pairs: &[(&str, Option<&str>)]) -> Arc<Body> {
+    // The list only ever grows by whole bodies: a poisoned lock holds nothing half-done.
+    let mut heads = SHARED_HEADS.lock().unwrap_or_else(|p| p.into_inner());
+    let same = |body: &Body| {
+        let mut attrs = body_attrs(body);
+        let first = attrs.next();
+        attrs.next().is_none()
+            && first.is_some_and(|a| {
+                a.at == at
+                    && a.vals().count() == pairs.len()
+                    && a.texts()
+                        .zip(a.norms())
+                        .zip(pairs)
+                        .all(|((t, n), (pt, pn))| {
+                            t == *pt && n == pn.filter(|n| *n != *pt).unwrap_or(pt)
+                        })
+            })
+    };
+    if let Some(found) = heads.iter().find(|b| same(b)) {
+        return Arc::clone(found);
+    }
+    let mut b = EntryBuilder::new("", "");
+    b.push(at, pairs.iter().copied());
+    let body = b.finish(None, 0, Region::Base).body;
+    heads.push(Arc::clone(&body));
+    body
+}
+
+/// The attributes of one body (not its head), in order.
+fn body_attrs(body: &Body) -> impl Iterator<Item = Attr<'_>> + Clone {
+    let slots = (0..).map_while(|i| body.spans.slot(i));
+    slots.scan(0usize, move |first, s| {
+        let (start, end) = (*first, s.end as usize);
+        *first = end;
+        Some(Attr {
+            at: s.at as usize,
+            body,
+            start,
+            end,
+        })
+    })
 }
 
 /// "No parent" in [`Entry::parent`] (the root DSE, `cn=Subschema`, the naming context).
@@ -131,18 +273,15 @@ impl Entry {
         self.attrs().find(|a| a.at == at)
     }
 
-    /// All attributes, in the order they were added (the order they are served in).
+    /// All attributes, in the order they were added (the order they are served in): the
+    /// shared head's first, if any.
     pub fn attrs(&self) -> impl Iterator<Item = Attr<'_>> + Clone {
         let body: &Body = &self.body;
-        body.slots.iter().scan(0usize, |first, s| {
-            let (start, end) = (*first, s.end as usize);
-            *first = end;
-            Some(Attr {
-                at: s.at as usize,
-                text: &body.text,
-                vals: body.vals.get(start..end).unwrap_or(&[]),
-            })
-        })
+        body.head
+            .as_deref()
+            .into_iter()
+            .flat_map(body_attrs)
+            .chain(body_attrs(body))
     }
 }
 
@@ -151,20 +290,28 @@ impl Entry {
 pub struct Attr<'a> {
     /// Index into `schema().attributes`.
     pub at: usize,
-    text: &'a str,
-    vals: &'a [Val],
+    body: &'a Body,
+    /// Its values are `start..end` of the entry's.
+    start: usize,
+    end: usize,
 }
 
 impl<'a> Attr<'a> {
+    fn vals(self) -> impl Iterator<Item = Val> + Clone + 'a {
+        (self.start..self.end).filter_map(move |i| self.body.spans.val(i))
+    }
+
     /// The values as served.
     pub fn texts(self) -> impl Iterator<Item = &'a str> + Clone {
-        self.vals.iter().map(move |v| v.text.of(self.text))
+        let text: &'a str = &self.body.text;
+        self.vals().map(move |v| v.text.of(text))
     }
 
     /// The values normalised by the attribute's equality rule (as indexed and compared).
     /// A value that does not normalise keeps its served text.
     pub fn norms(self) -> impl Iterator<Item = &'a str> {
-        self.vals.iter().map(move |v| v.norm.of(self.text))
+        let text: &'a str = &self.body.text;
+        self.vals().map(move |v| v.norm.of(text))
     }
 
     /// The values in wire form (a copy: the protocol types own their bytes).
@@ -198,6 +345,7 @@ pub struct EntryBuilder {
     slots: Vec<Slot>,
     dn: Span,
     ndn: Span,
+    head: Option<Arc<Body>>,
 }
 
 impl EntryBuilder {
@@ -209,6 +357,7 @@ impl EntryBuilder {
             slots: Vec::new(),
             dn: Span::default(),
             ndn: Span::default(),
+            head: None,
         };
         b.dn = b.intern(dn).unwrap_or_default();
         b.ndn = b.intern(ndn).unwrap_or_default();
@@ -264,17 +413,54 @@ impl EntryBuilder {
 
     /// Adds attribute `at`, normalising each value by its equality rule.
     pub fn push_normalizing<S: AsRef<str>>(&mut self, at: usize, vals: &[S]) {
+        self.with_norms(at, vals, |b, pairs| b.push(at, pairs.iter().copied()));
+    }
+
+    /// Adds attribute `at` (normalised as by `push_normalizing`) as the entry's first
+    /// attribute, in a body shared with every entry that starts with the same attribute and
+    /// values (a user's object classes). Added as an own attribute when it would not come
+    /// first, so the serving order is always the order of the calls.
+    pub fn push_shared<S: AsRef<str>>(&mut self, at: usize, vals: &[S]) {
+        if !self.slots.is_empty() || self.head.is_some() {
+            return self.push_normalizing(at, vals);
+        }
+        if !vals.is_empty() {
+            self.head = Some(self.with_norms(at, vals, |_, pairs| shared_head(at, pairs)));
+        }
+    }
+
+    /// Adds `attr`, an attribute of `from`, as it is there: still shared when it is
+    /// `from`'s shared head and comes first here too.
+    pub fn push_copy(&mut self, from: &Entry, attr: Attr<'_>) {
+        if let Some(head) = &from.body.head
+            && std::ptr::eq(attr.body, &**head)
+            && self.slots.is_empty()
+            && self.head.is_none()
+        {
+            self.head = Some(Arc::clone(head));
+            return;
+        }
+        self.push(attr.at, attr.texts().zip(attr.norms().map(Some)));
+    }
+
+    /// Runs `then` with `vals` paired with their normalised forms under `at`'s equality rule.
+    fn with_norms<S: AsRef<str>, T>(
+        &mut self,
+        at: usize,
+        vals: &[S],
+        then: impl FnOnce(&mut Self, &[(&str, Option<&str>)]) -> T,
+    ) -> T {
         let rule = schema().attributes.get(at).and_then(|a| a.equality);
         let norms: Vec<Option<String>> = vals
             .iter()
             .map(|v| rule.and_then(|r| values::normalize(r, v.as_ref())))
             .collect();
-        self.push(
-            at,
-            vals.iter()
-                .zip(&norms)
-                .map(|(v, n)| (v.as_ref(), n.as_deref())),
-        );
+        let pairs: Vec<(&str, Option<&str>)> = vals
+            .iter()
+            .zip(&norms)
+            .map(|(v, n)| (v.as_ref(), n.as_deref()))
+            .collect();
+        then(self, &pairs)
     }
 
     /// The finished entry, placed in the tree.
@@ -283,14 +469,100 @@ impl EntryBuilder {
         Entry {
             body: Arc::new(Body {
                 text: self.text.into_boxed_str(),
-                vals: self.vals.into_boxed_slice(),
-                slots: self.slots.into_boxed_slice(),
+                spans: Spans::new(self.vals, self.slots),
                 dn_len: self.dn.len,
                 ndn: self.ndn,
                 region,
+                head: self.head,
             }),
             parent: parent.unwrap_or(NO_PARENT),
             end: id + 1,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn narrow_and_wide_spans_serve_the_same_values() {
+        // 3 members fit 16-bit offsets; 5,000 (~120 KB of text) do not.
+        for (members, narrow) in [(3usize, true), (5_000, false)] {
+            let served: Vec<String> = (0..members).map(|i| format!("Member-{i:05}")).collect();
+            let norms: Vec<String> = served.iter().map(|v| v.to_lowercase()).collect();
+            let mut b = EntryBuilder::new("CN=G,DC=x", "cn=g,dc=x");
+            b.push(
+                7,
+                served
+                    .iter()
+                    .zip(&norms)
+                    .map(|(s, n)| (s.as_str(), Some(n.as_str()))),
+            );
+            b.push(9, [("tail", None)]);
+            let e = b.finish(None, 0, Region::Groups);
+            assert_eq!(matches!(e.body.spans, Spans::Narrow { .. }), narrow);
+            assert_eq!((e.dn(), e.ndn()), ("CN=G,DC=x", "cn=g,dc=x"));
+            let attrs: Vec<Attr<'_>> = e.attrs().collect();
+            assert_eq!(attrs.iter().map(|a| a.at).collect::<Vec<_>>(), [7, 9]);
+            assert_eq!(attrs[0].texts().collect::<Vec<_>>(), served);
+            assert_eq!(attrs[0].norms().collect::<Vec<_>>(), norms);
+            let tail = e
+                .attr(9)
+                .map(|a| (a.texts().collect(), a.norms().collect()));
+            assert_eq!(tail, Some((vec!["tail"], vec!["tail"])));
+            assert!(e.attr(8).is_none());
+        }
+    }
+
+    #[test]
+    fn a_shared_first_attribute_is_served_first_and_kept_once() {
+        let at_oc = schema().attribute_index("objectClass").unwrap_or(0);
+        let classes = ["top", "person", "inetOrgPerson"];
+        let build = |uid: &str| {
+            let mut b = EntryBuilder::new(uid, uid);
+            b.push_shared(at_oc, &classes);
+            b.push(3, [(uid, None)]);
+            b.finish(None, 0, Region::People)
+        };
+        let (a, b) = (build("uid=a"), build("uid=b"));
+        let head = |e: &Entry| e.body.head.clone();
+        assert!(matches!((head(&a), head(&b)), (Some(x), Some(y)) if Arc::ptr_eq(&x, &y)));
+        for (e, uid) in [(&a, "uid=a"), (&b, "uid=b")] {
+            let attrs: Vec<(usize, Vec<&str>, Vec<&str>)> = e
+                .attrs()
+                .map(|x| (x.at, x.texts().collect(), x.norms().collect()))
+                .collect();
+            let lower = vec!["top", "person", "inetorgperson"];
+            assert_eq!(
+                attrs,
+                [(at_oc, classes.to_vec(), lower), (3, vec![uid], vec![uid])]
+            );
+        }
+        // Copied attribute by attribute (as a patch rewrites an entry): still shared.
+        let mut copy = EntryBuilder::new("uid=a", "uid=a");
+        for attr in a.attrs() {
+            copy.push_copy(&a, attr);
+        }
+        let copy = copy.finish(None, 0, Region::People);
+        assert!(matches!((head(&a), head(&copy)), (Some(x), Some(y)) if Arc::ptr_eq(&x, &y)));
+        let texts = |e: &Entry| -> Vec<Vec<String>> {
+            e.attrs()
+                .map(|x| x.texts().map(str::to_string).collect())
+                .collect()
+        };
+        assert_eq!(texts(&copy), texts(&a));
+        // Not first: kept as the entry's own attribute, in call order.
+        let mut late = EntryBuilder::new("uid=c", "uid=c");
+        late.push(3, [("uid=c", None)]);
+        late.push_shared(at_oc, &classes);
+        let late = late.finish(None, 0, Region::People);
+        assert!(late.body.head.is_none());
+        assert_eq!(late.attrs().map(|x| x.at).collect::<Vec<_>>(), [3, at_oc]);
+        // Other values: another shared body.
+        let mut other = EntryBuilder::new("uid=d", "uid=d");
+        other.push_shared(at_oc, &["top", "person"]);
+        let other = other.finish(None, 0, Region::People);
+        assert!(matches!((head(&a), head(&other)), (Some(x), Some(y)) if !Arc::ptr_eq(&x, &y)));
     }
 }

@@ -932,7 +932,7 @@ fn rewrite(e: &Entry, replace: &[(usize, Values<'_>)], before: &[usize]) -> Entr
                     *d = true;
                 }
             }
-            None => b.push(attr.at, attr.texts().zip(attr.norms().map(Some))),
+            None => b.push_copy(e, attr),
         }
     }
     for (i, (at, values)) in replace.iter().enumerate() {
