@@ -63,23 +63,18 @@ fn alice() -> Principal {
     Principal::User("a".into())
 }
 
+/// Whether `who` binds with `password` (a store or hashing failure fails the test).
+async fn binds(creds: &Credentials, who: &Principal, password: &[u8]) -> bool {
+    creds.verify(Some(who), password).await.unwrap()
+}
+
 #[tokio::test]
 async fn right_and_wrong_passwords() {
     let (_dir, store) = new_store();
     let creds = Credentials::new(store, &config(2, 0));
     creds.set_password(&alice(), "correct horse").await.unwrap();
-    assert!(
-        creds
-            .verify(Some(&alice()), b"correct horse")
-            .await
-            .unwrap()
-    );
-    assert!(
-        !creds
-            .verify(Some(&alice()), b"correct horsE")
-            .await
-            .unwrap()
-    );
+    assert!(binds(&creds, &alice(), b"correct horse").await);
+    assert!(!binds(&creds, &alice(), b"correct horsE").await);
     assert!(!creds.verify(None, b"correct horse").await.unwrap());
     // A binder, by any case of its name.
     let app = Principal::Binder("APP".into());
@@ -93,9 +88,9 @@ async fn right_and_wrong_passwords() {
     // A principal without a verifier, or a corrupt one, never verifies.
     let (_d2, other) = new_store();
     let fresh = Credentials::new(other, &config(2, 0));
-    assert!(!fresh.verify(Some(&alice()), b"anything").await.unwrap());
+    assert!(!binds(&fresh, &alice(), b"anything").await);
     assert!(
-        !fresh.verify(Some(&app), b"anything").await.unwrap(),
+        !binds(&fresh, &app, b"anything").await,
         "placeholder PHC is not valid"
     );
 }
@@ -137,7 +132,7 @@ async fn policy_is_enforced_for_users_and_only_the_floor_for_seeds_and_binders()
     ));
     // Server-chosen passwords skip the policy but not the floor.
     creds.seed_password(&alice(), "alice-pass").await.unwrap();
-    assert!(creds.verify(Some(&alice()), b"alice-pass").await.unwrap());
+    assert!(binds(&creds, &alice(), b"alice-pass").await);
     assert!(matches!(
         creds.seed_password(&alice(), "short").await,
         Err(AuthError::Policy(_))
@@ -198,20 +193,10 @@ async fn cache_hit_skips_hashing_and_set_password_invalidates() {
         .await
         .unwrap();
     let before = creds.stats().hashes_run;
-    assert!(
-        creds
-            .verify(Some(&alice()), b"first password")
-            .await
-            .unwrap()
-    );
+    assert!(binds(&creds, &alice(), b"first password").await);
     assert_eq!(creds.stats().hashes_run, before + 1);
     for _ in 0..3 {
-        assert!(
-            creds
-                .verify(Some(&alice()), b"first password")
-                .await
-                .unwrap()
-        );
+        assert!(binds(&creds, &alice(), b"first password").await);
     }
     assert_eq!(
         creds.stats().hashes_run,
@@ -220,28 +205,13 @@ async fn cache_hit_skips_hashing_and_set_password_invalidates() {
     );
     assert_eq!(creds.stats().cached_verifications, 1);
     // A wrong password is never answered from the cache.
-    assert!(
-        !creds
-            .verify(Some(&alice()), b"first passworD")
-            .await
-            .unwrap()
-    );
+    assert!(!binds(&creds, &alice(), b"first passworD").await);
     creds
         .set_password(&alice(), "second password")
         .await
         .unwrap();
-    assert!(
-        !creds
-            .verify(Some(&alice()), b"first password")
-            .await
-            .unwrap()
-    );
-    assert!(
-        creds
-            .verify(Some(&alice()), b"second password")
-            .await
-            .unwrap()
-    );
+    assert!(!binds(&creds, &alice(), b"first password").await);
+    assert!(binds(&creds, &alice(), b"second password").await);
     // A verifier changed through another `Credentials` on the same store also invalidates
     // the entry: the counter lives in the store.
     let other = Credentials::new(store, &config(1, 300));
@@ -249,12 +219,7 @@ async fn cache_hit_skips_hashing_and_set_password_invalidates() {
         .set_password(&alice(), "third password")
         .await
         .unwrap();
-    assert!(
-        !creds
-            .verify(Some(&alice()), b"second password")
-            .await
-            .unwrap()
-    );
+    assert!(!binds(&creds, &alice(), b"second password").await);
 }
 
 #[tokio::test]
@@ -274,13 +239,8 @@ async fn any_verifier_write_through_the_store_ends_cached_binds() {
     }
     assert_eq!(creds.stats().cached_verifications, 2);
     let hashed = creds.stats().hashes_run;
-    assert!(creds.verify(Some(&app), b"binder secret 1").await.unwrap());
-    assert!(
-        creds
-            .verify(Some(&alice()), b"alice secret 1")
-            .await
-            .unwrap()
-    );
+    assert!(binds(&creds, &app, b"binder secret 1").await);
+    assert!(binds(&creds, &alice(), b"alice secret 1").await);
     assert_eq!(
         creds.stats().hashes_run,
         hashed,
@@ -291,29 +251,19 @@ async fn any_verifier_write_through_the_store_ends_cached_binds() {
     // cached verification of that binder (a binder name is case-insensitive).
     let new_phc = creds.hash("binder secret 2").await.unwrap();
     store.set_binder_verifier("APP", &new_phc).unwrap();
-    assert!(!creds.verify(Some(&app), b"binder secret 1").await.unwrap());
-    assert!(creds.verify(Some(&app), b"binder secret 2").await.unwrap());
+    assert!(!binds(&creds, &app, b"binder secret 1").await);
+    assert!(binds(&creds, &app, b"binder secret 2").await);
 
     // A removed binder binds no more, even with a password the cache remembers.
-    assert!(creds.verify(Some(&app), b"binder secret 2").await.unwrap());
+    assert!(binds(&creds, &app, b"binder secret 2").await);
     store.remove_binder("app").unwrap();
-    assert!(!creds.verify(Some(&app), b"binder secret 2").await.unwrap());
+    assert!(!binds(&creds, &app, b"binder secret 2").await);
 
     // A user's verifier written straight into the store, likewise.
     let phc = creds.hash("alice secret 2").await.unwrap();
     store.set_user_verifier(&"a".to_string(), &phc).unwrap();
-    assert!(
-        !creds
-            .verify(Some(&alice()), b"alice secret 1")
-            .await
-            .unwrap()
-    );
-    assert!(
-        creds
-            .verify(Some(&alice()), b"alice secret 2")
-            .await
-            .unwrap()
-    );
+    assert!(!binds(&creds, &alice(), b"alice secret 1").await);
+    assert!(binds(&creds, &alice(), b"alice secret 2").await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -325,7 +275,7 @@ async fn concurrency_is_bounded() {
         let tasks: Vec<_> = (0..6)
             .map(|_| {
                 let c = creds.clone();
-                tokio::spawn(async move { c.verify(Some(&alice()), b"pass word").await.unwrap() })
+                tokio::spawn(async move { binds(&c, &alice(), b"pass word").await })
             })
             .collect();
         for t in tasks {
@@ -350,7 +300,7 @@ async fn one_permit_serializes_verifications() {
     let mut single = Duration::MAX;
     for _ in 0..10 {
         let t = Instant::now();
-        assert!(creds.verify(Some(&alice()), b"pass word").await.unwrap());
+        assert!(binds(&creds, &alice(), b"pass word").await);
         single = single.min(t.elapsed());
     }
     let t = Instant::now();
