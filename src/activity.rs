@@ -8,12 +8,13 @@
 //! for one.
 
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
 use std::sync::{LazyLock, Mutex};
 
-/// LDAP operations kept for the Logs page.
+/// LDAP operations kept for the Logs page, at least: the log forgets its oldest a few hundred
+/// at a time (see `op_ring`).
 pub const LDAP_LOG_CAPACITY: usize = 10_000;
 
 /// One finished LDAP operation (the fields of Foxpass's LDAP log).
@@ -115,88 +116,41 @@ pub struct FinishedOp<'a> {
     pub duration_ms: f64,
 }
 
-/// An operation as the log keeps it: numbers and static names inline, the three texts in
-/// one buffer. Why: the log holds 10,000 of them and gets one per operation, thousands a
-/// second under load; an [`LdapLogEntry`] costs six allocations and about twice the memory.
-struct KeptOp {
-    time_ms: i64,
-    conn: u64,
-    duration_ms: f64,
-    result: i64,
-    peer: SocketAddr,
-    op: &'static str,
-    message: &'static str,
-    /// Bind DN, then DN, then detail.
-    text: Box<str>,
-    bind_dn_end: u32,
-    dn_end: u32,
-}
+mod op_ring;
 
-impl KeptOp {
-    fn new(op: &FinishedOp<'_>) -> KeptOp {
-        let text = [op.bind_dn, op.dn, op.detail].concat();
-        let bind_dn_end = op.bind_dn.len();
-        let dn_end = bind_dn_end + op.dn.len();
-        KeptOp {
-            time_ms: op.time_ms,
-            conn: op.conn,
-            duration_ms: op.duration_ms,
-            result: op.result,
-            peer: op.peer,
-            op: op.op,
-            message: op.message,
-            text: text.into_boxed_str(),
-            bind_dn_end: u32::try_from(bind_dn_end).unwrap_or(u32::MAX),
-            dn_end: u32::try_from(dn_end).unwrap_or(u32::MAX),
-        }
-    }
+/// Memory bound of the LDAP log: [`LDAP_LOG_CAPACITY`] ordinary operations take ~1 MB; only
+/// operations with kilobytes of filter each would reach this and be kept fewer.
+const LDAP_LOG_MAX_BYTES: usize = 4 * 1024 * 1024;
 
-    /// The bind DN, DN and detail ("" for a part whose bounds do not fit, which `new`
-    /// never produces for texts under 4 GiB).
-    fn texts(&self) -> [&str; 3] {
-        let (a, b) = (self.bind_dn_end as usize, self.dn_end as usize);
-        [
-            self.text.get(..a).unwrap_or(""),
-            self.text.get(a..b).unwrap_or(""),
-            self.text.get(b..).unwrap_or(""),
-        ]
-    }
-
+impl FinishedOp<'_> {
     fn to_entry(&self) -> LdapLogEntry {
-        let [bind_dn, dn, detail] = self.texts();
         LdapLogEntry {
             time_ms: self.time_ms,
             conn: self.conn,
             peer: self.peer.to_string(),
-            bind_dn: bind_dn.to_string(),
+            bind_dn: self.bind_dn.to_string(),
             op: self.op.to_string(),
-            dn: dn.to_string(),
+            dn: self.dn.to_string(),
             result: self.result,
             message: self.message.to_string(),
-            detail: detail.to_string(),
+            detail: self.detail.to_string(),
             duration_ms: self.duration_ms,
         }
     }
 }
 
-/// Sized for [`LDAP_LOG_CAPACITY`] at once: grown by doubling it would end at 16,384 slots
-/// (0.75 MB more). Its pages become resident only as operations fill them.
-static LDAP_LOG: LazyLock<Mutex<VecDeque<KeptOp>>> =
-    LazyLock::new(|| Mutex::new(VecDeque::with_capacity(LDAP_LOG_CAPACITY)));
+static LDAP_LOG: LazyLock<Mutex<op_ring::OpRing>> =
+    LazyLock::new(|| Mutex::new(op_ring::OpRing::new(LDAP_LOG_CAPACITY, LDAP_LOG_MAX_BYTES)));
 
-fn ldap_log() -> std::sync::MutexGuard<'static, VecDeque<KeptOp>> {
-    // The data is plain records: a panicking holder leaves nothing half-updated to fear.
+fn ldap_log() -> std::sync::MutexGuard<'static, op_ring::OpRing> {
+    // Recording only appends bytes (nothing in it panics), so a poisoned lock still guards
+    // whole records.
     LDAP_LOG.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Keeps `op`, dropping the oldest beyond [`LDAP_LOG_CAPACITY`].
+/// Keeps `op` (at least the newest [`LDAP_LOG_CAPACITY`] are kept).
 pub fn record_ldap(op: &FinishedOp<'_>) {
-    let kept = KeptOp::new(op);
-    let mut log = ldap_log();
-    if log.len() >= LDAP_LOG_CAPACITY {
-        log.pop_front();
-    }
-    log.push_back(kept);
+    ldap_log().push(op);
 }
 
 /// Which LDAP log entries to return.
@@ -223,8 +177,7 @@ pub fn ldap_entries(query: &LdapLogQuery) -> Vec<LdapLogEntry> {
     let needle = query.q.as_deref().map(str::to_lowercase);
     let since_ms = query.since.map(|s| s.saturating_mul(1000));
     ldap_log()
-        .iter()
-        .rev()
+        .newest_first()
         .filter(|e| {
             query
                 .op
@@ -235,15 +188,14 @@ pub fn ldap_entries(query: &LdapLogQuery) -> Vec<LdapLogEntry> {
         .filter(|e| since_ms.is_none_or(|t| e.time_ms >= t))
         .filter(|e| {
             needle.as_deref().is_none_or(|n| {
-                let [bind_dn, dn, detail] = e.texts();
                 let peer = e.peer.to_string();
-                [peer.as_str(), bind_dn, dn, e.message, detail]
+                [peer.as_str(), e.bind_dn, e.dn, e.message, e.detail]
                     .iter()
                     .any(|field| field.to_lowercase().contains(n))
             })
         })
         .take(limit)
-        .map(KeptOp::to_entry)
+        .map(|e| e.to_entry())
         .collect()
 }
 
@@ -368,7 +320,9 @@ mod tests {
                 result: 49,
                 ..finished()
             };
-            let got = KeptOp::new(&op).to_entry();
+            let mut ring = op_ring::OpRing::new(10, LDAP_LOG_MAX_BYTES);
+            ring.push(&op);
+            let got = ring.newest_first().next().map(|kept| kept.to_entry());
             let want = LdapLogEntry {
                 time_ms: 1_000,
                 conn: 1,
@@ -381,7 +335,7 @@ mod tests {
                 detail: detail.into(),
                 duration_ms: 0.5,
             };
-            assert_eq!(got, want);
+            assert_eq!(got, Some(want));
         }
     }
 
@@ -429,7 +383,11 @@ mod tests {
                 ..finished()
             });
         }
-        assert!(ldap_log().len() <= LDAP_LOG_CAPACITY);
+        let kept = ldap_log().len();
+        assert!(
+            (LDAP_LOG_CAPACITY..2 * LDAP_LOG_CAPACITY).contains(&kept),
+            "at least the capacity, at most a block more: {kept}"
+        );
         let q = LdapLogQuery {
             op: Some("BIND".into()),
             result: Some(0),
