@@ -85,7 +85,7 @@ impl OpRing {
 
     /// Opens a new newest block, recycling the oldest one's buffer when it can go.
     fn start_block(&mut self) {
-        let total: usize = self.blocks.iter().map(|b| b.ops).sum();
+        let total = self.len();
         let oldest_can_go = self.blocks.front().is_some_and(|oldest| {
             total - oldest.ops >= self.min_ops || self.blocks.len() >= self.max_blocks
         });
@@ -115,7 +115,6 @@ impl OpRing {
     }
 
     /// Operations kept.
-    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.blocks.iter().map(|b| b.ops).sum()
     }
