@@ -44,8 +44,10 @@ pub(super) struct Handles {
     open: RwLock<Option<Arc<Open>>>,
     /// Set when an operation read (about) every record, so sled holds most of the store.
     read_in_full: AtomicBool,
-    /// Reopens done (tests check that only a store read in full is reopened).
+    /// Reopens done.
     reopens: AtomicU64,
+    /// Operations that read (about) every record (tests check which paths do).
+    full_reads: AtomicU64,
 }
 
 impl Handles {
@@ -57,6 +59,7 @@ impl Handles {
             open: RwLock::new(Some(Arc::new(open))),
             read_in_full: AtomicBool::new(false),
             reopens: AtomicU64::new(0),
+            full_reads: AtomicU64::new(0),
         })
     }
 
@@ -81,6 +84,18 @@ impl Handles {
     /// Remembers that an operation read (about) every record.
     pub fn note_full_read(&self) {
         self.read_in_full.store(true, Ordering::Relaxed);
+        self.full_reads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Asks the next [`Handles::take_full_read`] for a reopen again (one that could not run
+    /// now), without counting a read.
+    pub fn keep_pending(&self) {
+        self.read_in_full.store(true, Ordering::Relaxed);
+    }
+
+    /// How many operations read (about) every record.
+    pub fn full_reads(&self) -> u64 {
+        self.full_reads.load(Ordering::Relaxed)
     }
 
     /// Whether the store was read in full since the last call.

@@ -776,6 +776,10 @@ fn releasing_memory_keeps_every_record_and_the_store_stays_writable() {
     store.user_verifier(&"a".to_string()).unwrap();
     store.release_memory();
     assert_eq!(store.handles.reopens(), 1);
+    // After a sync run the database is reopened whatever was read.
+    store.release_memory_after_run();
+    assert_eq!(store.handles.reopens(), 2);
+    assert_eq!(store.load_directory().unwrap(), before);
 
     // Every clone sees the reopened database, with everything committed before.
     assert_eq!(clone.load_directory().unwrap(), before);

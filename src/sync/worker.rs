@@ -511,11 +511,11 @@ impl Shared {
             }
         };
         crate::metrics::sync_run(&finished);
-        // A run that read the whole store (loading the mirror, a full compare, a full
-        // publish) leaves sled holding those pages; give them back.
+        // Every run leaves sled holding pages (all of them after a full compare or publish,
+        // and some even when only the delta links were written); give them back.
         let store = self.store.clone();
         if let Err(e) = blocking(move || {
-            store.release_memory();
+            store.release_memory_after_run();
             Ok(())
         })
         .await
