@@ -33,9 +33,12 @@ fn set_version(sim: &SimulatorHandle, version: char) {
     });
 }
 
-fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
+/// Three distinct free loopback ports (held together while chosen, so none is picked twice).
+fn free_ports() -> (SocketAddr, SocketAddr, SocketAddr) {
+    let take = || std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (a, b, c) = (take(), take(), take());
+    let addr = |l: &std::net::TcpListener| l.local_addr().unwrap();
+    (addr(&a), addr(&b), addr(&c))
 }
 
 struct Server {
@@ -45,7 +48,7 @@ struct Server {
 }
 
 async fn start_server(dir: &Path, sim: &SimulatorHandle) -> Server {
-    let (ldap, ldaps, admin) = (free_port(), free_port(), free_port());
+    let (ldap, ldaps, admin) = free_ports();
     let config = dir.join("config.toml");
     std::fs::write(
         &config,
@@ -62,13 +65,16 @@ async fn start_server(dir: &Path, sim: &SimulatorHandle) -> Server {
         ),
     )
     .unwrap();
+    // Each start's log is kept beside the data, so a start-up failure shows its cause.
+    let log_path = dir.join(format!("server-{}.log", ldap.port()));
+    let log = std::fs::File::create(&log_path).unwrap();
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_entra-ldap"))
         .arg("serve")
         .arg("--config")
         .arg(&config)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .kill_on_drop(true)
         .spawn()
         .expect("entra-ldap binary");
@@ -80,7 +86,8 @@ async fn start_server(dir: &Path, sim: &SimulatorHandle) -> Server {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("server did not come up");
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    panic!("server did not come up; its log:\n{log}");
 }
 
 impl Server {
@@ -142,7 +149,14 @@ impl Server {
                 .args(["-TERM", &pid.to_string()])
                 .status();
         }
-        let _ = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
+        // A shutdown that hangs must not leave a process holding the store for the next start.
+        if tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .is_err()
+        {
+            self.child.kill().await.unwrap();
+            panic!("graceful shutdown took over 30 s");
+        }
     }
 }
 
