@@ -879,9 +879,9 @@ async fn bench_sync() {
     // scoping). BENCH_ALL_GROUPS=1 imports them, so the delta runs' member changes reach
     // the directory (member, memberUid, memberOf of 10,000 groups of 100).
     let all_groups = env_or("BENCH_ALL_GROUPS", 0) == 1;
-    // The worker's per-phase timings ("sync phases") go to stderr.
+    // The worker's per-phase timings ("sync phases") and the store's reopens go to stderr.
     let _ = tracing_subscriber::fmt()
-        .with_env_filter("entra_ldap::sync=debug")
+        .with_env_filter("entra_ldap::sync=debug,entra_ldap::store=debug")
         .with_writer(std::io::stderr)
         .try_init();
     let clock = Instant::now();
