@@ -4,7 +4,7 @@
 //! Why: a full argon2id verification costs tens of milliseconds of CPU by design; an app
 //! that binds as the same service account for every request would otherwise burn a core.
 //!
-//! Key: SHA-256(process-random key ‖ principal ‖ 0x00 ‖ password), its first 128 bits (an
+//! Key: SHA-256(process-random key ‖ kind ‖ id ‖ 0x00 ‖ password), its first 128 bits (an
 //! accidental collision is as likely as guessing a random 128-bit key; a deliberate one needs
 //! the process key). The random key never leaves
 //! the process, so a memory dump of the cache does not allow offline guessing without it, and
@@ -16,6 +16,7 @@
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -24,6 +25,10 @@ use std::time::{Duration, Instant};
 pub const MAX_ENTRIES: usize = 100_000;
 
 type EntryKey = [u8; 16];
+
+/// Whose verification an entry remembers: a kind (`"user:"`, `"binder:"`) and an id,
+/// hashed one after the other (kept apart so callers need not join them into a new string).
+pub type Tag<'a> = (&'static str, Cow<'a, str>);
 
 /// 24 bytes, so a cache of every user of a 10,000-user tenant is ~0.4 MB with its table.
 struct Entry {
@@ -63,10 +68,11 @@ impl VerifiedCache {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn entry_key(&self, principal: &str, password: &[u8]) -> EntryKey {
+    fn entry_key(&self, (kind, id): &Tag<'_>, password: &[u8]) -> EntryKey {
         let mut h = Sha256::new();
         h.update(self.key);
-        h.update(principal.as_bytes());
+        h.update(kind.as_bytes());
+        h.update(id.as_bytes());
         h.update([0u8]);
         h.update(password);
         let mut key = EntryKey::default();
@@ -83,7 +89,7 @@ impl VerifiedCache {
 
     /// True when this password was verified while the verifier's write counter was
     /// `epoch` (its value now) and the entry has not expired.
-    pub fn hit(&self, principal: &str, password: &[u8], epoch: u64) -> bool {
+    pub fn hit(&self, principal: &Tag<'_>, password: &[u8], epoch: u64) -> bool {
         if self.ttl.is_zero() {
             return false;
         }
@@ -102,7 +108,7 @@ impl VerifiedCache {
 
     /// Remembers a successful verification made with the verifier's write counter at
     /// `epoch` (read before the verifier was).
-    pub fn remember(&self, principal: &str, password: &[u8], epoch: u64) {
+    pub fn remember(&self, principal: &Tag<'_>, password: &[u8], epoch: u64) {
         if self.ttl.is_zero() {
             return;
         }
@@ -141,29 +147,38 @@ impl VerifiedCache {
 mod tests {
     use super::*;
 
+    fn user(id: &str) -> Tag<'_> {
+        ("user:", Cow::Borrowed(id))
+    }
+
     #[test]
     fn hit_needs_same_password_same_verifier_and_time() {
         let c = VerifiedCache::new(Duration::from_secs(60));
-        c.remember("u:a", b"pw", 1);
-        assert!(c.hit("u:a", b"pw", 1));
-        assert!(!c.hit("u:a", b"other", 1));
-        assert!(!c.hit("u:b", b"pw", 1));
-        assert!(!c.hit("u:a", b"pw", 2), "verifier written since");
+        c.remember(&user("a"), b"pw", 1);
+        assert!(c.hit(&user("a"), b"pw", 1));
+        assert!(!c.hit(&user("a"), b"other", 1));
+        assert!(!c.hit(&user("b"), b"pw", 1));
+        let binder_a = ("binder:", Cow::Borrowed("a"));
+        assert!(
+            !c.hit(&binder_a, b"pw", 1),
+            "a binder named like a user id is another principal"
+        );
+        assert!(!c.hit(&user("a"), b"pw", 2), "verifier written since");
         assert_eq!(c.len(), 0, "stale entry dropped");
         let expired = VerifiedCache::new(Duration::from_nanos(1));
-        expired.remember("u:a", b"pw", 1);
+        expired.remember(&user("a"), b"pw", 1);
         std::thread::sleep(Duration::from_millis(2));
-        assert!(!expired.hit("u:a", b"pw", 1));
+        assert!(!expired.hit(&user("a"), b"pw", 1));
         let off = VerifiedCache::new(Duration::ZERO);
-        off.remember("u:a", b"pw", 1);
-        assert!(!off.hit("u:a", b"pw", 1));
+        off.remember(&user("a"), b"pw", 1);
+        assert!(!off.hit(&user("a"), b"pw", 1));
     }
 
     #[test]
     fn size_is_bounded() {
         let c = VerifiedCache::new(Duration::from_secs(60));
         for i in 0..MAX_ENTRIES + 10 {
-            c.remember("u:a", i.to_string().as_bytes(), 1);
+            c.remember(&user("a"), i.to_string().as_bytes(), 1);
         }
         assert_eq!(c.len(), MAX_ENTRIES);
     }
