@@ -104,8 +104,15 @@ impl OpRing {
         self.blocks.push_back(block);
     }
 
+    /// The index of a static name in the table, added on first use. Callers pass the same
+    /// literals every time, so the address comparison settles almost every lookup before
+    /// the text comparison (kept for equal texts at two addresses).
     fn name_index(&mut self, name: &'static str) -> usize {
-        match self.names.iter().position(|n| *n == name) {
+        match self
+            .names
+            .iter()
+            .position(|n| std::ptr::eq(*n, name) || *n == name)
+        {
             Some(i) => i,
             None => {
                 self.names.push(name);
