@@ -325,12 +325,13 @@ impl Credentials {
         password: &str,
         policed: bool,
     ) -> Result<(), AuthError> {
-        check_policy(password)?;
         let (who, password) = (who.clone(), password.to_string());
         self.on_pool(move |inner| {
+            // The policy first: its message names the rule a person must meet.
             if let (true, Principal::User(id)) = (policed, &who) {
                 inner.check_user_password(id, &password)?;
             }
+            check_policy(&password)?;
             let phc = hash_blocking(&inner.params, password.as_bytes())?;
             match &who {
                 Principal::User(id) => inner.store.set_user_verifier(id, &phc)?,
