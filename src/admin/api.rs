@@ -219,7 +219,7 @@ async fn audit_log(
     Query(query): Query<AuditQuery>,
 ) -> Result<Response, ApiError> {
     let limit = query.limit.unwrap_or(200).clamp(1, 10_000);
-    let entries = services.store.list_audit(limit)?;
+    let entries = super::off_runtime(services, move |s| Ok(s.store.list_audit(limit)?)).await?;
     export(
         query.format.as_deref(),
         &entries,
@@ -328,7 +328,7 @@ pub fn router(services: Arc<Services>) -> Router {
 /// 200 once the served directory holds a committed sync (from the store at start-up or the
 /// first run); 503 before, so a load balancer does not send LDAP clients to an empty server.
 async fn readyz(State(services): Shared) -> Response {
-    match services.store.is_populated() {
+    match super::off_runtime(services, |s| Ok(s.store.is_populated()?)).await {
         Ok(true) => Json(json!({ "status": "ready" })).into_response(),
         Ok(false) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -337,7 +337,7 @@ async fn readyz(State(services): Shared) -> Response {
             ),
         )
             .into_response(),
-        Err(e) => ApiError::from(e).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -368,7 +368,7 @@ pub async fn serve(
 
 async fn status(State(services): Shared) -> Result<Json<serde_json::Value>, ApiError> {
     let snapshot = services.live.load();
-    let last_runs = services.store.list_runs(1)?;
+    let last_runs = super::off_runtime(services.clone(), |s| Ok(s.store.list_runs(1)?)).await?;
     Ok(Json(json!({
         "base_dn": snapshot.base_dn(),
         "entries": snapshot.len(),
@@ -523,16 +523,17 @@ async fn set_user_password(
 
 /// Sets an active user's LDAP password under the password policy (API and console).
 pub(crate) async fn set_password_for_uid(
-    services: &Services,
+    services: &Arc<Services>,
     uid: &str,
     password: &str,
 ) -> Result<(), ApiError> {
-    let not_found = || ApiError::not_found(format!("user `{uid}` not found"));
-    let id = services
-        .store
-        .user_id_by_login(uid)?
-        .ok_or_else(not_found)?;
-    let user = services.store.get_user(&id)?.ok_or_else(not_found)?;
+    let login = uid.to_string();
+    let user = super::off_runtime(services.clone(), move |s| {
+        let not_found = || ApiError::not_found(format!("user `{login}` not found"));
+        let id = s.store.user_id_by_login(&login)?.ok_or_else(not_found)?;
+        s.store.get_user(&id)?.ok_or_else(not_found)
+    })
+    .await?;
     if !user.status.is_active() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -619,16 +620,19 @@ fn generate_secret() -> String {
 }
 
 async fn list_binders(State(services): Shared) -> Result<Json<Vec<BinderView>>, ApiError> {
-    Ok(Json(binder_views(&services)?))
+    Ok(Json(binder_views(&services).await?))
 }
 
 /// Every binder (without secrets), for the API and the console.
-pub(crate) fn binder_views(services: &Services) -> Result<Vec<BinderView>, ApiError> {
-    let binders = services.store.list_binders()?;
-    Ok(binders
-        .into_iter()
-        .map(|b| binder_view(services, b, None))
-        .collect())
+pub(crate) async fn binder_views(services: &Arc<Services>) -> Result<Vec<BinderView>, ApiError> {
+    super::off_runtime(services.clone(), |s| {
+        Ok(s.store
+            .list_binders()?
+            .into_iter()
+            .map(|b| binder_view(s, b, None))
+            .collect())
+    })
+    .await
 }
 
 async fn add_binder(
@@ -642,7 +646,7 @@ async fn add_binder(
 /// Creates a binder with a fresh secret (returned once, in the view) and republishes the
 /// directory so it can bind at once (API and console).
 pub(crate) async fn create_binder(
-    services: &Services,
+    services: &Arc<Services>,
     name: String,
     description: Option<String>,
     scope: Vec<String>,
@@ -656,8 +660,12 @@ pub(crate) async fn create_binder(
     };
     let secret = generate_secret();
     let phc = services.credentials.hash(&secret).await?;
-    services.store.add_binder(&record, &phc)?;
-    services.republish()?;
+    let record = super::off_runtime(services.clone(), move |s| {
+        s.store.add_binder(&record, &phc)?;
+        s.republish()?;
+        Ok(record)
+    })
+    .await?;
     tracing::info!(binder = %record.name, "admin created a binder");
     Ok(binder_view(services, record, Some(secret)))
 }
@@ -671,15 +679,18 @@ async fn reset_binder(
 
 /// Gives a binder a fresh secret (returned once, in the view); the old one stops working.
 pub(crate) async fn reset_binder_secret(
-    services: &Services,
+    services: &Arc<Services>,
     name: &str,
 ) -> Result<BinderView, ApiError> {
-    let record = services
-        .store
-        .list_binders()?
-        .into_iter()
-        .find(|b| b.name == name)
-        .ok_or_else(|| ApiError::not_found(format!("binder `{name}` not found")))?;
+    let wanted = name.to_string();
+    let record = super::off_runtime(services.clone(), move |s| {
+        s.store
+            .list_binders()?
+            .into_iter()
+            .find(|b| b.name == wanted)
+            .ok_or_else(|| ApiError::not_found(format!("binder `{wanted}` not found")))
+    })
+    .await?;
     let secret = generate_secret();
     services
         .credentials
@@ -693,14 +704,18 @@ async fn remove_binder(
     State(services): Shared,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    delete_binder(&services, &name)?;
+    delete_binder(&services, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Removes a binder and republishes the directory, so it can no longer bind.
-pub(crate) fn delete_binder(services: &Services, name: &str) -> Result<(), ApiError> {
-    services.store.remove_binder(name)?;
-    services.republish()?;
+pub(crate) async fn delete_binder(services: &Arc<Services>, name: &str) -> Result<(), ApiError> {
+    let gone = name.to_string();
+    super::off_runtime(services.clone(), move |s| {
+        s.store.remove_binder(&gone)?;
+        Ok(s.republish()?)
+    })
+    .await?;
     tracing::info!(binder = %name, "admin removed a binder");
     Ok(())
 }

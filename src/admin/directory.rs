@@ -11,7 +11,7 @@ use super::users::{UserView, view};
 use crate::app::Services;
 use crate::console::groups::kind;
 use crate::console::users::{groups_by_user, served_entry};
-use crate::model::{GroupRecord, MemberRef, UnixTime};
+use crate::model::{DirectoryData, GroupRecord, MemberRef, UnixTime};
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
@@ -90,12 +90,17 @@ fn group_view(group: &GroupRecord) -> GroupView {
     }
 }
 
+/// The committed directory, read off the async runtime (a read of the whole store).
+async fn load_directory(services: &Arc<Services>) -> Result<DirectoryData, ApiError> {
+    super::off_runtime(services.clone(), |s| Ok(s.store.load_directory()?)).await
+}
+
 /// `GET /api/v1/users/{uid}`.
 pub async fn user_detail(
     State(services): Shared,
     Path(uid): Path<String>,
 ) -> Result<Json<UserDetail>, ApiError> {
-    let data = services.store.load_directory()?;
+    let data = load_directory(&services).await?;
     let user = data.users.iter().find(|u| u.uid == uid).ok_or_else(|| {
         ApiError::new(
             axum::http::StatusCode::NOT_FOUND,
@@ -129,7 +134,7 @@ pub async fn user_detail(
 
 /// `GET /api/v1/groups`: every synced group, by cn.
 pub async fn list_groups(State(services): Shared) -> Result<Json<serde_json::Value>, ApiError> {
-    let data = services.store.load_directory()?;
+    let data = load_directory(&services).await?;
     let mut groups: Vec<GroupView> = data.groups.iter().map(group_view).collect();
     groups.sort_by(|a, b| a.cn.cmp(&b.cn));
     Ok(Json(serde_json::json!({ "groups": groups })))
@@ -140,7 +145,7 @@ pub async fn group_detail(
     State(services): Shared,
     Path(cn): Path<String>,
 ) -> Result<Json<GroupDetail>, ApiError> {
-    let data = services.store.load_directory()?;
+    let data = load_directory(&services).await?;
     let group = data.groups.iter().find(|g| g.cn == cn).ok_or_else(|| {
         ApiError::new(
             axum::http::StatusCode::NOT_FOUND,

@@ -76,7 +76,7 @@ pub async fn patch_settings(
 
 /// Saves changed options and starts the run that applies them (API and console).
 pub(crate) async fn apply_patch(
-    services: &Services,
+    services: &Arc<Services>,
     patch: Map<String, Value>,
 ) -> Result<PatchAnswer, ApiError> {
     let source = services.sync.settings().clone();
@@ -94,10 +94,11 @@ pub(crate) async fn apply_patch(
         // Visibility needs no Graph read: rebuild the served snapshot now.
         let show = after.inactive_users == InactiveUsers::Show;
         services.live.set_show_inactive_users(show);
-        if let Err(e) = services.republish() {
+        let rebuilt = super::off_runtime(services.clone(), |s| Ok(s.republish()?)).await;
+        if let Err(e) = rebuilt {
             // Put the flag back so the sync run below sees the change and republishes.
             services.live.set_show_inactive_users(!show);
-            tracing::warn!(error = %e, "cannot rebuild the directory now; the sync run will");
+            tracing::warn!(error = %e.message(), "cannot rebuild the directory now; the sync run will");
         }
     }
     let (run_id, message) = if before == after {

@@ -8,10 +8,11 @@
 //!
 //! The functions taking a user's object id ([`list`], [`add`], [`remove`]) are what the
 //! self-service page calls for the signed-in person (from async code through
-//! [`off_runtime`], as the API and console do); the `*_for_uid` handlers are the admin API's
+//! [`off_runtime`](super::off_runtime), as the API and console do); the `*_for_uid` handlers are the admin API's
 //! routes.
 
 use super::api::{ApiError, JsonBody};
+use super::off_runtime;
 use crate::app::Services;
 use crate::model::{ObjectId, UserRecord};
 use crate::ssh_key::{self, MAX_KEYS_PER_USER, SshPublicKey};
@@ -178,21 +179,6 @@ pub fn remove(services: &Services, id: &ObjectId, fingerprint: &str) -> Result<K
 }
 
 type Shared = State<Arc<Services>>;
-
-/// Runs a key edit ([`add`], [`remove`]) on tokio's blocking pool: it writes the store and
-/// rebuilds the served snapshot, which takes a while for a large directory and must not
-/// stall the async workers that serve LDAP. For async callers (API, console, self-service).
-pub async fn off_runtime<T: Send + 'static>(
-    services: Arc<Services>,
-    edit: impl FnOnce(&Services) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(move || edit(&services))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "SSH key edit task failed");
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "SSH key edit failed")
-        })?
-}
 
 /// The answer of `GET /api/v1/users/{uid}/ssh-keys`.
 #[derive(Clone, Debug, Serialize, Deserialize)]

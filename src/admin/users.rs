@@ -91,9 +91,8 @@ pub async fn list_users(
 ) -> Result<Json<UsersAnswer>, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let needle = query.q.as_deref().map(str::to_lowercase);
-    let mut users: Vec<UserView> = services
-        .store
-        .list_users()?
+    let records = super::off_runtime(services, |s| Ok(s.store.list_users()?)).await?;
+    let mut users: Vec<UserView> = records
         .iter()
         .map(view)
         .filter(|u| query.status.is_none_or(|s| u.status == s))

@@ -23,12 +23,12 @@ pub fn routes() -> Router<Arc<Console>> {
 }
 
 async fn list(State(console): Shared, session: SignedIn) -> Response {
-    render(&console, &session, None)
+    render(&console, &session, None).await
 }
 
 /// The page, with `secret` (a binder just created or reset) shown once on top.
-fn render(console: &Console, session: &Session, secret: Option<&BinderView>) -> Response {
-    let binders = match binder_views(&console.services) {
+async fn render(console: &Console, session: &Session, secret: Option<&BinderView>) -> Response {
+    let binders = match binder_views(&console.services).await {
         Ok(binders) => binders,
         Err(e) => return layout::error_page(e.status(), e.message()),
     };
@@ -144,7 +144,7 @@ async fn answer(
         .map_err(|e| e.message().to_string());
     audit::by(&console.services, session, action, name, outcome).await;
     match result {
-        Ok(view) => render(console, session, Some(&view)),
+        Ok(view) => render(console, session, Some(&view)).await,
         Err(e) => {
             console.sessions.set_flash(&session.id, false, e.message());
             Redirect::to("/console/binders").into_response()
@@ -154,7 +154,9 @@ async fn answer(
 
 /// `POST /console/binders/{name}/delete`: like `DELETE /api/v1/binders/{name}`.
 async fn delete(State(console): Shared, session: SignedIn, Path(name): Path<String>) -> Response {
-    let result = delete_binder(&console.services, &name).map_err(|e| e.message().to_string());
+    let result = delete_binder(&console.services, &name)
+        .await
+        .map_err(|e| e.message().to_string());
     audit::conclude(
         &console,
         &session,

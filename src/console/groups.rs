@@ -39,7 +39,7 @@ pub fn kind(group: &EntraGroup) -> &'static str {
 }
 
 async fn list(State(console): Shared, session: SignedIn) -> Response {
-    let data = match super::directory_data(&console) {
+    let data = match super::directory_data(&console).await {
         Ok(data) => data,
         Err(page) => return *page,
     };
@@ -74,7 +74,7 @@ async fn list(State(console): Shared, session: SignedIn) -> Response {
 }
 
 async fn detail(State(console): Shared, session: SignedIn, Path(cn): Path<String>) -> Response {
-    let data = match super::directory_data(&console) {
+    let data = match super::directory_data(&console).await {
         Ok(data) => data,
         Err(page) => return *page,
     };

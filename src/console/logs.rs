@@ -7,7 +7,6 @@ use crate::activity::{self, LdapLogQuery};
 use crate::admin::api::export;
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use maud::html;
@@ -135,9 +134,9 @@ async fn ldap_export(Query(filters): Query<Filters>, format: &'static str) -> Re
 }
 
 async fn audit_page(State(console): Shared, session: SignedIn) -> Response {
-    let entries = match console.services.store.list_audit(PAGE_ROWS) {
+    let entries = match audit_entries(&console, PAGE_ROWS).await {
         Ok(entries) => entries,
-        Err(e) => return storage_error(&e),
+        Err(page) => return page,
     };
     let body = html! {
         (tabs(false))
@@ -173,18 +172,22 @@ async fn audit_page(State(console): Shared, session: SignedIn) -> Response {
 }
 
 async fn audit_export(State(console): Shared, format: &'static str) -> Response {
-    match console.services.store.list_audit(10_000) {
+    match audit_entries(&console, 10_000).await {
         Ok(entries) => export(Some(format), &entries, activity::audit_csv, "audit-log")
             .unwrap_or_else(IntoResponse::into_response),
-        Err(e) => storage_error(&e),
+        Err(page) => page,
     }
 }
 
-/// The audit trail could not be read: logged in full, shown without details.
-fn storage_error(error: &crate::store::StoreError) -> Response {
-    tracing::error!(%error, "console cannot read the audit trail");
-    layout::error_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "storage error (see server log)",
-    )
+/// The newest `limit` audit entries, read off the async runtime; when the store fails, the
+/// error page (the store error itself is logged where it is converted).
+async fn audit_entries(
+    console: &super::Console,
+    limit: usize,
+) -> Result<Vec<crate::activity::AuditEntry>, Response> {
+    crate::admin::off_runtime(console.services.clone(), move |s| {
+        Ok(s.store.list_audit(limit)?)
+    })
+    .await
+    .map_err(|e| layout::error_page(e.status(), e.message()))
 }

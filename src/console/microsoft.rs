@@ -111,7 +111,7 @@ pub async fn callback(
         }
     };
     let actor = format!("microsoft:{}", person.username);
-    let data = match super::directory_data(&console) {
+    let data = match super::directory_data(&console).await {
         Ok(data) => data,
         Err(page) => return *page,
     };

@@ -162,9 +162,14 @@ fn client_ip(req_extensions: &axum::http::Extensions) -> IpAddr {
 type SignedIn = axum::Extension<Session>;
 
 /// The committed directory data (users, groups) for the list pages, or an error page.
-fn directory_data(console: &Console) -> Result<crate::model::DirectoryData, Box<Response>> {
-    console.services.store.load_directory().map_err(|e| {
-        tracing::error!(error = %e, "console cannot read the directory");
+/// Read off the async runtime ([`crate::admin::off_runtime`]): it reads the whole store.
+async fn directory_data(console: &Console) -> Result<crate::model::DirectoryData, Box<Response>> {
+    crate::admin::off_runtime(console.services.clone(), |s| {
+        Ok(s.store.load_directory()?)
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e.message(), "console cannot read the directory");
         Box::new(layout::error_page(
             StatusCode::INTERNAL_SERVER_ERROR,
             "storage error (see server log)",

@@ -59,7 +59,7 @@ fn my_record<'a>(
 
 /// `GET /me`.
 async fn show(State(console): Shared, session: SignedIn) -> Response {
-    let data = match super::directory_data(&console) {
+    let data = match super::directory_data(&console).await {
         Ok(data) => data,
         Err(page) => return *page,
     };
@@ -194,7 +194,7 @@ async fn set_password(
     session: SignedIn,
     Form(form): Form<PasswordForm>,
 ) -> Response {
-    let data = match super::directory_data(&console) {
+    let data = match super::directory_data(&console).await {
         Ok(data) => data,
         Err(page) => return *page,
     };
@@ -222,8 +222,8 @@ async fn set_password(
 }
 
 /// The signed-in person's `(uid, object id)`, or the page saying why there is none.
-fn me(console: &Console, session: &Session) -> Result<(String, String), Box<Response>> {
-    let data = super::directory_data(console)?;
+async fn me(console: &Console, session: &Session) -> Result<(String, String), Box<Response>> {
+    let data = super::directory_data(console).await?;
     let user = my_record(&data, session)?;
     Ok((user.uid.clone(), user.entra.id.clone()))
 }
@@ -256,11 +256,11 @@ async fn add_ssh_key(
     session: SignedIn,
     Form(form): Form<KeyForm>,
 ) -> Response {
-    let (uid, id) = match me(&console, &session) {
+    let (uid, id) = match me(&console, &session).await {
         Ok(me) => me,
         Err(page) => return *page,
     };
-    let result = ssh_keys::off_runtime(console.services.clone(), move |services| {
+    let result = crate::admin::off_runtime(console.services.clone(), move |services| {
         ssh_keys::add(services, &id, &form.key)
     })
     .await
@@ -280,12 +280,12 @@ async fn remove_ssh_key(
     session: SignedIn,
     Form(form): Form<FingerprintForm>,
 ) -> Response {
-    let (uid, id) = match me(&console, &session) {
+    let (uid, id) = match me(&console, &session).await {
         Ok(me) => me,
         Err(page) => return *page,
     };
     let fingerprint = form.fingerprint.trim().to_string();
-    let result = ssh_keys::off_runtime(console.services.clone(), move |services| {
+    let result = crate::admin::off_runtime(console.services.clone(), move |services| {
         ssh_keys::remove(services, &id, &fingerprint)
     })
     .await

@@ -89,7 +89,7 @@ async fn list(
     session: SignedIn,
     Query(query): Query<ListQuery>,
 ) -> Response {
-    let data = match super::directory_data(&console) {
+    let data = match super::directory_data(&console).await {
         Ok(data) => data,
         Err(page) => return *page,
     };
@@ -206,7 +206,7 @@ pub(crate) fn served_entry(
 }
 
 async fn detail(State(console): Shared, session: SignedIn, Path(uid): Path<String>) -> Response {
-    let data = match super::directory_data(&console) {
+    let data = match super::directory_data(&console).await {
         Ok(data) => data,
         Err(page) => return *page,
     };
@@ -376,7 +376,7 @@ async fn add_ssh_key(
     Form(form): Form<KeyForm>,
 ) -> Response {
     let target = uid.clone();
-    let result = ssh_keys::off_runtime(console.services.clone(), move |services| {
+    let result = crate::admin::off_runtime(console.services.clone(), move |services| {
         ssh_keys::add(
             services,
             &ssh_keys::user_id_by_uid(services, &target)?,
@@ -410,7 +410,7 @@ async fn remove_ssh_key(
 ) -> Response {
     let (target, fingerprint) = (uid.clone(), form.fingerprint.trim().to_string());
     let ok = format!("SSH key {fingerprint} removed from {uid}");
-    let result = ssh_keys::off_runtime(console.services.clone(), move |services| {
+    let result = crate::admin::off_runtime(console.services.clone(), move |services| {
         ssh_keys::remove(
             services,
             &ssh_keys::user_id_by_uid(services, &target)?,
