@@ -296,24 +296,22 @@ async fn one_permit_serializes_verifications() {
     let (_dir, store) = new_store();
     let creds = Credentials::new(store, &config(1, 0));
     creds.set_password(&alice(), "pass word").await.unwrap();
-    // The fastest of ten single verifications (a busy machine only slows some down).
-    let mut single = Duration::MAX;
-    for _ in 0..10 {
-        let t = Instant::now();
-        assert!(binds(&creds, &alice(), b"pass word").await);
-        single = single.min(t.elapsed());
-    }
-    let t = Instant::now();
+    let before = creds.stats().hashes_run;
+    // Pairs started together: each verification takes milliseconds of argon2 on its own
+    // blocking thread, so without the permit they would overlap (the peak counter is kept
+    // inside the pool job). No timing is asserted: a busy CI machine makes it meaningless.
     let who = alice();
-    let (a, b) = tokio::join!(
-        creds.verify(Some(&who), b"pass word"),
-        creds.verify(Some(&who), b"pass word")
-    );
-    assert!(a.unwrap() && b.unwrap());
-    let both = t.elapsed();
-    assert!(
-        both * 10 >= single * 15,
-        "two took {both:?}, one took {single:?}"
+    for _ in 0..5 {
+        let (a, b) = tokio::join!(
+            binds(&creds, &who, b"pass word"),
+            binds(&creds, &who, b"pass word")
+        );
+        assert!(a && b);
+    }
+    assert_eq!(
+        creds.stats().hashes_run - before,
+        10,
+        "every verification hashed"
     );
     assert_eq!(creds.stats().peak_concurrent_hashes, 1);
 }
