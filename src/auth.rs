@@ -99,7 +99,8 @@ impl Inner {
         })
     }
 
-    /// See [`Credentials::check_user_password`].
+    /// Checks `password` against the policy for user `id` (their names are refused); the
+    /// user must exist.
     fn check_user_password(&self, id: &ObjectId, password: &str) -> Result<(), AuthError> {
         let user = self
             .store
@@ -291,13 +292,6 @@ impl Credentials {
     /// The password policy people's passwords must pass (its `describe()` is for pages).
     pub fn policy(&self) -> &PasswordPolicy {
         &self.inner.policy
-    }
-
-    /// Checks `password` against the policy for user `id` (their names are refused); the
-    /// user must exist. Callers that want to tell the user before doing more work use it;
-    /// [`Credentials::set_password`] runs it anyway.
-    pub fn check_user_password(&self, id: &ObjectId, password: &str) -> Result<(), AuthError> {
-        self.inner.check_user_password(id, password)
     }
 
     /// Hashes `password` and stores it as `who`'s verifier: the one path every caller that

@@ -83,12 +83,7 @@ pub(crate) async fn apply_patch(
     let before = source.current();
     let keys: Vec<String> = patch.keys().cloned().collect();
     let updater = source.clone();
-    let after = tokio::task::spawn_blocking(move || updater.update(&patch))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "settings update task failed");
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "settings update failed")
-        })??;
+    let after = super::off_runtime(services.clone(), move |_| Ok(updater.update(&patch)?)).await?;
     tracing::info!(?keys, "admin changed sync settings");
     if before.inactive_users != after.inactive_users {
         // Visibility needs no Graph read: rebuild the served snapshot now.
